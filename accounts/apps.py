@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Users, personas and sign-in."""
+
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,17 @@
+"""URL configuration: accounts (sign-in), the portal's pages, and the Django admin for policy."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from provisioning.views import home
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("provisioning.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "provisioning.views.errors.permission_denied"
+handler404 = "provisioning.views.errors.page_not_found"
+handler500 = "provisioning.views.errors.server_error"

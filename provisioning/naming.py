@@ -1,0 +1,261 @@
+"""The tutorial's naming convention, as pure functions checked against Azure's naming rules.
+
+The tutorial's scripts built every name from ``department``, ``team``, ``region_abbv`` and
+``environment`` (or a ``custom_name``) and then cut the result to fit, which silently produced
+names that collided or broke Azure's rules. Here the same convention is kept, but nothing is cut:
+each resulting name is checked against the rules of its resource type and every problem is
+reported with the input that caused it, the rule, and a suggested fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+# The convention's component lengths (tutorial: department[:4], team[:10], region_abbv[:2],
+# environment[:3]; the base name was then cut to 19 characters).
+DEPARTMENT_MAX = 4
+TEAM_MAX = 10
+REGION_ABBV_LEN = 2
+ENVIRONMENTS = ("res", "dev", "pro")
+BASE_MAX = 19
+
+SUFFIX_WORKSPACE = "ws"
+SUFFIX_STORAGE_WORK = "work"
+SUFFIX_STORAGE_DATA = "data"
+SUFFIX_DATA_LAKE = "big"
+SUFFIX_REGISTRY = "cr"
+SUFFIX_KEY_VAULT = "kv"
+SUFFIX_APP_INSIGHTS = "ai"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Azure's naming rule for one resource type."""
+
+    resource: str
+    min_len: int
+    max_len: int
+    pattern: re.Pattern[str]
+    allowed: str
+    globally_unique: bool = False
+
+
+RULES: dict[str, Rule] = {
+    "resource_group": Rule(
+        "resource group", 1, 90, re.compile(r"^[-\w.()]*[-\w()]$"),
+        "letters, digits, '-', '_', '.', '(' and ')', not ending with '.'",
+    ),
+    "workspace": Rule(
+        "workspace", 3, 33, re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"),
+        "letters, digits, '-' and '_', starting with a letter or digit",
+    ),
+    "storage": Rule(
+        "storage account", 3, 24, re.compile(r"^[a-z0-9]+$"), "lowercase letters and digits only",
+        globally_unique=True,
+    ),
+    "key_vault": Rule(
+        "key vault", 3, 24, re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]*[a-zA-Z0-9]$"),
+        "letters, digits and single hyphens, starting with a letter and ending with a letter or digit",
+        globally_unique=True,
+    ),
+    "registry": Rule(
+        "container registry", 5, 50, re.compile(r"^[a-zA-Z0-9]+$"), "letters and digits only",
+        globally_unique=True,
+    ),
+    "app_insights": Rule(
+        "application insights", 1, 255, re.compile(r"^[^%&\\?/]*[^%&\\?/. ]$"),
+        "no '%', '&', '\\', '?' or '/', not ending with '.' or a space",
+    ),
+    "cluster": Rule(
+        "compute cluster", 2, 16, re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"),
+        "letters, digits and '-', starting with a letter and not ending with '-'",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class NamingInput:
+    """What the team lead types; the convention turns it into every resource name."""
+
+    department: str
+    team: str
+    region: str
+    region_abbv: str
+    environment: str
+    custom_name: str = ""
+
+    def normalized(self) -> NamingInput:
+        """Trimmed, and lowercased where Azure requires lowercase names (storage accounts)."""
+        return NamingInput(
+            department=self.department.strip().lower(),
+            team=self.team.strip().lower(),
+            region=self.region.strip().lower(),
+            region_abbv=self.region_abbv.strip().lower(),
+            environment=self.environment.strip().lower(),
+            custom_name=self.custom_name.strip().lower(),
+        )
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Every name the convention produces for one workspace."""
+
+    resource_group: str
+    base: str
+    workspace: str
+    storage_work: str
+    storage_data: str
+    data_lake: str
+    key_vault: str
+    registry: str
+    app_insights: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def globally_unique(self) -> dict[str, str]:
+        """The names Azure requires to be unique across all of Azure, by resource kind."""
+        names = {
+            "storage_work": self.storage_work,
+            "storage_data": self.storage_data,
+            "key_vault": self.key_vault,
+            "registry": self.registry,
+        }
+        if self.data_lake:
+            names["data_lake"] = self.data_lake
+        return names
+
+
+@dataclass(frozen=True)
+class NameProblem:
+    """One broken rule: which input to change, what rule failed and how to fix it."""
+
+    field: str
+    resource: str
+    message: str
+
+
+def base_name(inp: NamingInput) -> str:
+    """``{department}{team}{region_abbv}{environment}``, or the custom name (never cut)."""
+    if inp.custom_name:
+        return inp.custom_name
+    return f"{inp.department}{inp.team}{inp.region_abbv}{inp.environment}"
+
+
+def resource_group_name(inp: NamingInput) -> str:
+    """``{department}-{team}-{region}-{environment}``, or the custom name."""
+    if inp.custom_name:
+        return inp.custom_name
+    return f"{inp.department}-{inp.team}-{inp.region}-{inp.environment}"
+
+
+def resource_names(inp: NamingInput, *, data_lake: bool) -> ResourceNames:
+    """Every resource name for a workspace, by the tutorial's convention."""
+    inp = inp.normalized()
+    base = base_name(inp)
+    return ResourceNames(
+        resource_group=resource_group_name(inp),
+        base=base,
+        workspace=base + SUFFIX_WORKSPACE,
+        storage_work=base + SUFFIX_STORAGE_WORK,
+        storage_data=base + SUFFIX_STORAGE_DATA,
+        data_lake=base + SUFFIX_DATA_LAKE if data_lake else "",
+        key_vault=base + SUFFIX_KEY_VAULT,
+        registry=base + SUFFIX_REGISTRY,
+        app_insights=base + SUFFIX_APP_INSIGHTS,
+    )
+
+
+def rule_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` breaks Azure's rule for resource ``kind``, or None when it is valid."""
+    rule = RULES[kind]
+    if len(name) < rule.min_len:
+        return f"'{name}' is too short for a {rule.resource} name: at least {rule.min_len} characters"
+    if len(name) > rule.max_len:
+        return (
+            f"'{name}' is too long for a {rule.resource} name: {len(name)} characters, "
+            f"at most {rule.max_len}"
+        )
+    if not rule.pattern.match(name):
+        return f"'{name}' is not a valid {rule.resource} name: {rule.allowed}"
+    return None
+
+
+def cluster_name_problem(name: str) -> str | None:
+    """Why a compute cluster name breaks AzureML's rule (2-16 characters, letter first), or None."""
+    return rule_problem("cluster", name.strip())
+
+
+def _component_problems(inp: NamingInput) -> list[NameProblem]:
+    """The convention's own limits on each input (the tutorial cut these; we refuse instead)."""
+    problems: list[NameProblem] = []
+    if inp.custom_name:
+        return problems
+    if not re.fullmatch(r"[a-z0-9]+", inp.department or "-"):
+        problems.append(NameProblem("department", "storage account",
+                                    "department is required and must use lowercase letters and digits only "
+                                    "(storage account names allow nothing else)"))
+    elif len(inp.department) > DEPARTMENT_MAX:
+        problems.append(NameProblem("department", "naming convention",
+                                    f"department too long: use at most {DEPARTMENT_MAX} characters "
+                                    "or a custom name"))
+    if not re.fullmatch(r"[a-z0-9]+", inp.team or "-"):
+        problems.append(NameProblem("team", "storage account",
+                                    "team is required and must use lowercase letters and digits only "
+                                    "(storage account names allow nothing else)"))
+    if not re.fullmatch(r"[a-z][a-z0-9]", inp.region_abbv):
+        problems.append(NameProblem("region_abbv", "naming convention",
+                                    "region abbreviation must be exactly 2 lowercase characters, "
+                                    "a letter then a letter or digit (e.g. 'e2')"))
+    if inp.environment not in ENVIRONMENTS:
+        problems.append(NameProblem("environment", "naming convention",
+                                    f"environment must be one of {', '.join(ENVIRONMENTS)}"))
+    return problems
+
+
+def _team_budget(inp: NamingInput) -> int:
+    """How many team characters fit, by the convention and by the storage account rule."""
+    longest_suffix = max(len(SUFFIX_STORAGE_WORK), len(SUFFIX_STORAGE_DATA))
+    fixed = len(inp.department) + len(inp.region_abbv) + len(inp.environment)
+    return max(0, min(TEAM_MAX, RULES["storage"].max_len - longest_suffix - fixed, BASE_MAX - fixed))
+
+
+def naming_problems(inp: NamingInput, *, data_lake: bool) -> list[NameProblem]:
+    """Every rule the resulting names break, each tied to the input to change."""
+    inp = inp.normalized()
+    problems = _component_problems(inp)
+    if problems:
+        return problems
+    names = resource_names(inp, data_lake=data_lake)
+    source = "custom_name" if inp.custom_name else "team"
+    if not inp.custom_name and len(inp.team) > _team_budget(inp):
+        problems.append(NameProblem(
+            "team", "storage account",
+            f"team name too long for a storage account: use at most {_team_budget(inp)} characters "
+            "or a custom name",
+        ))
+        return problems
+    if inp.custom_name and len(inp.custom_name) > BASE_MAX:
+        problems.append(NameProblem(
+            "custom_name", "storage account",
+            f"custom name too long for a storage account: use at most {BASE_MAX} characters "
+            f"(it is {len(inp.custom_name)})",
+        ))
+        return problems
+    checks = [
+        ("resource_group", names.resource_group),
+        ("workspace", names.workspace),
+        ("storage", names.storage_work),
+        ("storage", names.storage_data),
+        ("key_vault", names.key_vault),
+        ("registry", names.registry),
+        ("app_insights", names.app_insights),
+    ]
+    if data_lake:
+        checks.append(("storage", names.data_lake))
+    for kind, name in checks:
+        message = rule_problem(kind, name)
+        if message:
+            problems.append(NameProblem(source, RULES[kind].resource, message))
+    return problems

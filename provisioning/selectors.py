@@ -1,0 +1,96 @@
+"""Reads already scoped to what a user may see. Views never filter by permission themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts import personas
+from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, Persona, ResourceState, Workspace
+
+
+def _principal_q(user: Any, prefix: str = "") -> Q:
+    """Memberships that name this user: by Entra object id once known, else by UPN or email."""
+    q = Q(pk__in=[])
+    if getattr(user, "entra_object_id", ""):
+        q |= Q(**{f"{prefix}object_id": user.entra_object_id})
+    for name in {getattr(user, "upn", ""), getattr(user, "email", "")} - {""}:
+        q |= Q(**{f"{prefix}principal_name__iexact": name}) & Q(**{f"{prefix}principal_type": "user"})
+    return q
+
+
+def memberships_of(user: Any) -> QuerySet[Membership]:
+    """The user's own live memberships (what "My access" shows)."""
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return (
+        Membership.objects.filter(_principal_q(user))
+        .exclude(state=ResourceState.REVOKED)
+        .select_related("workspace")
+        .order_by("workspace__workspace_name")
+    )
+
+
+def workspaces_managed_by(user: Any) -> QuerySet[Workspace]:
+    """Workspaces a team lead may change: those they own or lead. Admins manage all."""
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    if personas.is_admin(user):
+        return Workspace.objects.all()
+    if not personas.is_team_lead(user):
+        return Workspace.objects.none()
+    led = Membership.objects.filter(_principal_q(user), persona=Persona.TEAM_LEAD, state=ResourceState.ACTIVE)
+    return Workspace.objects.filter(Q(owner=user) | Q(pk__in=led.values("workspace_id"))).distinct()
+
+
+def workspaces_visible_to(user: Any) -> QuerySet[Workspace]:
+    """Workspaces a user may look at: admins all; others those they manage or are members of."""
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    if personas.is_admin(user):
+        return Workspace.objects.all()
+    member_of = memberships_of(user).values("workspace_id")
+    managed = workspaces_managed_by(user).values("pk")
+    return Workspace.objects.filter(Q(pk__in=member_of) | Q(pk__in=managed)).distinct()
+
+
+def requests_visible_to(user: Any) -> QuerySet[ChangeRequest]:
+    """Admins see every request but others' drafts; team leads see their own and their workspaces'."""
+    qs = ChangeRequest.objects.select_related("requester", "workspace", "approver")
+    if not user.is_authenticated:
+        return qs.none()
+    if personas.is_admin(user):
+        return qs.filter(Q(requester=user) | ~Q(status=ChangeRequest.Status.DRAFT))
+    if personas.is_team_lead(user):
+        managed = workspaces_managed_by(user).values("pk")
+        return qs.filter(Q(requester=user) | (Q(workspace__in=managed) & ~Q(status=ChangeRequest.Status.DRAFT)))
+    return qs.none()
+
+
+def requests_of(user: Any) -> QuerySet[ChangeRequest]:
+    """The user's own requests ("My requests")."""
+    return requests_visible_to(user).filter(requester=user)
+
+
+def approval_queue(user: Any) -> QuerySet[ChangeRequest]:
+    """Submitted requests an admin may decide (never their own), oldest first."""
+    if not personas.is_admin(user):
+        return ChangeRequest.objects.none()
+    return (
+        ChangeRequest.objects.filter(status=ChangeRequest.Status.SUBMITTED)
+        .exclude(requester=user)
+        .select_related("requester", "workspace")
+        .order_by("submitted_at", "id")
+    )
+
+
+def clusters_of(workspace: Workspace) -> QuerySet[Cluster]:
+    return workspace.clusters.exclude(state=ResourceState.REVOKED)
+
+
+def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
+    """The audit trail is for admins only."""
+    if not personas.is_admin(user):
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.all()

@@ -1,0 +1,241 @@
+"""Every write of the request workflow. Views, commands and jobs call these; nothing else changes status.
+
+A status change locks the request row, checks the transition against the status machine, saves,
+writes its audit event in the same transaction, and enqueues work only once the transaction has
+committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import personas
+from accounts.models import User
+from provisioning import queue, selectors
+from provisioning.audit import audit_record
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Workspace
+from provisioning.plan import build_plan
+from provisioning.spec import RequestSpec
+from provisioning.validation import Problem, spec_problems
+
+Status = ChangeRequest.Status
+Kind = ChangeRequest.Kind
+
+
+class RequestError(Exception):
+    """A request cannot do what was asked; ``problems`` says why, field by field when it can."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+class TransitionError(RequestError):
+    """The status machine does not allow this change from the request's current status."""
+
+
+def _summary(cr: ChangeRequest) -> dict[str, Any]:
+    return {"status": cr.status, "kind": cr.kind, "workspace_name": cr.workspace_name}
+
+
+def _locked(request_id: int) -> ChangeRequest:
+    try:
+        return ChangeRequest.objects.select_for_update().get(pk=request_id)
+    except ChangeRequest.DoesNotExist as exc:
+        raise RequestError(f"request #{request_id} does not exist") from exc
+
+
+def _transition(cr: ChangeRequest, target: str, *, actor: Any, message: str = "", **fields: Any) -> None:
+    """Move a locked request to ``target``, save it and audit the change (caller holds the transaction)."""
+    if not cr.can_transition(target):
+        raise TransitionError(
+            f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot become {target}"
+        )
+    before = _summary(cr)
+    cr.status = target
+    for name, value in fields.items():
+        setattr(cr, name, value)
+    cr.save()
+    audit_record(
+        actor=actor, action=f"request.{target}", obj=cr, object_type="change_request",
+        request_id=cr.pk, workspace_name=cr.workspace_name, before=before, after=_summary(cr), message=message,
+    )
+
+
+def _require_problem_free(spec: RequestSpec, *, kind: str, workspace: Workspace | None,
+                          request_id: int | None) -> None:
+    problems = spec_problems(spec, kind=kind, workspace=workspace, request_id=request_id)
+    if problems:
+        raise RequestError("the request has problems to fix", problems)
+
+
+def _workspace_name_for(spec: RequestSpec, workspace: Workspace | None) -> str:
+    if workspace is not None:
+        return workspace.workspace_name
+    if spec.workspace is None:
+        raise RequestError("a new-workspace request needs its workspace details")
+    return spec.workspace.names().workspace
+
+
+def request_create(
+    *, requester: User, kind: str, spec: RequestSpec, workspace: Workspace | None = None
+) -> ChangeRequest:
+    """Save a new draft. Team leads request new workspaces, and changes to workspaces they manage."""
+    if not personas.is_team_lead(requester):
+        raise PermissionDenied("only team leads can make requests")
+    if kind == Kind.NEW_WORKSPACE:
+        workspace = None
+    elif workspace is None or not selectors.workspaces_managed_by(requester).filter(pk=workspace.pk).exists():
+        raise PermissionDenied("you can only request changes to workspaces you manage")
+    with transaction.atomic():
+        cr = ChangeRequest.objects.create(
+            kind=kind, requester=requester, workspace=workspace,
+            workspace_name=_workspace_name_for(spec, workspace), spec=spec.to_json(),
+        )
+        audit_record(actor=requester, action="request.created", obj=cr, object_type="change_request",
+                     request_id=cr.pk, workspace_name=cr.workspace_name, after=cr.spec)
+    return cr
+
+
+def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> ChangeRequest:
+    """Replace a draft's content; only its requester may, and only while it is a draft."""
+    with transaction.atomic():
+        cr = _locked(request_id)
+        if cr.requester_id != actor.pk:
+            raise PermissionDenied("only the requester can edit a request")
+        if not cr.is_editable:
+            raise TransitionError(f"request #{cr.pk} is {cr.get_status_display().lower()} and can no longer be edited")
+        before = cr.spec
+        cr.spec = spec.to_json()
+        cr.workspace_name = _workspace_name_for(spec, cr.workspace)
+        cr.save()
+        audit_record(actor=actor, action="request.edited", obj=cr, object_type="change_request",
+                     request_id=cr.pk, workspace_name=cr.workspace_name, before=before, after=cr.spec)
+    return cr
+
+
+def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
+    """Send a draft for approval, once it passes policy, naming and uniqueness checks."""
+    with transaction.atomic():
+        cr = _locked(request_id)
+        if cr.requester_id != actor.pk:
+            raise PermissionDenied("only the requester can submit a request")
+        spec = RequestSpec.from_json(cr.spec)
+        if cr.can_transition(Status.SUBMITTED):
+            _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
+        _transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now())
+    return cr
+
+
+def request_cancel(*, request_id: int, actor: User) -> ChangeRequest:
+    """Withdraw a draft or submitted request (its requester only)."""
+    with transaction.atomic():
+        cr = _locked(request_id)
+        if cr.requester_id != actor.pk:
+            raise PermissionDenied("only the requester can cancel a request")
+        _transition(cr, Status.CANCELLED, actor=actor)
+    return cr
+
+
+def _require_approver(cr: ChangeRequest, approver: User) -> None:
+    if not personas.is_admin(approver):
+        raise PermissionDenied("only admins can approve or reject requests")
+    if cr.requester_id == approver.pk:
+        raise PermissionDenied("nobody approves or rejects their own request")
+
+
+def request_plan(cr: ChangeRequest) -> dict[str, Any]:
+    """The plan of a request as it stands (the stored plan once approved)."""
+    if cr.plan is not None:
+        return cr.plan
+    spec = RequestSpec.from_json(cr.spec)
+    ws = cr.workspace
+    revoked = [
+        {"principal": m.principal_name, "persona": m.persona, "principal_type": m.principal_type}
+        for m in Membership.objects.filter(pk__in=spec.revoke, workspace=ws)
+    ] if ws is not None else []
+    return build_plan(
+        spec, kind=cr.kind, request_id=cr.pk, owner=cr.requester.principal_name,
+        existing_names=_workspace_names(ws) if ws is not None else None,
+        subscription_id=ws.subscription_id if ws is not None else "",
+        revoked=revoked,
+    )
+
+
+def _workspace_names(ws: Workspace) -> dict[str, str]:
+    return {
+        "resource_group": ws.resource_group, "base": ws.workspace_name.removesuffix("ws"),
+        "workspace": ws.workspace_name, "storage_work": ws.storage_work, "storage_data": ws.storage_data,
+        "data_lake": ws.data_lake_name, "key_vault": ws.key_vault, "registry": ws.registry,
+        "app_insights": ws.app_insights,
+    }
+
+
+def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
+    """Create the desired-state rows an approved request stands for."""
+    if cr.kind == Kind.NEW_WORKSPACE:
+        ws_spec = spec.workspace
+        assert ws_spec is not None
+        inp = ws_spec.naming_input()
+        names = ws_spec.names()
+        workspace = Workspace.objects.create(
+            subscription_id=ws_spec.subscription_id, region=inp.region, department=inp.department,
+            team=inp.team, region_abbv=inp.region_abbv, environment=inp.environment,
+            custom_name=inp.custom_name, security_group=ws_spec.security_group, data_lake=ws_spec.data_lake,
+            resource_group=names.resource_group, workspace_name=names.workspace,
+            storage_work=names.storage_work, storage_data=names.storage_data, data_lake_name=names.data_lake,
+            key_vault=names.key_vault, registry=names.registry, app_insights=names.app_insights,
+            owner=cr.requester,
+        )
+        cr.workspace = workspace
+    else:
+        assert cr.workspace is not None
+        workspace = cr.workspace
+    Cluster.objects.bulk_create(
+        Cluster(workspace=workspace, change_request=cr, name=c.name, vm_size=c.vm_size.upper(),
+                priority=c.priority, min_nodes=c.min_nodes, max_nodes=c.max_nodes, idle_seconds=c.idle_seconds)
+        for c in spec.clusters
+    )
+    Membership.objects.bulk_create(
+        Membership(workspace=workspace, change_request=cr, principal_name=m.principal.lower()
+                   if m.principal_type == "user" else m.principal, principal_type=m.principal_type,
+                   persona=m.persona)
+        for m in spec.all_members()
+    )
+    Membership.objects.filter(pk__in=spec.revoke, workspace=workspace).update(state=ResourceState.REVOKING)
+    return workspace
+
+
+def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
+    """Approve a submitted request: re-check it, fix its plan, create the desired state, enqueue on commit."""
+    with transaction.atomic():
+        cr = _locked(request_id)
+        _require_approver(cr, approver)
+        if not cr.can_transition(Status.APPROVED):
+            raise TransitionError(f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot be approved")
+        spec = RequestSpec.from_json(cr.spec)
+        _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
+        plan = request_plan(cr)
+        _materialize(cr, spec)
+        _transition(cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan)
+        transaction.on_commit(lambda: queue.provisioning_enqueue(request_id=cr.pk))
+    return cr
+
+
+def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeRequest:
+    """Reject a submitted request with a reason the requester will read."""
+    reason = reason.strip()
+    if not reason:
+        raise RequestError("say why the request is rejected", [Problem("reason", "a reason is required")])
+    with transaction.atomic():
+        cr = _locked(request_id)
+        _require_approver(cr, approver)
+        _transition(cr, Status.REJECTED, actor=approver, approver=approver, decided_at=timezone.now(),
+                    reason=reason, message=reason)
+    return cr

@@ -1,0 +1,32 @@
+"""The portal's pages, by persona."""
+
+from django.urls import path
+
+from provisioning.views import access, admin_views, audit, requests
+
+app_name = "provisioning"
+
+urlpatterns = [
+    # Team leads
+    path("requests/", requests.my_requests, name="my_requests"),
+    path("requests/new/", requests.new_workspace, name="new_workspace"),
+    path("requests/<int:pk>/", requests.request_detail, name="request_detail"),
+    path("requests/<int:pk>/edit/", requests.request_edit, name="request_edit"),
+    path("requests/<int:pk>/submit/", requests.request_submit, name="request_submit"),
+    path("requests/<int:pk>/cancel/", requests.request_cancel, name="request_cancel"),
+    path("requests/preview-names/", requests.preview_names, name="preview_names"),
+    path("workspaces/", requests.workspace_list, name="workspace_list"),
+    path("workspaces/<int:pk>/", requests.workspace_detail, name="workspace_detail"),
+    path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
+    path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),
+    path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
+    # Admins
+    path("approvals/", admin_views.approval_queue, name="approval_queue"),
+    path("requests/<int:pk>/approve/", admin_views.request_approve, name="request_approve"),
+    path("requests/<int:pk>/reject/", admin_views.request_reject, name="request_reject"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.csv", audit.audit_csv, name="audit_csv"),
+    # Data scientists (and everyone with access)
+    path("access/", access.my_access, name="my_access"),
+    path("access/<int:pk>/config.json", access.config_json, name="config_json"),
+]

@@ -1,0 +1,86 @@
+"""Shared fixtures: named users, the tutorial's policy, and a Redis the tests can reach.
+
+Redis: with ``REDIS_URL`` set (CI sets it to the machine's Redis) tests use that server; otherwise
+an in-process Redis-protocol server (fakeredis over TCP) is started, so the real redis-py and RQ
+code paths run either way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from tests import factories
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    server = None
+    if not url:
+        from fakeredis import TcpFakeServer
+
+        port = _free_port()
+        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"redis://127.0.0.1:{port}/0"
+    yield url
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _rq_points_at_test_redis(redis_url: str) -> None:
+    for queue in settings.RQ_QUEUES.values():
+        queue["URL"] = redis_url
+
+
+@pytest.fixture
+def rq_queue(redis_url: str):  # type: ignore[no-untyped-def]
+    """The provisioning queue, emptied before the test."""
+    import django_rq
+
+    queue = django_rq.get_queue("provisioning")
+    queue.connection.flushdb()
+    return queue
+
+
+@pytest.fixture
+def policy(db: None) -> None:
+    factories.allow_tutorial_policy()
+
+
+@pytest.fixture
+def alice(db: None):  # type: ignore[no-untyped-def]
+    """A team lead: owner of the requests in most tests."""
+    return factories.team_lead("alice")
+
+
+@pytest.fixture
+def bob(db: None):  # type: ignore[no-untyped-def]
+    """An admin: the approver."""
+    return factories.admin("bob")
+
+
+@pytest.fixture
+def charlie(db: None):  # type: ignore[no-untyped-def]
+    """Another team's team lead: the outsider."""
+    return factories.team_lead("charlie")
+
+
+@pytest.fixture
+def dana(db: None):  # type: ignore[no-untyped-def]
+    """A data scientist."""
+    return factories.data_scientist("dana")
