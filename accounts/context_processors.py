@@ -4,15 +4,16 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from accounts import personas
+from accounts import personas as persona_rules
 
 
 def personas(request: HttpRequest) -> dict[str, Any]:
     """Expose the signed-in user's personas to every template."""
-    held = personas.personas_of(request.user)
+    # The module is imported under another name: this function's name would shadow it.
+    held = persona_rules.personas_of(request.user)
     return {
-        "is_admin": personas.ADMIN in held,
-        "is_team_lead": personas.TEAM_LEAD in held,
-        "is_data_scientist": personas.DATA_SCIENTIST in held,
+        "is_admin": persona_rules.ADMIN in held,
+        "is_team_lead": persona_rules.TEAM_LEAD in held,
+        "is_data_scientist": persona_rules.DATA_SCIENTIST in held,
         "persona_names": sorted(held),
     }

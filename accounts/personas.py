@@ -22,7 +22,7 @@ def personas_of(user: User | AnonymousUser) -> set[str]:
     cached: set[str] | None = getattr(user, "_persona_cache", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=ALL).values_list("name", flat=True))
-        user._persona_cache = cached  # type: ignore[union-attr]
+        user._persona_cache = cached  # type: ignore[attr-defined]
     return cached
 
 

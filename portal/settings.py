@@ -5,6 +5,7 @@ Development needs nothing set: DEBUG is on, the database is a SQLite file under 
 and ``ALLOWED_HOSTS``; the security headers below follow from ``DEBUG`` being off.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -20,7 +21,7 @@ DEBUG = env.bool("DEBUG", default=True)
 
 if DEBUG:
     # A development-only key: with DEBUG off, SECRET_KEY is required (below).
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-do-not-use-in-production")  # noqa: S105
+    SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-do-not-use-in-production")
 else:
     SECRET_KEY = env.str("SECRET_KEY")
 
@@ -80,6 +81,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so the web and the worker queue up instead of failing
     # with "database is locked" halfway through a transaction.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    # A file, not memory, so worker processes started by end-to-end tests share the test database.
+    # One file per test process, so two test runs on one machine never share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -133,6 +137,8 @@ RQ_QUEUES = {
     },
 }
 RQ_SHOW_ADMIN_LINK = False
+# Workers: python manage.py rqworker provisioning --with-scheduler --serializer rq.serializers.JSONSerializer
+RQ = {"WORKER_CLASS": "provisioning.worker.PortalWorker"}
 
 # Sessions and cookies.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -183,3 +189,19 @@ LOGGING = {
 
 # The portal's own defaults.
 PORTAL_NAME = env.str("PORTAL_NAME", default="AzureML Self-Service Portal")
+
+# Azure: endpoints are settings so the same code runs against public Azure, sovereign clouds and the
+# local stand-in. TLS trust follows REQUESTS_CA_BUNDLE. Only the provisioning workers talk to Azure.
+AZURE_ARM_ENDPOINT = env.str("AZURE_ARM_ENDPOINT", default="https://management.azure.com").rstrip("/")
+AZURE_AUTHORITY_HOST = env.str("AZURE_AUTHORITY_HOST", default="https://login.microsoftonline.com").rstrip(
+    "/"
+)
+GRAPH_ENDPOINT = env.str("GRAPH_ENDPOINT", default="https://graph.microsoft.com").rstrip("/")
+# Worker credential: "managed_identity", "workload_identity" or "client_secret" (AZURE_TENANT_ID,
+# AZURE_CLIENT_ID, AZURE_CLIENT_SECRET). Developer credentials (Azure CLI, VS Code) are never used.
+AZURE_CREDENTIAL = env.str("AZURE_CREDENTIAL", default="client_secret")
+AZURE_TENANT_ID = env.str("AZURE_TENANT_ID", default="")
+AZURE_CLIENT_ID = env.str("AZURE_CLIENT_ID", default="")
+AZURE_CLIENT_SECRET = env.str("AZURE_CLIENT_SECRET", default="")
+# True only for the local stand-in: MSAL must not ask login.microsoftonline.com about a loopback authority.
+AZURE_DISABLE_INSTANCE_DISCOVERY = env.bool("AZURE_DISABLE_INSTANCE_DISCOVERY", default=False)

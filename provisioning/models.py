@@ -133,7 +133,9 @@ class Workspace(models.Model):
     app_insights = models.CharField(max_length=255)
 
     azure_id = models.CharField(max_length=400, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_workspaces")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_workspaces"
+    )
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -145,8 +147,12 @@ class Workspace(models.Model):
 
     def naming_input(self) -> naming.NamingInput:
         return naming.NamingInput(
-            department=self.department, team=self.team, region=self.region,
-            region_abbv=self.region_abbv, environment=self.environment, custom_name=self.custom_name,
+            department=self.department,
+            team=self.team,
+            region=self.region,
+            region_abbv=self.region_abbv,
+            environment=self.environment,
+            custom_name=self.custom_name,
         )
 
     def sdk_config(self) -> dict[str, str]:
@@ -184,8 +190,10 @@ class Cluster(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(Lower("name"), "workspace", name="cluster_unique_name_per_workspace"),
-            models.CheckConstraint(condition=models.Q(min_nodes__lte=models.F("max_nodes")),
-                                   name="cluster_min_nodes_le_max_nodes"),
+            models.CheckConstraint(
+                condition=models.Q(min_nodes__lte=models.F("max_nodes")),
+                name="cluster_min_nodes_le_max_nodes",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -200,7 +208,9 @@ class Membership(models.Model):
         GROUP = "group", "Group"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
-    principal_type = models.CharField(max_length=10, choices=PrincipalType.choices, default=PrincipalType.USER)
+    principal_type = models.CharField(
+        max_length=10, choices=PrincipalType.choices, default=PrincipalType.USER
+    )
     principal_name = models.CharField(max_length=256, help_text="UPN or email (users), display name (groups)")
     object_id = models.CharField(max_length=36, blank=True, help_text="Entra object id, once resolved")
     persona = models.CharField(max_length=20, choices=Persona.choices)
@@ -213,7 +223,8 @@ class Membership(models.Model):
         ordering = ["persona", "principal_name"]
         constraints = [
             models.UniqueConstraint(
-                Lower("principal_name"), "workspace",
+                Lower("principal_name"),
+                "workspace",
                 condition=~models.Q(state="revoked"),
                 name="membership_unique_live_principal_per_workspace",
             ),
@@ -262,15 +273,24 @@ class ChangeRequest(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests")
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="change_requests")
-    workspace_name = models.CharField(max_length=33, db_index=True,
-                                      help_text="The workspace this request creates or changes")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, null=True, blank=True, related_name="change_requests"
+    )
+    workspace_name = models.CharField(
+        max_length=33, db_index=True, help_text="The workspace this request creates or changes"
+    )
     spec = models.JSONField(encoder=DjangoJSONEncoder)
     plan = models.JSONField(encoder=DjangoJSONEncoder, null=True, blank=True)
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="approved_requests")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approved_requests",
+    )
     reason = models.TextField(blank=True, help_text="Why it was rejected")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -326,7 +346,8 @@ class AuditEvent(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type}#{self.object_id}"
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor} {self.action} {self.object_type}#{self.object_id}"
 
     def canonical(self) -> str:
         """The event's content in one stable text form, the input of its hash."""
@@ -346,3 +367,90 @@ class AuditEvent(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
+
+
+class Run(models.Model):
+    """One execution of an approved request's plan by a provisioning worker.
+
+    A run holds a lease: the worker executing it renews ``lease_expires_at`` with a heartbeat. When
+    the lease expires (the worker died, Redis lost the job), the sweeper enqueues the run again; the
+    next worker resumes it, skipping the steps already done.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="runs")
+    number = models.PositiveIntegerField(
+        help_text="1 for the first run of a request, then one more per retry"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=0, help_text="How many times a worker picked it up")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["change_request", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "number"], name="run_unique_number_per_request"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.number} of request #{self.change_request_id}"
+
+    @property
+    def job_id(self) -> str:
+        """The RQ job id: unique per run, so a re-enqueued run never collides with another run's job."""
+        return f"provision-request-{self.change_request_id}-run-{self.number}"
+
+
+class Step(models.Model):
+    """One Azure operation of a run: its target, status, attempts, timings and Azure's error if it failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        SKIPPED = "skipped", "Done before"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Not started (an earlier step failed)"
+
+    DONE = frozenset({Status.SUCCEEDED, Status.SKIPPED})
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=300, help_text="Stable identity of the operation within the plan")
+    kind = models.CharField(max_length=40)
+    target = models.CharField(max_length=400, help_text="What the step acts on, in words")
+    depends_on = models.JSONField(default=list)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    azure_id = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=40, blank=True, help_text="created, updated, unchanged, removed...")
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True)
+    hint = models.TextField(blank=True, help_text="What to do about the failure")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="step_unique_key_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -19,6 +19,8 @@ TEAM_MAX = 10
 REGION_ABBV_LEN = 2
 ENVIRONMENTS = ("res", "dev", "pro")
 BASE_MAX = 19
+# With a custom name the team is only a tag, but it still has to fit the Workspace.team column.
+TEAM_TAG_MAX = 24
 
 SUFFIX_WORKSPACE = "ws"
 SUFFIX_STORAGE_WORK = "work"
@@ -43,32 +45,55 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     "resource_group": Rule(
-        "resource group", 1, 90, re.compile(r"^[-\w.()]*[-\w()]$"),
+        "resource group",
+        1,
+        90,
+        re.compile(r"^[-\w.()]*[-\w()]$"),
         "letters, digits, '-', '_', '.', '(' and ')', not ending with '.'",
     ),
     "workspace": Rule(
-        "workspace", 3, 33, re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"),
+        "workspace",
+        3,
+        33,
+        re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"),
         "letters, digits, '-' and '_', starting with a letter or digit",
     ),
     "storage": Rule(
-        "storage account", 3, 24, re.compile(r"^[a-z0-9]+$"), "lowercase letters and digits only",
+        "storage account",
+        3,
+        24,
+        re.compile(r"^[a-z0-9]+$"),
+        "lowercase letters and digits only",
         globally_unique=True,
     ),
     "key_vault": Rule(
-        "key vault", 3, 24, re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]*[a-zA-Z0-9]$"),
+        "key vault",
+        3,
+        24,
+        re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]*[a-zA-Z0-9]$"),
         "letters, digits and single hyphens, starting with a letter and ending with a letter or digit",
         globally_unique=True,
     ),
     "registry": Rule(
-        "container registry", 5, 50, re.compile(r"^[a-zA-Z0-9]+$"), "letters and digits only",
+        "container registry",
+        5,
+        50,
+        re.compile(r"^[a-zA-Z0-9]+$"),
+        "letters and digits only",
         globally_unique=True,
     ),
     "app_insights": Rule(
-        "application insights", 1, 255, re.compile(r"^[^%&\\?/]*[^%&\\?/. ]$"),
+        "application insights",
+        1,
+        255,
+        re.compile(r"^[^%&\\?/]*[^%&\\?/. ]$"),
         "no '%', '&', '\\', '?' or '/', not ending with '.' or a space",
     ),
     "cluster": Rule(
-        "compute cluster", 2, 16, re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"),
+        "compute cluster",
+        2,
+        16,
+        re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$"),
         "letters, digits and '-', starting with a letter and not ending with '-'",
     ),
 }
@@ -174,10 +199,9 @@ def rule_problem(kind: str, name: str) -> str | None:
         return f"'{name}' is too short for a {rule.resource} name: at least {rule.min_len} characters"
     if len(name) > rule.max_len:
         return (
-            f"'{name}' is too long for a {rule.resource} name: {len(name)} characters, "
-            f"at most {rule.max_len}"
+            f"'{name}' is too long for a {rule.resource} name: {len(name)} characters, at most {rule.max_len}"
         )
-    if not rule.pattern.match(name):
+    if not rule.pattern.fullmatch(name):  # not match(): `$` would accept a trailing newline
         return f"'{name}' is not a valid {rule.resource} name: {rule.allowed}"
     return None
 
@@ -189,28 +213,55 @@ def cluster_name_problem(name: str) -> str | None:
 
 def _component_problems(inp: NamingInput) -> list[NameProblem]:
     """The convention's own limits on each input (the tutorial cut these; we refuse instead)."""
+    # A custom name replaces the convention's names, not its inputs: they still become tags and columns.
     problems: list[NameProblem] = []
-    if inp.custom_name:
-        return problems
-    if not re.fullmatch(r"[a-z0-9]+", inp.department or "-"):
-        problems.append(NameProblem("department", "storage account",
-                                    "department is required and must use lowercase letters and digits only "
-                                    "(storage account names allow nothing else)"))
+    # The department starts every name, and a key vault name must start with a letter.
+    if not re.fullmatch(r"[a-z][a-z0-9]*", inp.department or "-"):
+        problems.append(
+            NameProblem(
+                "department",
+                "key vault",
+                "department is required and must use lowercase letters and digits only, "
+                "starting with a letter (storage account and key vault names allow "
+                "nothing else)",
+            )
+        )
     elif len(inp.department) > DEPARTMENT_MAX:
-        problems.append(NameProblem("department", "naming convention",
-                                    f"department too long: use at most {DEPARTMENT_MAX} characters "
-                                    "or a custom name"))
+        problems.append(
+            NameProblem(
+                "department",
+                "naming convention",
+                f"department too long: use at most {DEPARTMENT_MAX} characters or a custom name",
+            )
+        )
     if not re.fullmatch(r"[a-z0-9]+", inp.team or "-"):
-        problems.append(NameProblem("team", "storage account",
-                                    "team is required and must use lowercase letters and digits only "
-                                    "(storage account names allow nothing else)"))
+        problems.append(
+            NameProblem(
+                "team",
+                "storage account",
+                "team is required and must use lowercase letters and digits only "
+                "(storage account names allow nothing else)",
+            )
+        )
+    elif inp.custom_name and len(inp.team) > TEAM_TAG_MAX:
+        problems.append(
+            NameProblem("team", "naming convention", f"team too long: use at most {TEAM_TAG_MAX} characters")
+        )
     if not re.fullmatch(r"[a-z][a-z0-9]", inp.region_abbv):
-        problems.append(NameProblem("region_abbv", "naming convention",
-                                    "region abbreviation must be exactly 2 lowercase characters, "
-                                    "a letter then a letter or digit (e.g. 'e2')"))
+        problems.append(
+            NameProblem(
+                "region_abbv",
+                "naming convention",
+                "region abbreviation must be exactly 2 lowercase characters, "
+                "a letter then a letter or digit (e.g. 'e2')",
+            )
+        )
     if inp.environment not in ENVIRONMENTS:
-        problems.append(NameProblem("environment", "naming convention",
-                                    f"environment must be one of {', '.join(ENVIRONMENTS)}"))
+        problems.append(
+            NameProblem(
+                "environment", "naming convention", f"environment must be one of {', '.join(ENVIRONMENTS)}"
+            )
+        )
     return problems
 
 
@@ -230,18 +281,24 @@ def naming_problems(inp: NamingInput, *, data_lake: bool) -> list[NameProblem]:
     names = resource_names(inp, data_lake=data_lake)
     source = "custom_name" if inp.custom_name else "team"
     if not inp.custom_name and len(inp.team) > _team_budget(inp):
-        problems.append(NameProblem(
-            "team", "storage account",
-            f"team name too long for a storage account: use at most {_team_budget(inp)} characters "
-            "or a custom name",
-        ))
+        problems.append(
+            NameProblem(
+                "team",
+                "storage account",
+                f"team name too long for a storage account: use at most {_team_budget(inp)} characters "
+                "or a custom name",
+            )
+        )
         return problems
     if inp.custom_name and len(inp.custom_name) > BASE_MAX:
-        problems.append(NameProblem(
-            "custom_name", "storage account",
-            f"custom name too long for a storage account: use at most {BASE_MAX} characters "
-            f"(it is {len(inp.custom_name)})",
-        ))
+        problems.append(
+            NameProblem(
+                "custom_name",
+                "storage account",
+                f"custom name too long for a storage account: use at most {BASE_MAX} characters "
+                f"(it is {len(inp.custom_name)})",
+            )
+        )
         return problems
     checks = [
         ("resource_group", names.resource_group),

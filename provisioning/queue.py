@@ -1,7 +1,7 @@
-"""Hand-off to the RQ workers. Called only from ``transaction.on_commit``.
+"""Hand-off to the RQ workers. Called only from ``transaction.on_commit`` and from the sweeper.
 
-Redis may be down or may lose jobs; the database stays the source of truth, so a failed enqueue
-is logged and the request keeps ``enqueued_at`` empty: the sweeper of the provisioning engine
+Redis may be down or may lose jobs; the database stays the source of truth, so a failed enqueue is
+logged and the request keeps ``enqueued_at`` empty: the sweeper (``provisioning.runs.runs_sweep``)
 finds approved work that no worker holds and enqueues it again.
 """
 
@@ -12,30 +12,57 @@ import logging
 import django_rq
 from django.utils import timezone
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "provisioning"
 JOB_FUNCTION = "provisioning.jobs.provision_request"
+LIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
 
 def provisioning_job_id(request_id: int) -> str:
-    """One job id per request, so a duplicate enqueue replaces rather than doubles the work."""
-    return f"provision-request-{request_id}"
+    """The job of an approved request's first run (the same id every time, so duplicates replace)."""
+    return f"provision-request-{request_id}-run-1"
 
 
-def provisioning_enqueue(*, request_id: int) -> bool:
-    """Queue the provisioning of an approved request; False (and a log line) when Redis is unreachable."""
-    from provisioning.models import ChangeRequest
-
+def run_enqueue(*, request_id: int, job_id: str) -> bool:
+    """Queue a provisioning job under ``job_id``; False (and a log line) when Redis is unreachable."""
     try:
         django_rq.get_queue(QUEUE_NAME).enqueue(
-            JOB_FUNCTION, request_id, job_id=provisioning_job_id(request_id),
+            JOB_FUNCTION,
+            request_id,
+            job_id=job_id,
             description=f"provision request #{request_id}",
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
         )
     except RedisError as exc:
-        logger.warning("could not enqueue request #%s (%s); it stays approved and will be picked up later",
-                       request_id, exc.__class__.__name__)
+        logger.warning(
+            "could not enqueue request #%s (%s); the sweeper will enqueue it later",
+            request_id,
+            exc.__class__.__name__,
+        )
+        return False
+    return True
+
+
+def provisioning_enqueue(*, request_id: int, sweep: bool = False) -> bool:
+    """Queue the provisioning of an approved request and note when it was queued."""
+    from provisioning.models import ChangeRequest
+
+    if not run_enqueue(request_id=request_id, job_id=provisioning_job_id(request_id)):
         return False
     ChangeRequest.objects.filter(pk=request_id).update(enqueued_at=timezone.now())
     return True
+
+
+def job_pending(job_id: str) -> bool:
+    """Whether Redis holds this job waiting or running (False when Redis is unreachable or lost it)."""
+    try:
+        queue = django_rq.get_queue(QUEUE_NAME)
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+        return job.get_status(refresh=False) in LIVE_STATUSES
+    except (NoSuchJobError, RedisError):
+        return False

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from provisioning.views import access, admin_views, audit, requests
+from provisioning.views import access, admin_views, audit, progress, requests
 
 app_name = "provisioning"
 
@@ -20,7 +20,9 @@ urlpatterns = [
     path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
     path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
+    path("requests/<int:pk>/progress/", progress.request_progress, name="request_progress"),
     # Admins
+    path("requests/<int:pk>/retry/", progress.request_retry, name="request_retry"),
     path("approvals/", admin_views.approval_queue, name="approval_queue"),
     path("requests/<int:pk>/approve/", admin_views.request_approve, name="request_approve"),
     path("requests/<int:pk>/reject/", admin_views.request_reject, name="request_reject"),

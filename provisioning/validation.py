@@ -45,8 +45,12 @@ def _workspace_problems(spec: RequestSpec) -> list[Problem]:
     assert ws is not None
     problems: list[Problem] = []
     if not AllowedSubscription.objects.filter(subscription_id=ws.subscription_id, is_active=True).exists():
-        problems.append(Problem("workspace.subscription_id",
-                                f"subscription '{ws.subscription_id}' is not one the portal allows"))
+        problems.append(
+            Problem(
+                "workspace.subscription_id",
+                f"subscription '{ws.subscription_id}' is not one the portal allows",
+            )
+        )
     if not AllowedRegion.objects.filter(name=ws.region, is_active=True).exists():
         problems.append(Problem("workspace.region", f"region '{ws.region}' is not one the portal allows"))
     for p in naming.naming_problems(ws.naming_input(), data_lake=ws.data_lake):
@@ -64,42 +68,67 @@ def names_in_use(
     unique = {"workspace": names.workspace, **names.globally_unique()}
     lowered = {v.lower() for v in unique.values()}
     existing = Workspace.objects.filter(
-        Q(workspace_name__in=lowered) | Q(storage_work__in=lowered) | Q(storage_data__in=lowered)
-        | Q(key_vault__in=lowered) | Q(registry__in=lowered) | Q(data_lake_name__in=lowered)
+        Q(workspace_name__in=lowered)
+        | Q(storage_work__in=lowered)
+        | Q(storage_data__in=lowered)
+        | Q(key_vault__in=lowered)
+        | Q(registry__in=lowered)
+        | Q(data_lake_name__in=lowered)
     ).exclude(state=ResourceState.REVOKED)
     for workspace in existing:
-        taken = {workspace.workspace_name, workspace.storage_work, workspace.storage_data,
-                 workspace.key_vault, workspace.registry, workspace.data_lake_name} & lowered
-        problems.append(Problem(
-            field,
-            f"name already used by workspace '{workspace.workspace_name}' in the portal: "
-            f"{', '.join(sorted(taken))}; choose another team name or a custom name",
-        ))
+        taken = {
+            workspace.workspace_name,
+            workspace.storage_work,
+            workspace.storage_data,
+            workspace.key_vault,
+            workspace.registry,
+            workspace.data_lake_name,
+        } & lowered
+        problems.append(
+            Problem(
+                field,
+                f"name already used by workspace '{workspace.workspace_name}' in the portal: "
+                f"{', '.join(sorted(taken))}; choose another team name or a custom name",
+            )
+        )
     pending = ChangeRequest.objects.filter(
-        kind=ChangeRequest.Kind.NEW_WORKSPACE, status__in=ChangeRequest.PENDING_OR_LIVE,
+        kind=ChangeRequest.Kind.NEW_WORKSPACE,
+        status__in=ChangeRequest.PENDING_OR_LIVE,
         workspace_name__iexact=names.workspace,
-    ).exclude(pk=exclude_request_id)
+    )
+    if exclude_request_id is not None:
+        pending = pending.exclude(pk=exclude_request_id)
     for other in pending:
-        problems.append(Problem(
-            field,
-            f"workspace name '{names.workspace}' is already requested by request #{other.pk}; "
-            "choose another team name or a custom name",
-        ))
+        problems.append(
+            Problem(
+                field,
+                f"workspace name '{names.workspace}' is already requested by request #{other.pk}; "
+                "choose another team name or a custom name",
+            )
+        )
     return problems
 
 
 def _cluster_problems(clusters: Iterable[ClusterSpec], workspace: Workspace | None) -> list[Problem]:
     policy = Policy.current()
-    allowed_sizes = {s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)}
+    allowed_sizes = {
+        s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)
+    }
     existing = set()
     if workspace is not None:
-        existing = {n.lower() for n in Cluster.objects.filter(workspace=workspace).exclude(
-            state=ResourceState.REVOKED).values_list("name", flat=True)}
+        existing = {
+            n.lower()
+            for n in Cluster.objects.filter(workspace=workspace)
+            .exclude(state=ResourceState.REVOKED)
+            .values_list("name", flat=True)
+        }
     problems: list[Problem] = []
     seen: set[str] = set()
     clusters = list(clusters)
     if len(clusters) > policy.max_clusters_per_request:
-        problems.append(Problem("clusters", f"at most {policy.max_clusters_per_request} clusters per request"))
+        problems.append(
+            Problem("clusters", f"at most {policy.max_clusters_per_request} clusters per request")
+        )
     for i, c in enumerate(clusters):
         at = f"clusters.{i}"
         message = naming.cluster_name_problem(c.name)
@@ -115,20 +144,30 @@ def _cluster_problems(clusters: Iterable[ClusterSpec], workspace: Workspace | No
         if c.priority not in PRIORITIES:
             problems.append(Problem(f"{at}.priority", "priority must be low_priority or dedicated"))
         if not 1 <= c.max_nodes <= policy.max_nodes_per_cluster:
-            problems.append(Problem(f"{at}.max_nodes",
-                                    f"max nodes must be between 1 and {policy.max_nodes_per_cluster} (policy)"))
+            problems.append(
+                Problem(
+                    f"{at}.max_nodes",
+                    f"max nodes must be between 1 and {policy.max_nodes_per_cluster} (policy)",
+                )
+            )
         if c.min_nodes < 0 or c.min_nodes > c.max_nodes:
             problems.append(Problem(f"{at}.min_nodes", "min nodes must be between 0 and max nodes"))
         if not 0 <= c.idle_seconds <= MAX_IDLE_SECONDS:
-            problems.append(Problem(f"{at}.idle_seconds", f"idle seconds must be between 0 and {MAX_IDLE_SECONDS}"))
+            problems.append(
+                Problem(f"{at}.idle_seconds", f"idle seconds must be between 0 and {MAX_IDLE_SECONDS}")
+            )
     return problems
 
 
 def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None) -> list[Problem]:
     live: set[str] = set()
     if workspace is not None:
-        live = {n.lower() for n in Membership.objects.filter(workspace=workspace).exclude(
-            state=ResourceState.REVOKED).values_list("principal_name", flat=True)}
+        live = {
+            n.lower()
+            for n in Membership.objects.filter(workspace=workspace)
+            .exclude(state=ResourceState.REVOKED)
+            .values_list("principal_name", flat=True)
+        }
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, m in enumerate(members):
@@ -136,15 +175,18 @@ def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None)
         if m.persona not in PERSONAS:
             problems.append(Problem(f"{at}.persona", "persona must be team_lead or data_scientist"))
         if m.principal_type == "user" and not PRINCIPAL_RE.match(m.principal):
-            problems.append(Problem(f"{at}.principal",
-                                    f"'{m.principal}' is not an email address or user principal name"))
+            problems.append(
+                Problem(f"{at}.principal", f"'{m.principal}' is not an email address or user principal name")
+            )
         if m.principal_type == "group" and not GROUP_RE.match(m.principal):
             problems.append(Problem(f"{at}.principal", "group name is not valid"))
         key = m.principal.lower()
         if key in seen:
             problems.append(Problem(f"{at}.principal", f"'{m.principal}' appears twice in this request"))
         elif key in live:
-            problems.append(Problem(f"{at}.principal", f"'{m.principal}' is already a member of the workspace"))
+            problems.append(
+                Problem(f"{at}.principal", f"'{m.principal}' is already a member of the workspace")
+            )
         seen.add(key)
     return problems
 
@@ -152,9 +194,12 @@ def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None)
 def _revoke_problems(revoke: Iterable[int], workspace: Workspace | None) -> list[Problem]:
     problems: list[Problem] = []
     for i, membership_id in enumerate(revoke):
-        if workspace is None or not Membership.objects.filter(
-            pk=membership_id, workspace=workspace, state=ResourceState.ACTIVE
-        ).exists():
+        if (
+            workspace is None
+            or not Membership.objects.filter(
+                pk=membership_id, workspace=workspace, state=ResourceState.ACTIVE
+            ).exists()
+        ):
             problems.append(Problem(f"revoke.{i}", f"membership {membership_id} is not an active member"))
     return problems
 

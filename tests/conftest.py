@@ -42,6 +42,12 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    # The production hasher takes ~0.3 s per user on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _rq_points_at_test_redis(redis_url: str) -> None:
     for queue in settings.RQ_QUEUES.values():
         queue["URL"] = redis_url

@@ -30,7 +30,8 @@ class UserFactory(factory.django.DjangoModelFactory):
             return
         names = [extracted] if isinstance(extracted, str) else extracted
         for name in names:
-            self.groups.add(Group.objects.get(name=name))
+            # get_or_create: transactional tests flush the groups the accounts migration made.
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
 def team_lead(username: str) -> User:
@@ -47,20 +48,30 @@ def data_scientist(username: str) -> User:
 
 def allow_tutorial_policy() -> None:
     """The admin-maintained lists with the tutorial's subscription, region and VM sizes."""
-    AllowedSubscription.objects.get_or_create(subscription_id=TUTORIAL_SUBSCRIPTION,
-                                              defaults={"display_name": "Data science (tutorial)"})
-    AllowedRegion.objects.get_or_create(name="eastus2", defaults={"display_name": "East US 2", "abbreviation": "e2"})
-    AllowedRegion.objects.get_or_create(name="westeurope",
-                                        defaults={"display_name": "West Europe", "abbreviation": "we"})
+    AllowedSubscription.objects.get_or_create(
+        subscription_id=TUTORIAL_SUBSCRIPTION, defaults={"display_name": "Data science (tutorial)"}
+    )
+    AllowedRegion.objects.get_or_create(
+        name="eastus2", defaults={"display_name": "East US 2", "abbreviation": "e2"}
+    )
+    AllowedRegion.objects.get_or_create(
+        name="westeurope", defaults={"display_name": "West Europe", "abbreviation": "we"}
+    )
     for size in ("STANDARD_DS3_V2", "STANDARD_D13_V2", "STANDARD_NV6"):
         AllowedVmSize.objects.get_or_create(name=size)
 
 
 def tutorial_workspace(**overrides: object) -> WorkspaceSpec:
     values: dict[str, object] = {
-        "subscription_id": TUTORIAL_SUBSCRIPTION, "region": "eastus2", "department": "bgmr",
-        "team": "bluegranit", "region_abbv": "e2", "environment": "dev", "custom_name": "",
-        "security_group": "datasciencegroup", "data_lake": True,
+        "subscription_id": TUTORIAL_SUBSCRIPTION,
+        "region": "eastus2",
+        "department": "bgmr",
+        "team": "bluegranit",
+        "region_abbv": "e2",
+        "environment": "dev",
+        "custom_name": "",
+        "security_group": "datasciencegroup",
+        "data_lake": True,
     }
     values.update(overrides)
     return WorkspaceSpec(**values)  # type: ignore[arg-type]
@@ -82,5 +93,8 @@ TUTORIAL_MEMBERS = (
 
 def tutorial_spec(**workspace_overrides: object) -> RequestSpec:
     """The tutorial's example: bgmr / bluegranit / eastus2 / e2 / dev, 3 clusters, 2 leads, 2 scientists."""
-    return RequestSpec(workspace=tutorial_workspace(**workspace_overrides), clusters=TUTORIAL_CLUSTERS,
-                       members=TUTORIAL_MEMBERS)
+    return RequestSpec(
+        workspace=tutorial_workspace(**workspace_overrides),
+        clusters=TUTORIAL_CLUSTERS,
+        members=TUTORIAL_MEMBERS,
+    )

@@ -1,0 +1,74 @@
+"""What a data scientist (or anyone granted access) can use, and how to connect to it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from provisioning import selectors
+from provisioning.models import Cluster, Membership, ResourceState, Workspace
+
+STUDIO_URL = (
+    "https://ml.azure.com/?wsid=/subscriptions/{s}/resourcegroups/{rg}"
+    "/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+)
+
+
+@dataclass(frozen=True)
+class AccessCard:
+    """One workspace the user is a member of, with what they need to connect to it."""
+
+    membership: Membership
+    workspace: Workspace
+    clusters: list[Cluster]
+    exports: str
+    studio_url: str
+
+
+def studio_url(ws: Workspace) -> str:
+    """The workspace's page in Azure Machine Learning studio."""
+    return STUDIO_URL.format(s=ws.subscription_id, rg=ws.resource_group, ws=ws.workspace_name)
+
+
+def shell_exports(ws: Workspace) -> str:
+    """The ``export NAME="value"`` lines the tutorial printed at the end of its workspace script."""
+    return "\n".join(f'export {name}="{value}"' for name, value in ws.environment_variables().items())
+
+
+def _card(membership: Membership) -> AccessCard:
+    ws = membership.workspace
+    return AccessCard(
+        membership=membership,
+        workspace=ws,
+        clusters=ws.live_clusters,  # type: ignore[attr-defined]
+        exports=shell_exports(ws),
+        studio_url=studio_url(ws),
+    )
+
+
+@login_required
+@require_GET
+def my_access(request: HttpRequest) -> HttpResponse:
+    """The workspaces the user is a member of: persona, state, clusters and connection details."""
+    live_clusters = Cluster.objects.exclude(state=ResourceState.REVOKED).order_by("name")
+    memberships = selectors.memberships_of(request.user).prefetch_related(
+        Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters")
+    )
+    cards = [_card(m) for m in memberships]
+    return render(request, "provisioning/my_access.html", {"nav": "access", "cards": cards})
+
+
+@login_required
+@require_GET
+def config_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """The workspace's SDK ``config.json``, as a download, for anyone who may see the workspace."""
+    ws = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
+    response = HttpResponse(json.dumps(ws.sdk_config(), indent=2) + "\n", content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="config.json"'
+    return response

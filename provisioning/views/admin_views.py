@@ -1,0 +1,124 @@
+"""The admin's pages: the approval queue, and approving or rejecting a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import personas
+from provisioning import selectors, services
+from provisioning.models import ChangeRequest
+from provisioning.spec import RequestSpec
+
+Status = ChangeRequest.Status
+DECIDED = (Status.APPROVED, Status.REJECTED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
+RECENTLY_DECIDED_COUNT = 20
+
+
+class RejectForm(forms.Form):
+    """Why a request is rejected: the requester reads it, so it is required."""
+
+    reason = forms.CharField(
+        label="Reason for rejecting",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say why the request is rejected: the requester will read it."},
+    )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One submitted request as the approval queue lists it."""
+
+    cr: ChangeRequest
+    clusters: int
+    members: int
+    revocations: int
+
+
+def _require_admin(user: Any) -> None:
+    if not personas.is_admin(user):
+        raise PermissionDenied("only portal administrators can approve or reject requests")
+
+
+def _queue_row(cr: ChangeRequest) -> QueueRow:
+    spec = RequestSpec.from_json(cr.spec)
+    return QueueRow(
+        cr=cr, clusters=len(spec.clusters), members=len(spec.all_members()), revocations=len(spec.revoke)
+    )
+
+
+@login_required
+@require_GET
+def approval_queue(request: HttpRequest) -> HttpResponse:
+    """Submitted requests waiting for a decision (oldest first), and the latest decisions."""
+    _require_admin(request.user)
+    visible = selectors.requests_visible_to(request.user)
+    context = {
+        "nav": "approvals",
+        "waiting": [_queue_row(cr) for cr in selectors.approval_queue(request.user)],
+        "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
+        "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
+    }
+    return render(request, "provisioning/approval_queue.html", context)
+
+
+def _error_message(request: HttpRequest, exc: services.RequestError, *, doing: str) -> None:
+    """One error message with the request's problems as a list (escaped: problems quote user input)."""
+    problems = format_html_join("", "<li>{}: {}</li>", ((p.field, p.message) for p in exc.problems))
+    if exc.problems:
+        messages.error(
+            request,
+            format_html(
+                'Could not {} the request: {}.<ul class="mb-0">{}</ul>', doing, exc.message, problems
+            ),
+        )
+    else:
+        messages.error(request, f"Could not {doing} the request: {exc.message}.")
+
+
+@login_required
+@require_POST
+def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve exactly the plan the admin saw; provisioning is queued once the decision is committed."""
+    _require_admin(request.user)
+    cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+    try:
+        services.request_approve(request_id=cr.pk, approver=request.user)  # type: ignore[arg-type]
+    except services.RequestError as exc:  # TransitionError included; PermissionDenied becomes a 403
+        _error_message(request, exc, doing="approve")
+    else:
+        messages.success(request, f"Request #{cr.pk} approved: provisioning is queued.")
+    return redirect("provisioning:request_detail", pk=cr.pk)
+
+
+@login_required
+@require_POST
+def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reject a submitted request with the reason the requester will read."""
+    _require_admin(request.user)
+    cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("provisioning:request_detail", pk=cr.pk)
+    try:
+        services.request_reject(
+            request_id=cr.pk,
+            approver=request.user,  # type: ignore[arg-type]
+            reason=form.cleaned_data["reason"],
+        )
+    except services.RequestError as exc:
+        _error_message(request, exc, doing="reject")
+    else:
+        messages.success(request, f"Request #{cr.pk} rejected; the requester can read your reason.")
+    return redirect("provisioning:request_detail", pk=cr.pk)

@@ -1,0 +1,357 @@
+"""The team lead's pages: requesting a workspace, following requests, and changing managed workspaces.
+
+Views validate the forms and call one service. The rules (naming, policy, uniqueness) are in
+``provisioning.validation`` and every status change in ``provisioning.services``; a draft is saved
+even when it breaks a rule, and its edit page shows each problem next to the field to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import personas
+from accounts.models import User
+from provisioning import naming, selectors, services, validation
+from provisioning.forms import RequestForms, WorkspaceForm, request_data
+from provisioning.models import ChangeRequest, ResourceState, Workspace
+from provisioning.spec import RequestSpec
+from provisioning.views.progress import progress_context
+
+Kind = ChangeRequest.Kind
+Status = ChangeRequest.Status
+FORM_TEMPLATE = "provisioning/request_form.html"
+LIVE_STATES = [state for state in ResourceState.values if state != ResourceState.REVOKED]
+PROGRESS_STATUSES = frozenset({Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED})
+NAME_LABELS = (
+    ("resource_group", "Resource group"),
+    ("workspace", "Workspace"),
+    ("storage_work", "Storage account (workspace artifacts)"),
+    ("storage_data", "Storage account (team data)"),
+    ("data_lake", "Data lake (ADLS Gen2)"),
+    ("key_vault", "Key vault"),
+    ("registry", "Container registry"),
+    ("app_insights", "Application insights"),
+)
+NAV_OF_NEW: dict[str, str] = {kind: "new" if kind == Kind.NEW_WORKSPACE else "workspaces" for kind in Kind}
+TITLES: dict[str, str] = {
+    Kind.NEW_WORKSPACE: "Request a new workspace",
+    Kind.ADD_CLUSTERS: "Request clusters",
+    Kind.GRANT_ACCESS: "Request access for members",
+    Kind.REVOKE_ACCESS: "Request access revocation",
+}
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in user (every view here requires one)."""
+    return cast(User, request.user)
+
+
+def _require_team_lead(user: Any) -> None:
+    if not personas.is_team_lead(user):
+        raise PermissionDenied("only team leads can request workspaces, clusters and access")
+
+
+# --- The name preview -------------------------------------------------------------------------
+
+
+def _naming_ready(inp: naming.NamingInput) -> bool:
+    """Whether enough is typed for the names to mean something."""
+    parts = (inp.department, inp.team, inp.region, inp.region_abbv, inp.environment)
+    return bool(inp.custom_name.strip() or all(p.strip() for p in parts))
+
+
+def name_preview(data: Any) -> dict[str, Any]:
+    """Context of the name preview: the names the convention gives, their problems, and names taken."""
+    inp = naming.NamingInput(
+        **{
+            f: str(data.get(f) or "")
+            for f in ("department", "team", "region", "region_abbv", "environment", "custom_name")
+        }
+    )
+    if not _naming_ready(inp):
+        return {"preview_ready": False}
+    data_lake = bool(data.get("data_lake"))
+    names = naming.resource_names(inp, data_lake=data_lake).as_dict()
+    labels = WorkspaceForm.base_fields
+    problems = [(labels[p.field].label, p.message) for p in naming.naming_problems(inp, data_lake=data_lake)]
+    in_use = [] if problems else validation.names_in_use(naming.resource_names(inp, data_lake=data_lake))
+    return {
+        "preview_ready": True,
+        "names": [(label, names[key]) for key, label in NAME_LABELS if names[key]],
+        "problems": problems,
+        "in_use": [p.message for p in in_use],
+    }
+
+
+@login_required
+@require_GET
+def preview_names(request: HttpRequest) -> HttpResponse:
+    """The names a new workspace would get from what is typed so far (fetched by htmx as the lead types)."""
+    _require_team_lead(request.user)
+    return render(request, "provisioning/_name_preview.html", name_preview(request.GET))
+
+
+# --- Saving, submitting, cancelling --------------------------------------------------------------
+
+
+def _render_form(
+    request: HttpRequest, forms: RequestForms, *, cr: ChangeRequest | None = None
+) -> HttpResponse:
+    workspace = forms.workspace
+    nav = NAV_OF_NEW[forms.kind] if cr is None else "requests"
+    context: dict[str, Any] = {
+        "nav": nav,
+        "forms": forms,
+        "cr": cr,
+        "workspace": workspace,
+        "title": f"Edit draft #{cr.pk}" if cr else TITLES[forms.kind],
+    }
+    if forms.workspace_form is not None:
+        context.update(name_preview(forms.workspace_form.data))
+    return render(request, FORM_TEMPLATE, context)
+
+
+def _after_problem(cr: ChangeRequest) -> HttpResponse:
+    """Back to the draft's form when it can still be fixed, else to the request."""
+    cr.refresh_from_db(fields=["status"])
+    target = "provisioning:request_edit" if cr.is_editable else "provisioning:request_detail"
+    return redirect(target, pk=cr.pk)
+
+
+def _submit(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
+    try:
+        services.request_submit(request_id=cr.pk, actor=_user(request))
+    except services.RequestError as exc:
+        if exc.problems:
+            messages.error(
+                request,
+                f"Request #{cr.pk} cannot be submitted yet: {exc.message}. "
+                "It is kept as a draft; fix what is shown below, then submit it again.",
+            )
+        else:
+            messages.error(request, f"Could not submit request #{cr.pk}: {exc.message}.")
+        return _after_problem(cr)
+    messages.success(request, f"Request #{cr.pk} is submitted for approval.")
+    return redirect("provisioning:request_detail", pk=cr.pk)
+
+
+def _save(request: HttpRequest, forms: RequestForms, *, cr: ChangeRequest | None) -> HttpResponse:
+    """Save the draft (problems and all), then submit it when the team lead asked to."""
+    spec = forms.spec()
+    try:
+        if cr is None:
+            cr = services.request_create(
+                requester=_user(request), kind=forms.kind, spec=spec, workspace=forms.workspace
+            )
+        else:
+            cr = services.request_update(request_id=cr.pk, actor=_user(request), spec=spec)
+    except services.TransitionError as exc:
+        assert cr is not None  # only an existing request can be in the wrong status
+        messages.error(request, f"Could not save: {exc.message}.")
+        return redirect("provisioning:request_detail", pk=cr.pk)
+    if request.POST.get("action") == "submit":
+        return _submit(request, cr)
+    problems = validation.spec_problems(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
+    if problems:
+        messages.warning(request, f"Draft #{cr.pk} is saved. Fix what is shown below before submitting it.")
+        return redirect("provisioning:request_edit", pk=cr.pk)
+    messages.success(request, f"Draft #{cr.pk} is saved. Submit it for approval when it is ready.")
+    return redirect("provisioning:request_detail", pk=cr.pk)
+
+
+def _request_page(
+    request: HttpRequest, *, kind: str, cr: ChangeRequest | None = None, workspace: Workspace | None = None
+) -> HttpResponse:
+    """GET shows the forms; POST saves (and maybe submits) or shows the form's errors."""
+    if request.method == "POST":
+        forms = RequestForms(kind=kind, data=request.POST, workspace=workspace)
+        if forms.is_valid():
+            return _save(request, forms, cr=cr)
+    elif cr is not None:
+        forms = _draft_forms(cr)
+    else:
+        forms = RequestForms(kind=kind, workspace=workspace)
+    return _render_form(request, forms, cr=cr)
+
+
+def _draft_forms(cr: ChangeRequest) -> RequestForms:
+    """A saved draft in its forms, with every problem that would stop it being submitted."""
+    spec = RequestSpec.from_json(cr.spec)
+    forms = RequestForms(kind=cr.kind, data=request_data(spec, kind=cr.kind), workspace=cr.workspace)
+    forms.is_valid()
+    forms.add_problems(validation.spec_problems(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk))
+    return forms
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_workspace(request: HttpRequest) -> HttpResponse:
+    """One page for a new workspace: its details, clusters and members; save as draft or submit."""
+    _require_team_lead(request.user)
+    return _request_page(request, kind=Kind.NEW_WORKSPACE)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a draft; it opens with the problems that would stop it being submitted."""
+    _require_team_lead(request.user)
+    cr = get_object_or_404(selectors.requests_of(request.user), pk=pk)
+    if not cr.is_editable:
+        status = cr.get_status_display().lower()
+        messages.info(request, f"Request #{cr.pk} is {status}: it can no longer be edited.")
+        return redirect("provisioning:request_detail", pk=cr.pk)
+    return _request_page(request, kind=cr.kind, cr=cr, workspace=cr.workspace)
+
+
+@login_required
+@require_POST
+def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a saved draft for approval."""
+    _require_team_lead(request.user)
+    cr = get_object_or_404(selectors.requests_of(request.user), pk=pk)
+    return _submit(request, cr)
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw a draft or a request still waiting for approval."""
+    _require_team_lead(request.user)
+    cr = get_object_or_404(selectors.requests_of(request.user), pk=pk)
+    try:
+        services.request_cancel(request_id=cr.pk, actor=_user(request))
+    except services.TransitionError as exc:
+        messages.error(request, f"Could not cancel: {exc.message}.")
+    else:
+        messages.success(request, f"Request #{cr.pk} is cancelled.")
+    return redirect("provisioning:request_detail", pk=cr.pk)
+
+
+# --- Reading requests -----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_requests(request: HttpRequest) -> HttpResponse:
+    """The team lead's own requests, newest first."""
+    _require_team_lead(request.user)
+    context = {"nav": "requests", "change_requests": selectors.requests_of(request.user)}
+    return render(request, "provisioning/request_list.html", context)
+
+
+def _requester_actions(cr: ChangeRequest, user: Any) -> dict[str, bool]:
+    mine = cr.requester_id == user.pk and personas.is_team_lead(user)
+    return {
+        "can_edit": mine and cr.is_editable,
+        "can_submit": mine and cr.can_transition(Status.SUBMITTED),
+        "can_cancel": mine and cr.can_transition(Status.CANCELLED),
+    }
+
+
+def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
+    """Whether the request's workspace page can be linked (it exists and the user may see it)."""
+    workspace = cr.workspace
+    return workspace is not None and selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()
+
+
+@login_required
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A request, where it stands, and its full plan: every resource, cluster and role assignment."""
+    cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
+    spec = RequestSpec.from_json(cr.spec)
+    context: dict[str, Any] = {
+        "nav": "requests",
+        "cr": cr,
+        "spec": spec,
+        "plan": services.request_plan(cr),
+        "can_decide": cr.can_approve(request.user),
+        "workspace_visible": _workspace_visible(cr, request.user),
+        **_requester_actions(cr, request.user),
+    }
+    if cr.status == Status.DRAFT:
+        context["problems"] = validation.spec_problems(
+            spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk
+        )
+    if cr.status in PROGRESS_STATUSES:
+        context.update(progress_context(cr))
+        context["show_progress"] = True
+    return render(request, "provisioning/request_detail.html", context)
+
+
+# --- Workspaces ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def workspace_list(request: HttpRequest) -> HttpResponse:
+    """The workspaces the user can see; team leads can change those they manage."""
+    workspaces = (
+        selectors.workspaces_visible_to(request.user)
+        .select_related("owner")
+        .annotate(
+            cluster_count=Count("clusters", filter=Q(clusters__state__in=LIVE_STATES), distinct=True),
+            member_count=Count("memberships", filter=Q(memberships__state__in=LIVE_STATES), distinct=True),
+        )
+    )
+    managed = set(selectors.workspaces_managed_by(request.user).values_list("pk", flat=True))
+    rows = [{"workspace": ws, "manages": ws.pk in managed} for ws in workspaces]
+    return render(request, "provisioning/workspace_list.html", {"nav": "workspaces", "rows": rows})
+
+
+@login_required
+@require_GET
+def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A workspace's resources, clusters and members; its team leads request changes from here."""
+    workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
+    can_change = (
+        personas.is_team_lead(request.user)
+        and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
+    )
+    memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
+    context = {
+        "nav": "workspaces",
+        "workspace": workspace,
+        "clusters": selectors.clusters_of(workspace),
+        "memberships": memberships,
+        "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
+        "can_change": can_change,
+        "change_requests": selectors.requests_visible_to(request.user).filter(workspace=workspace),
+    }
+    return render(request, "provisioning/workspace_detail.html", context)
+
+
+def _change_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    _require_team_lead(request.user)
+    workspace = get_object_or_404(selectors.workspaces_managed_by(request.user), pk=pk)
+    return _request_page(request, kind=kind, workspace=workspace)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add_clusters(request: HttpRequest, pk: int) -> HttpResponse:
+    """Request new compute clusters in a workspace the team lead manages."""
+    return _change_page(request, pk, Kind.ADD_CLUSTERS)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """Request access to a managed workspace for more team leads or data scientists."""
+    return _change_page(request, pk, Kind.GRANT_ACCESS)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """Request that active members of a managed workspace lose their access."""
+    return _change_page(request, pk, Kind.REVOKE_ACCESS)

@@ -1,0 +1,539 @@
+"""Idempotent Azure operations, one function per step kind (the only place steps touch the SDKs).
+
+Each function gets what exists first and creates or updates only what the portal owns. A resource
+that exists without the portal's ownership tag is never modified: the step fails with
+"exists, not managed by the portal". Every function returns an ``Outcome`` and raises only
+``AzureStepError``, which says whether retrying can help.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+from provisioning.azure.clients import AzureClients
+
+OWNERSHIP_TAG = "managed-by"
+OWNERSHIP_VALUE = "azureml-portal"
+# Namespace of the portal's deterministic ids (role definitions and role assignments).
+PORTAL_NAMESPACE = uuid.UUID("6f1c2f4e-8d3a-5b7e-9c1d-2a4b6c8d0e1f")
+
+TRANSIENT_CODES = frozenset(
+    {
+        "PrincipalNotFound",
+        "TooManyRequests",
+        "RetryableError",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "Conflict",
+        "AnotherOperationInProgress",
+    }
+)
+HINTS = {
+    "AuthorizationFailed": "The worker's identity lacks permission: grant it Owner (or Contributor and User "
+    "Access Administrator) on the subscription, then retry the run.",
+    "LinkedAuthorizationFailed": "The worker's identity lacks permission on a linked resource: "
+    "check its roles, "
+    "then retry the run.",
+    "StorageAccountAlreadyTaken": "The name is taken elsewhere in Azure: reject the request and ask the team "
+    "lead for a custom name.",
+    "VaultAlreadyExists": "The key vault name is taken (possibly by a soft-deleted vault): purge it or ask "
+    "for a custom name.",
+    "AlreadyInUse": "The registry name is taken elsewhere in Azure: ask the team lead for a custom name.",
+    "NotManagedByPortal": "A resource with this name exists but the portal did not create it. Remove it, or "
+    "reject the request and ask for a custom name.",
+    "PrincipalNotFound": "Entra ID has not replicated the user or group yet: retry the run in a few minutes.",
+    "GraphLookupFailed": "Check the user's UPN or the group's exact display name in Entra ID, then retry.",
+    "QuotaExceeded": "The subscription's quota is exhausted in this region: request more quota, then retry.",
+    "ClusterChangeRefused": "Azure cannot change a cluster's VM size or priority in place: request a cluster "
+    "with another name instead.",
+}
+DEFAULT_HINT = "Retry the run. If it fails again, Azure's message above says what to fix."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step did: created, updated, unchanged, removed, absent; and the resource id."""
+
+    action: str
+    azure_id: str = ""
+    detail: str = ""
+
+
+class AzureStepError(Exception):
+    """An Azure operation failed. ``transient`` says whether the same call may succeed later."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        transient: bool = False,
+        status: int | None = None,
+        correlation_id: str = "",
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.transient = transient
+        self.status = status
+        self.correlation_id = correlation_id
+
+    @property
+    def hint(self) -> str:
+        return HINTS.get(self.code, DEFAULT_HINT)
+
+
+@contextmanager
+def azure_errors() -> Iterator[None]:
+    """Translate azure-core errors into AzureStepError with Azure's code, message and correlation id."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        status = exc.status_code
+        code = (exc.error.code if exc.error and exc.error.code else "") or f"HTTP{status}"
+        message = (exc.error.message if exc.error and exc.error.message else "") or exc.reason or str(exc)
+        headers = getattr(exc.response, "headers", None) or {}
+        correlation = headers.get("x-ms-correlation-request-id") or headers.get("x-ms-request-id") or ""
+        transient = code in TRANSIENT_CODES or status in (408, 429) or (status or 0) >= 500
+        raise AzureStepError(
+            code, message, transient=transient, status=status, correlation_id=correlation
+        ) from exc
+
+
+def not_managed(kind: str, name: str) -> AzureStepError:
+    return AzureStepError(
+        "NotManagedByPortal",
+        f"{kind} '{name}' exists, not managed by the portal "
+        f"(it lacks the tag {OWNERSHIP_TAG}={OWNERSHIP_VALUE})",
+    )
+
+
+def _owned(resource: Any) -> bool:
+    tags = getattr(resource, "tags", None) or {}
+    return tags.get(OWNERSHIP_TAG) == OWNERSHIP_VALUE
+
+
+def _get_or_none(getter: Any, *args: Any) -> Any:
+    try:
+        with azure_errors():
+            return getter(*args)
+    except AzureStepError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def arm_id(subscription: str, resource_group: str, provider: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
+
+
+# --- resource group and dependent resources -------------------------------------------------------------
+
+
+def ensure_resource_group(
+    clients: AzureClients, *, subscription: str, name: str, location: str, tags: dict[str, str]
+) -> Outcome:
+    """Create the resource group with its tags; an existing one must carry the portal's tag."""
+    client = clients.resources(subscription)
+    existing = _get_or_none(client.resource_groups.get, name)
+    if existing is not None:
+        if not _owned(existing):
+            raise not_managed("resource group", name)
+        if all((existing.tags or {}).get(k) == v for k, v in tags.items()):
+            return Outcome("unchanged", existing.id)
+    with azure_errors():
+        group = client.resource_groups.create_or_update(name, {"location": location, "tags": tags})
+    return Outcome("updated" if existing is not None else "created", group.id)
+
+
+def ensure_storage_account(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    tags: dict[str, str],
+    hierarchical_namespace: bool,
+) -> Outcome:
+    """StorageV2, HTTPS only, TLS 1.2, no public blob access; a data lake has the hierarchical namespace."""
+    client = clients.storage(subscription)
+    existing = _get_or_none(client.storage_accounts.get_properties, resource_group, name)
+    if existing is not None and not _owned(existing):
+        raise not_managed("storage account", name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    body = {
+        "location": location,
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_LRS"},
+        "tags": tags,
+        "properties": {
+            "supportsHttpsTrafficOnly": True,
+            "minimumTlsVersion": "TLS1_2",
+            "allowBlobPublicAccess": False,
+            "isHnsEnabled": hierarchical_namespace,
+        },
+    }
+    with azure_errors():
+        account = client.storage_accounts.begin_create(resource_group, name, body).result()
+    return Outcome("created", account.id)
+
+
+def ensure_key_vault(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    tags: dict[str, str],
+    tenant_id: str,
+) -> Outcome:
+    """RBAC permission model (no access policies), soft delete and purge protection."""
+    client = clients.keyvault(subscription)
+    existing = _get_or_none(client.vaults.get, resource_group, name)
+    if existing is not None and not _owned(existing):
+        raise not_managed("key vault", name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    body = {
+        "location": location,
+        "tags": tags,
+        "properties": {
+            "tenantId": tenant_id,
+            "sku": {"family": "A", "name": "standard"},
+            "enableRbacAuthorization": True,
+            "enableSoftDelete": True,
+            "softDeleteRetentionInDays": 90,
+            "enablePurgeProtection": True,
+        },
+    }
+    with azure_errors():
+        vault = client.vaults.begin_create_or_update(resource_group, name, body).result()
+    return Outcome("created", vault.id)
+
+
+def ensure_container_registry(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    tags: dict[str, str],
+) -> Outcome:
+    """Basic SKU with the admin user disabled (people and workspaces use Entra roles, not shared keys)."""
+    client = clients.registry(subscription)
+    existing = _get_or_none(client.registries.get, resource_group, name)
+    if existing is not None and not _owned(existing):
+        raise not_managed("container registry", name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    body = {
+        "location": location,
+        "tags": tags,
+        "sku": {"name": "Basic"},
+        "properties": {"adminUserEnabled": False},
+    }
+    with azure_errors():
+        registry = client.registries.begin_create(resource_group, name, body).result()
+    return Outcome("created", registry.id)
+
+
+def ensure_app_insights(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    tags: dict[str, str],
+) -> Outcome:
+    """An Application Insights component for the workspace."""
+    client = clients.app_insights(subscription)
+    existing = _get_or_none(client.components.get, resource_group, name)
+    if existing is not None and not _owned(existing):
+        raise not_managed("application insights", name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    body = {"location": location, "tags": tags, "kind": "web", "properties": {"Application_Type": "web"}}
+    with azure_errors():
+        component = client.components.create_or_update(resource_group, name, body)
+    return Outcome("created", component.id)
+
+
+# --- the workspace and its clusters ---------------------------------------------------------------------
+
+
+def ensure_workspace(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    location: str,
+    tags: dict[str, str],
+    storage_id: str,
+    key_vault_id: str,
+    registry_id: str,
+    app_insights_id: str,
+) -> Outcome:
+    """The AzureML workspace, wired to the resources created before it."""
+    from azure.ai.ml.entities import Workspace as MlWorkspace
+
+    ml = clients.ml(subscription, resource_group, name)
+    existing = _get_or_none(ml.workspaces.get, name)
+    if existing is not None and not _owned(existing):
+        raise not_managed("workspace", name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    workspace = MlWorkspace(
+        name=name,
+        location=location,
+        tags=tags,
+        storage_account=storage_id,
+        key_vault=key_vault_id,
+        container_registry=registry_id,
+        application_insights=app_insights_id,
+    )
+    with azure_errors():
+        created = ml.workspaces.begin_create(workspace).result()
+    return Outcome("created", created.id)
+
+
+def ensure_cluster(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    workspace: str,
+    name: str,
+    location: str,
+    vm_size: str,
+    priority: str,
+    min_nodes: int,
+    max_nodes: int,
+    idle_seconds: int,
+    tags: dict[str, str],
+) -> Outcome:
+    """An autoscaling AmlCompute cluster. Scale settings change in place; size and priority cannot."""
+    from azure.ai.ml.entities import AmlCompute
+
+    ml = clients.ml(subscription, resource_group, workspace)
+    existing = _get_or_none(ml.compute.get, name)
+    tier = "low_priority" if priority == "low_priority" else "dedicated"
+    if existing is not None:
+        if not _owned(existing):
+            raise not_managed("compute cluster", name)
+        if (existing.size or "").upper() != vm_size.upper() or (existing.tier or "").lower() != tier:
+            raise AzureStepError(
+                "ClusterChangeRefused",
+                f"cluster '{name}' exists as {existing.size} ({existing.tier}); Azure cannot change it to "
+                f"{vm_size} ({tier}) in place",
+            )
+        if (existing.min_instances, existing.max_instances, existing.idle_time_before_scale_down) == (
+            min_nodes,
+            max_nodes,
+            idle_seconds,
+        ):
+            return Outcome("unchanged", existing.id)
+    compute = AmlCompute(
+        name=name,
+        size=vm_size,
+        location=location,
+        tier=tier,
+        min_instances=min_nodes,
+        max_instances=max_nodes,
+        idle_time_before_scale_down=idle_seconds,
+        tags=tags,
+    )
+    with azure_errors():
+        result = ml.compute.begin_create_or_update(compute).result()
+    return Outcome("updated" if existing is not None else "created", getattr(result, "id", "") or "")
+
+
+# --- identities and roles -------------------------------------------------------------------------------
+
+
+def resolve_principal(clients: AzureClients, *, principal: str, principal_type: str) -> Outcome:
+    """The Entra object id of a user (by UPN or mail) or a group (by exact display name)."""
+    graph = clients.graph()
+    try:
+        if principal_type == "group":
+            object_id = graph.group_object_id(principal)
+        else:
+            object_id = graph.user_object_id(principal)
+    except LookupError as exc:
+        raise AzureStepError("GraphLookupFailed", str(exc)) from exc
+    return Outcome("resolved", object_id)
+
+
+def _role_definition_id(subscription: str, role_name: str) -> str:
+    return str(uuid.uuid5(PORTAL_NAMESPACE, f"role-definition/{subscription.lower()}/{role_name}"))
+
+
+CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    # Run experiments; cannot delete or reconfigure the workspace, manage computes, or write authorization.
+    "Data Scientist": {
+        "actions": [
+            "Microsoft.MachineLearningServices/workspaces/*/read",
+            "Microsoft.MachineLearningServices/workspaces/*/action",
+            "Microsoft.MachineLearningServices/workspaces/*/write",
+            "Microsoft.MachineLearningServices/workspaces/*/delete",
+        ],
+        "not_actions": [
+            "Microsoft.MachineLearningServices/workspaces/delete",
+            "Microsoft.MachineLearningServices/workspaces/write",
+            "Microsoft.MachineLearningServices/workspaces/computes/*/write",
+            "Microsoft.MachineLearningServices/workspaces/computes/*/delete",
+            "Microsoft.MachineLearningServices/workspaces/computes/listKeys/action",
+            "Microsoft.MachineLearningServices/workspaces/listKeys/action",
+            "Microsoft.MachineLearningServices/quotas/write",
+            "Microsoft.Authorization/*/write",
+            "Microsoft.Support/*/write",
+        ],
+    },
+    # A data scientist who also manages the workspace's clusters (within the quota admins give the team).
+    "Team Lead": {
+        "actions": [
+            "Microsoft.MachineLearningServices/workspaces/*/read",
+            "Microsoft.MachineLearningServices/workspaces/*/action",
+            "Microsoft.MachineLearningServices/workspaces/*/write",
+            "Microsoft.MachineLearningServices/workspaces/*/delete",
+            "Microsoft.MachineLearningServices/workspaces/computes/*/write",
+            "Microsoft.MachineLearningServices/workspaces/computes/*/delete",
+        ],
+        "not_actions": [
+            "Microsoft.MachineLearningServices/workspaces/delete",
+            "Microsoft.MachineLearningServices/workspaces/write",
+            "Microsoft.MachineLearningServices/quotas/write",
+            "Microsoft.Authorization/*/write",
+            "Microsoft.Support/*/write",
+        ],
+    },
+}
+CUSTOM_ROLE_MARK = "(managed by the AzureML portal)"
+
+
+def ensure_custom_role(clients: AzureClients, *, subscription: str, role_name: str) -> Outcome:
+    """The portal's custom role, looked up by name first; created with a deterministic id if missing."""
+    client = clients.authorization(subscription)
+    scope = f"/subscriptions/{subscription}"
+    with azure_errors():
+        found = list(client.role_definitions.list(scope, filter=f"roleName eq '{role_name}'"))
+    permissions = CUSTOM_ROLE_PERMISSIONS[role_name]
+    wanted_id = _role_definition_id(subscription, role_name)
+    if found:
+        role = found[0]
+        if role.name != wanted_id and CUSTOM_ROLE_MARK not in (role.description or ""):
+            raise AzureStepError(
+                "NotManagedByPortal",
+                f"a role named '{role_name}' exists in the subscription that the portal did not create "
+                f"({role.id})",
+            )
+        current = role.permissions[0] if role.permissions else None
+        if (
+            current
+            and sorted(current.actions or []) == sorted(permissions["actions"])
+            and sorted(current.not_actions or []) == sorted(permissions["not_actions"])
+        ):
+            return Outcome("unchanged", role.id)
+        wanted_id = role.name
+    from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleDefinition
+
+    definition = RoleDefinition(
+        role_name=role_name,
+        description=f"AzureML {role_name} {CUSTOM_ROLE_MARK}",
+        role_type="CustomRole",
+        permissions=[Permission(actions=permissions["actions"], not_actions=permissions["not_actions"])],
+        assignable_scopes=[scope],
+    )
+    with azure_errors():
+        created = client.role_definitions.create_or_update(scope, wanted_id, definition)
+    return Outcome("updated" if found else "created", created.id)
+
+
+class RoleCatalog:
+    """Role definition ids by name, looked up once per run (built-in roles are never hard-coded)."""
+
+    def __init__(self, clients: AzureClients, subscription: str) -> None:
+        self._clients = clients
+        self._subscription = subscription
+        self._ids: dict[str, str] = {}
+
+    def role_id(self, role_name: str) -> str:
+        if role_name not in self._ids:
+            client = self._clients.authorization(self._subscription)
+            with azure_errors():
+                found = list(
+                    client.role_definitions.list(
+                        f"/subscriptions/{self._subscription}", filter=f"roleName eq '{role_name}'"
+                    )
+                )
+            if not found:
+                raise AzureStepError(
+                    "RoleDefinitionNotFound", f"no role named '{role_name}' in the subscription"
+                )
+            self._ids[role_name] = found[0].id
+        return self._ids[role_name]
+
+
+def assignment_name(scope: str, role_definition_id: str, principal_id: str) -> str:
+    """Deterministic assignment name: the same grant always has the same name."""
+    key = f"{scope.lower()}|{role_definition_id.rsplit('/', 1)[-1].lower()}|{principal_id.lower()}"
+    return str(uuid.uuid5(PORTAL_NAMESPACE, key))
+
+
+def ensure_role_assignment(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    scope: str,
+    role_definition_id: str,
+    principal_id: str,
+    principal_type: str,
+) -> Outcome:
+    """Grant a role at a scope under the portal's deterministic name."""
+    client = clients.authorization(subscription)
+    name = assignment_name(scope, role_definition_id, principal_id)
+    existing = _get_or_none(client.role_assignments.get, scope, name)
+    if existing is not None:
+        return Outcome("unchanged", existing.id)
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+    params = RoleAssignmentCreateParameters(
+        role_definition_id=role_definition_id,
+        principal_id=principal_id,
+        principal_type="Group" if principal_type == "group" else "User",
+    )
+    try:
+        with azure_errors():
+            created = client.role_assignments.create(scope, name, params)
+    except AzureStepError as exc:
+        if exc.code == "RoleAssignmentExists":
+            # Granted outside the portal under another name: leave it alone (and never revoke it).
+            return Outcome("exists", "", "already granted outside the portal")
+        raise
+    return Outcome("created", created.id)
+
+
+def remove_role_assignment(
+    clients: AzureClients, *, subscription: str, scope: str, role_definition_id: str, principal_id: str
+) -> Outcome:
+    """Remove exactly the assignment the portal made (its deterministic name), nothing else."""
+    client = clients.authorization(subscription)
+    name = assignment_name(scope, role_definition_id, principal_id)
+    try:
+        with azure_errors():
+            client.role_assignments.delete(scope, name)
+    except AzureStepError as exc:
+        if exc.status == 404:
+            return Outcome("absent")
+        raise
+    return Outcome("removed")

@@ -1,0 +1,32 @@
+"""Helpers shared by the portal's management commands (not a command: Django skips ``_`` modules)."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from accounts.models import User
+from provisioning.models import ChangeRequest
+from provisioning.services import RequestError
+
+
+def user_by_name(name: str, *, role: str) -> User:
+    """The user whose UPN (any case) or username is ``name``; ``role`` says who they are for the message."""
+    user = User.objects.filter(upn__iexact=name.strip()).first()
+    user = user or User.objects.filter(username=name.strip()).first()
+    if user is None:
+        raise CommandError(f"no {role} with the UPN or username '{name}'")
+    return user
+
+
+def change_request(request_id: int) -> ChangeRequest:
+    """The request with this id, or a CommandError saying there is none."""
+    try:
+        return ChangeRequest.objects.select_related("requester", "approver", "workspace").get(pk=request_id)
+    except ChangeRequest.DoesNotExist as exc:
+        raise CommandError(f"request #{request_id} does not exist") from exc
+
+
+def request_error(exc: RequestError) -> CommandError:
+    """A service's refusal as a CommandError, listing each problem by field."""
+    lines = [exc.message, *(f"  - {p.field}: {p.message}" for p in exc.problems)]
+    return CommandError("\n".join(lines))

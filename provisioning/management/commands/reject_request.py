@@ -1,0 +1,34 @@
+"""``manage.py reject_request ID --approver UPN --reason TEXT``: reject a submitted request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from provisioning import services
+from provisioning.management.commands._cli import request_error, user_by_name
+
+
+class Command(BaseCommand):
+    help = "Reject a submitted request as an admin, with a reason the requester will read."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("request_id", type=int)
+        parser.add_argument("--approver", required=True, help="UPN or username of the deciding admin")
+        parser.add_argument("--reason", required=True, help="why it is rejected")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        approver = user_by_name(options["approver"], role="approver")
+        try:
+            cr = services.request_reject(
+                request_id=options["request_id"], approver=approver, reason=options["reason"]
+            )
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from exc
+        except services.RequestError as exc:
+            raise request_error(exc) from exc
+        self.stdout.write(
+            f"Request #{cr.pk} ({cr.workspace_name}) rejected by {approver.principal_name}: {cr.reason}"
+        )

@@ -1,0 +1,269 @@
+"""Services of the provisioning engine: claiming runs, recording steps, finishing, retrying, sweeping.
+
+The database is the source of truth. A worker claims a run with a conditional update and holds a
+lease it renews while it works; every step's result is written in its own short transaction with
+its audit event; no transaction stays open while Azure works. The sweeper re-enqueues approved or
+running work that no live worker holds, so a lost job or a dead worker never loses a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from accounts import personas
+from accounts.models import User
+from provisioning import queue
+from provisioning.audit import audit_record
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
+from provisioning.services import TransitionError, _locked, _transition
+from provisioning.steps import principal_key, steps_for_plan
+
+logger = logging.getLogger(__name__)
+
+Status = ChangeRequest.Status
+LEASE_SECONDS = 30
+WORKER = "worker"
+
+
+def _lease_until() -> Any:
+    return timezone.now() + timedelta(seconds=LEASE_SECONDS)
+
+
+def _create_run(cr: ChangeRequest) -> Run:
+    """A new run of the request's plan; steps finished by an earlier run are carried over as done."""
+    number = (cr.runs.aggregate(n=Max("number"))["n"] or 0) + 1
+    run = Run.objects.create(change_request=cr, number=number)
+    done_before = dict(
+        Step.objects.filter(run__change_request=cr, status__in=Step.DONE).values_list("key", "azure_id")
+    )
+    Step.objects.bulk_create(
+        Step(
+            run=run,
+            key=spec.key,
+            kind=spec.kind,
+            target=spec.target,
+            depends_on=list(spec.depends_on),
+            position=i,
+            status=Step.Status.SKIPPED if spec.key in done_before else Step.Status.PENDING,
+            azure_id=done_before.get(spec.key, ""),
+            outcome="done in an earlier run" if spec.key in done_before else "",
+        )
+        for i, spec in enumerate(steps_for_plan(cr.plan or {}))
+    )
+    return run
+
+
+def _desired_rows(cr: ChangeRequest) -> tuple[Any, Any, Any]:
+    workspaces = Workspace.objects.filter(
+        change_requests=cr, change_requests__kind=ChangeRequest.Kind.NEW_WORKSPACE
+    )
+    return workspaces, Cluster.objects.filter(change_request=cr), Membership.objects.filter(change_request=cr)
+
+
+def run_claim(*, request_id: int, worker: str) -> Run | None:
+    """Take (or resume) the request's current run for this worker; None when there is nothing to do.
+
+    Approved requests start run 1. A run whose lease is held by a live worker is left alone, so a
+    duplicate delivery of the same job is harmless.
+    """
+    with transaction.atomic():
+        cr = _locked(request_id)
+        if cr.status == Status.APPROVED:
+            _transition(cr, Status.PROVISIONING, actor=WORKER, message=f"picked up by {worker}")
+            workspaces, clusters, memberships = _desired_rows(cr)
+            workspaces.update(state=ResourceState.PROVISIONING)
+            clusters.update(state=ResourceState.PROVISIONING)
+            memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.PROVISIONING)
+            run = _create_run(cr)
+        elif cr.status == Status.PROVISIONING:
+            run = cr.runs.order_by("-number").first() or _create_run(cr)
+        else:
+            return None
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        now = timezone.now()
+        if run.status in (Run.Status.SUCCEEDED, Run.Status.FAILED):
+            return None
+        if (
+            run.lease_owner
+            and run.lease_owner != worker
+            and run.lease_expires_at
+            and run.lease_expires_at > now
+        ):
+            return None
+        run.status = Run.Status.RUNNING
+        run.lease_owner = worker
+        run.lease_expires_at = _lease_until()
+        run.deliveries += 1
+        run.started_at = run.started_at or now
+        run.save()
+        # Steps that were running when a previous worker died run again (every step is idempotent).
+        run.steps.filter(status=Step.Status.RUNNING).update(status=Step.Status.PENDING)
+    return run
+
+
+def run_heartbeat(*, run_id: int, worker: str) -> bool:
+    """Renew the lease; False means another worker has taken the run over and this one must stop."""
+    return bool(
+        Run.objects.filter(pk=run_id, lease_owner=worker, status=Run.Status.RUNNING).update(
+            lease_expires_at=_lease_until()
+        )
+    )
+
+
+def step_start(*, step_id: int) -> None:
+    """Mark a step running (one more attempt)."""
+    step = Step.objects.get(pk=step_id)
+    Step.objects.filter(pk=step_id).update(
+        status=Step.Status.RUNNING,
+        started_at=timezone.now(),
+        attempts=step.attempts + 1,
+        error_code="",
+        error_message="",
+        hint="",
+    )
+
+
+def step_finish(
+    *,
+    step_id: int,
+    ok: bool,
+    outcome: str = "",
+    azure_id: str = "",
+    error_code: str = "",
+    error_message: str = "",
+    correlation_id: str = "",
+    hint: str = "",
+    attempts: int = 1,
+) -> Step:
+    """Record a step's result and its audit event in one transaction."""
+    with transaction.atomic():
+        step = Step.objects.select_for_update().select_related("run__change_request").get(pk=step_id)
+        step.status = Step.Status.SUCCEEDED if ok else Step.Status.FAILED
+        step.finished_at = timezone.now()
+        step.outcome, step.azure_id = outcome, azure_id
+        step.error_code, step.error_message = error_code, error_message[:4000]
+        step.correlation_id, step.hint = correlation_id, hint
+        step.attempts = max(step.attempts, attempts)
+        step.save()
+        cr = step.run.change_request
+        audit_record(
+            actor=WORKER,
+            action=f"step.{step.status}",
+            object_type="step",
+            object_id=step.key[:64],
+            request_id=cr.pk,
+            workspace_name=cr.workspace_name,
+            after={
+                "step": step.target,
+                "outcome": outcome,
+                "azure_id": azure_id,
+                "run": step.run.number,
+                "attempts": step.attempts,
+                "error_code": error_code,
+                "correlation_id": correlation_id,
+            },
+            message=error_message[:2000],
+        )
+    return step
+
+
+def steps_block(*, run_id: int, keys: list[str]) -> None:
+    """Steps that could not start because a step they depend on failed."""
+    Step.objects.filter(run_id=run_id, key__in=keys, status=Step.Status.PENDING).update(
+        status=Step.Status.BLOCKED
+    )
+
+
+def _apply_success(cr: ChangeRequest, run: Run) -> None:
+    results = dict(run.steps.values_list("key", "azure_id"))
+    workspaces, clusters, memberships = _desired_rows(cr)
+    workspaces.update(state=ResourceState.ACTIVE, azure_id=results.get("workspace", ""))
+    clusters.update(state=ResourceState.ACTIVE)
+    for m in memberships.exclude(state=ResourceState.REVOKING):
+        m.object_id = results.get(principal_key(m.principal_name, m.principal_type), m.object_id)
+        m.state = ResourceState.ACTIVE
+        m.save(update_fields=["object_id", "state"])
+    revoked = Membership.objects.filter(
+        workspace=cr.workspace, state=ResourceState.REVOKING, pk__in=(cr.spec or {}).get("revoke", [])
+    )
+    revoked.update(state=ResourceState.REVOKED)
+
+
+def run_finish(*, run_id: int, worker: str) -> Run:
+    """Close a run whose steps are all finished: the request succeeds, or fails naming the failed step."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        cr = _locked(run.change_request_id)
+        failed = list(run.steps.filter(status=Step.Status.FAILED).order_by("position"))
+        run.status = Run.Status.FAILED if failed else Run.Status.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.lease_owner, run.lease_expires_at = "", None
+        run.save()
+        if failed:
+            first = failed[0]
+            message = f"{first.target}: {first.error_code}: {first.error_message}"
+            _transition(cr, Status.FAILED, actor=WORKER, message=message)
+            workspaces, clusters, memberships = _desired_rows(cr)
+            workspaces.update(state=ResourceState.FAILED)
+            clusters.update(state=ResourceState.FAILED)
+            memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.FAILED)
+        else:
+            _apply_success(cr, run)
+            _transition(cr, Status.SUCCEEDED, actor=WORKER, message=f"run {run.number} finished")
+    return run
+
+
+def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
+    """An admin retries a failed request: a new run resumes it, skipping the steps already done."""
+    if not personas.is_admin(actor):
+        raise PermissionDenied("only admins can retry provisioning")
+    with transaction.atomic():
+        cr = _locked(request_id)
+        if cr.status != Status.FAILED:
+            raise TransitionError(
+                f"request #{cr.pk} is {cr.get_status_display().lower()}; only failed requests can be retried"
+            )
+        _transition(cr, Status.PROVISIONING, actor=actor, message="retry")
+        run = _create_run(cr)
+        transaction.on_commit(lambda: queue.run_enqueue(request_id=cr.pk, job_id=run.job_id))
+    return cr
+
+
+def runs_sweep(*, now: Any = None, grace_seconds: int = LEASE_SECONDS) -> list[int]:
+    """Re-enqueue approved or provisioning requests that no live worker holds; returns their ids.
+
+    Approved requests are swept when their job is missing from Redis (lost, flushed, or never
+    enqueued because Redis was down). Provisioning requests are swept when their run's lease has
+    expired (the worker died) or the run is still queued with no job.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=grace_seconds)
+    swept: list[int] = []
+    approved = ChangeRequest.objects.filter(status=Status.APPROVED).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
+    )
+    for cr in approved:
+        if not queue.job_pending(queue.provisioning_job_id(cr.pk)):
+            queue.provisioning_enqueue(request_id=cr.pk, sweep=True)
+            swept.append(cr.pk)
+    running = Run.objects.filter(change_request__status=Status.PROVISIONING).filter(
+        Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=Run.Status.QUEUED, created_at__lt=stale)
+    )
+    for run in running.select_related("change_request"):
+        if run.status == Run.Status.QUEUED and queue.job_pending(run.job_id):
+            continue
+        queue.run_enqueue(
+            request_id=run.change_request_id, job_id=f"{run.job_id}-sweep-{int(now.timestamp())}"
+        )
+        swept.append(run.change_request_id)
+    if swept:
+        logger.info("sweeper re-enqueued requests %s", swept)
+    return swept

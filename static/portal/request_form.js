@@ -1,0 +1,62 @@
+// The request form's enhancements. The form works without them: it always shows a few blank rows,
+// and the name preview is rendered by the server on every page load.
+(function () {
+  "use strict";
+
+  // Prefill the region abbreviation from the chosen region, unless the team lead typed their own.
+  function suggestedAbbreviation(region) {
+    var option = region.options[region.selectedIndex];
+    return option ? option.getAttribute("data-abbreviation") || "" : "";
+  }
+
+  function wireRegionAbbreviation() {
+    var region = document.getElementById("id_region");
+    var abbv = document.getElementById("id_region_abbv");
+    if (!region || !abbv) {
+      return;
+    }
+    var prefilled = suggestedAbbreviation(region);
+    region.addEventListener("change", function () {
+      if (abbv.value === "" || abbv.value === prefilled) {
+        prefilled = suggestedAbbreviation(region);
+        abbv.value = prefilled;
+      }
+    });
+    if (abbv.value === "" && prefilled !== "") {
+      abbv.value = prefilled;
+    }
+  }
+
+  // "Add another" copies the formset's empty row (Django's __prefix__) and counts it in TOTAL_FORMS.
+  function addRow(prefix) {
+    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+    var template = document.getElementById(prefix + "-template");
+    var rows = document.getElementById(prefix + "-rows");
+    if (!total || !template || !rows) {
+      return;
+    }
+    var index = parseInt(total.value, 10);
+    var html = template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__num__/g, String(index + 1));
+    rows.insertAdjacentHTML("beforeend", html);
+    total.value = String(index + 1);
+    var added = rows.lastElementChild;
+    var first = added ? added.querySelector("input, select") : null;
+    if (first) {
+      first.focus();
+    }
+  }
+
+  function wireAddButtons() {
+    document.querySelectorAll("[data-add-row]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        addRow(button.getAttribute("data-add-row"));
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    wireRegionAbbreviation();
+    wireAddButtons();
+  });
+})();

@@ -1,0 +1,205 @@
+"""The audit trail page and its CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from provisioning import services
+from provisioning.audit import audit_record
+from provisioning.models import AuditEvent
+from provisioning.views.audit import CSV_COLUMNS, change_summary, csv_safe
+from tests.factories import tutorial_spec
+
+pytestmark = pytest.mark.django_db
+
+AUDIT = reverse("provisioning:audit")
+AUDIT_CSV = reverse("provisioning:audit_csv")
+
+
+@pytest.fixture
+def approved(policy, alice, bob):  # type: ignore[no-untyped-def]
+    """Alice's tutorial request, created, submitted and approved by bob: three audit events."""
+    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
+    services.request_submit(request_id=cr.pk, actor=alice)
+    return services.request_approve(request_id=cr.pk, approver=bob)
+
+
+def _record(count: int = 1, **fields: object) -> None:
+    values: dict[str, object] = {
+        "actor": "system",
+        "action": "test.note",
+        "object_type": "note",
+        "object_id": 1,
+    }
+    values.update(fields)
+    with transaction.atomic():
+        for _ in range(count):
+            audit_record(**values)  # type: ignore[arg-type]
+
+
+def _actions(response) -> list[str]:  # type: ignore[no-untyped-def]
+    return [row["event"].action for row in response.context["rows"]]
+
+
+def _csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.mark.parametrize("url", [AUDIT, AUDIT_CSV])
+def test_audit_is_for_admins_only(client, approved, alice, dana, url):
+    for user in (alice, dana):
+        client.force_login(user)
+        assert client.get(url).status_code == 403
+
+
+def test_audit_lists_events_newest_first_with_a_status_summary(client, approved, bob):
+    client.force_login(bob)
+
+    response = client.get(AUDIT)
+
+    assert response.status_code == 200
+    assert response.context["nav"] == "audit"
+    assert _actions(response) == ["request.approved", "request.submitted", "request.created"]
+    page = response.content.decode()
+    assert "submitted → approved" in page
+    assert reverse("provisioning:request_detail", args=[approved.pk]) in page
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ({"actor": "BO"}, ["request.approved"]),
+        ({"actor": "alice"}, ["request.submitted", "request.created"]),
+        (
+            {"workspace": "BGMRBLUEGRANITE2DEVWS"},
+            ["request.approved", "request.submitted", "request.created"],
+        ),
+        ({"workspace": "bluegranit"}, ["request.approved", "request.submitted", "request.created"]),
+        ({"workspace": "nomatch"}, []),
+        ({"actor": "alice", "workspace": "bluegranit"}, ["request.submitted", "request.created"]),
+    ],
+)
+def test_audit_filters(client, approved, bob, query, expected):
+    client.force_login(bob)
+
+    assert _actions(client.get(AUDIT, query)) == expected
+
+
+def test_audit_filter_by_request(client, approved, bob):
+    _record(action="other.thing")
+    client.force_login(bob)
+
+    assert len(_actions(client.get(AUDIT, {"request": approved.pk}))) == 3
+    assert _actions(client.get(AUDIT, {"request": approved.pk + 1000})) == []
+
+
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ({"request": "abc"}, "request"),
+        ({"request": "12; DROP TABLE"}, "request"),
+        ({"date_from": "yesterday"}, "date_from"),
+        ({"date_from": "2030-01-02", "date_to": "2030-01-01"}, "date_to"),
+    ],
+)
+def test_bad_filters_are_form_errors(client, approved, bob, query, field):
+    client.force_login(bob)
+
+    response = client.get(AUDIT, query)
+
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert response.context["rows"] == []
+    assert "is-invalid" in response.content.decode()
+    assert client.get(AUDIT_CSV, query).status_code == 400
+
+
+def test_date_filters_are_inclusive_utc_days(client, approved, bob):
+    today = timezone.now().date()
+    client.force_login(bob)
+
+    def count(**query: object) -> int:
+        return len(_actions(client.get(AUDIT, {k: str(v) for k, v in query.items()})))
+
+    assert count(date_from=today, date_to=today) == 3
+    assert count(date_to=today) == 3
+    assert count(date_from=today + timedelta(days=1)) == 0
+    assert count(date_to=today - timedelta(days=1)) == 0
+
+
+def test_pages_keep_the_filters(client, bob):
+    _record(55, actor="system")
+    _record(1, actor="bob")
+    client.force_login(bob)
+
+    first = client.get(AUDIT, {"actor": "system"})
+    second = client.get(AUDIT, {"actor": "system", "page": 2})
+
+    assert len(first.context["rows"]) == 50
+    assert len(second.context["rows"]) == 5
+    assert "?actor=system&amp;page=2" in first.content.decode()
+
+
+def test_csv_export(client, approved, bob):
+    client.force_login(bob)
+
+    response = client.get(AUDIT_CSV)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-')
+    header, *rows = _csv(response)
+    assert header == list(CSV_COLUMNS)
+    assert [row[3] for row in rows] == ["request.approved", "request.submitted", "request.created"]
+    approval = dict(zip(header, rows[0], strict=True))
+    event = AuditEvent.objects.get(pk=approval["id"])
+    assert approval["created_at"].endswith("+00:00")
+    assert approval["actor"] == "bob"
+    assert approval["request_id"] == str(approved.pk)
+    assert json.loads(approval["before"])["status"] == "submitted"
+    assert json.loads(approval["after"])["status"] == "approved"
+    assert (approval["prev_hash"], approval["hash"]) == (event.prev_hash, event.hash)
+
+
+def test_csv_export_applies_the_filters(client, approved, bob):
+    client.force_login(bob)
+
+    rows = _csv(client.get(AUDIT_CSV, {"actor": "bob"}))[1:]
+
+    assert [row[3] for row in rows] == ["request.approved"]
+
+
+def test_csv_export_neutralizes_formulas(client, bob):
+    _record(actor='=HYPERLINK("http://evil")', message="+1+2", workspace_name="@sum", object_id="-3")
+    client.force_login(bob)
+
+    row = dict(zip(CSV_COLUMNS, _csv(client.get(AUDIT_CSV))[1], strict=True))
+
+    assert row["actor"] == '\'=HYPERLINK("http://evil")'
+    assert row["message"] == "'+1+2"
+    assert row["workspace_name"] == "'@sum"
+    assert row["object_id"] == "'-3"
+
+
+def test_csv_safe_leaves_ordinary_cells_alone():
+    assert csv_safe("alice") == "alice"
+    assert csv_safe(42) == 42
+    assert csv_safe("") == ""
+    assert csv_safe("\tcmd") == "'\tcmd"
+
+
+def test_change_summary():
+    assert change_summary({"status": "submitted"}, {"status": "approved"}) == "submitted → approved"
+    assert change_summary({"max_nodes": 1, "name": "a"}, {"max_nodes": 2, "name": "a"}) == "max_nodes: 1 → 2"
+    assert change_summary({"clusters": [1]}, {"clusters": [1, 2]}) == "clusters changed"
+    assert change_summary(None, {"a": 1}) == ""
+    many = change_summary({}, {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
+    assert many == "a: — → 1; b: — → 2; c: — → 3; 2 more"

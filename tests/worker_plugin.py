@@ -1,0 +1,130 @@
+"""Real RQ workers for end-to-end tests: ``manage.py rqworker`` in a subprocess (forking work horses).
+
+The subprocess gets the test database, the test Redis and the Azure stand-in's endpoints through
+its environment, exactly as a deployed worker gets them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def worker_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.RQ_QUEUES["provisioning"]["URL"],
+            "AZURE_ARM_ENDPOINT": settings.AZURE_ARM_ENDPOINT,
+            "AZURE_AUTHORITY_HOST": settings.AZURE_AUTHORITY_HOST,
+            "GRAPH_ENDPOINT": settings.GRAPH_ENDPOINT,
+            "AZURE_CREDENTIAL": settings.AZURE_CREDENTIAL,
+            "AZURE_TENANT_ID": settings.AZURE_TENANT_ID,
+            "AZURE_CLIENT_ID": settings.AZURE_CLIENT_ID,
+            "AZURE_CLIENT_SECRET": settings.AZURE_CLIENT_SECRET,
+            "AZURE_DISABLE_INSTANCE_DISCOVERY": "true"
+            if settings.AZURE_DISABLE_INSTANCE_DISCOVERY
+            else "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class WorkerProcess:
+    """One ``rqworker`` process and what it printed (kept in a file for the test's failure report)."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "rqworker",
+                "provisioning",
+                "--with-scheduler",
+                "--serializer",
+                "rq.serializers.JSONSerializer",
+                "--worker-ttl",
+                "30",
+            ],
+            cwd=ROOT,
+            env=worker_environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_hard(self) -> None:
+        """SIGKILL the worker and its work horse (the whole process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill_hard()
+        self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+    """Start real RQ workers; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(tmp_path / f"worker-{len(started) + 1}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll until the predicate holds, or fail the test with a description of the state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s. {describe()}")
