@@ -8,5 +8,8 @@ from accounts.models import User
 class PortalUserAdmin(UserAdmin):
     """Users with their Entra identity shown."""
 
-    fieldsets = (*UserAdmin.fieldsets, ("Entra ID", {"fields": ("upn", "entra_tenant_id", "entra_object_id")}))  # type: ignore[misc]
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Entra ID", {"fields": ("upn", "entra_tenant_id", "entra_object_id")}),
+    )  # type: ignore[misc]
     list_display = ("username", "upn", "email", "is_staff")

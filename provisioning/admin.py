@@ -42,7 +42,15 @@ class PolicyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor", "action", "object_type", "object_id", "request_id", "workspace_name")
+    list_display = (
+        "created_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "request_id",
+        "workspace_name",
+    )
     list_filter = ("action",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

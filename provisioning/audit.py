@@ -100,7 +100,9 @@ def audit_verify_chain(events: Iterator[AuditEvent] | None = None) -> tuple[int,
     for event in events:
         checked += 1
         if event.prev_hash != expected_prev:
-            return checked, ChainBreak(event.pk, "its link to the previous event does not match (row removed or reordered)")
+            return checked, ChainBreak(
+                event.pk, "its link to the previous event does not match (row removed or reordered)"
+            )
         if event.compute_hash() != event.hash:
             return checked, ChainBreak(event.pk, "its content does not match its hash (row altered)")
         expected_prev = event.hash

@@ -92,7 +92,12 @@ def _resource_id(ctx: RunContext, kind: str, name: str) -> str:
 def _do_step(ctx: RunContext, spec: StepSpec) -> Outcome:
     p = spec.params
     common: dict[str, Any] = {"subscription": ctx.subscription}
-    placed: dict[str, Any] = {**common, "resource_group": ctx.resource_group, "location": ctx.region, "tags": ctx.tags}
+    placed: dict[str, Any] = {
+        **common,
+        "resource_group": ctx.resource_group,
+        "location": ctx.region,
+        "tags": ctx.tags,
+    }
     if spec.kind == "resource_group":
         return ops.ensure_resource_group(
             ctx.clients, **common, name=p["name"], location=ctx.region, tags=ctx.tags

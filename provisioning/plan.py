@@ -77,23 +77,57 @@ def _resources(names: naming.ResourceNames, tags: dict[str, str], spec: RequestS
     assert ws is not None
     resources: list[dict[str, Any]] = [
         {"type": "resource_group", "name": names.resource_group, "location": ws.region, "tags": tags},
-        {"type": "storage_account", "name": names.storage_work, "purpose": "workspace artifacts",
-         "settings": {"kind": "StorageV2", "https_only": True, "minimum_tls": "TLS1_2",
-                      "allow_blob_public_access": False, "hierarchical_namespace": False}},
-        {"type": "storage_account", "name": names.storage_data, "purpose": "team data",
-         "settings": {"kind": "StorageV2", "https_only": True, "minimum_tls": "TLS1_2",
-                      "allow_blob_public_access": False, "hierarchical_namespace": False}},
+        {
+            "type": "storage_account",
+            "name": names.storage_work,
+            "purpose": "workspace artifacts",
+            "settings": {
+                "kind": "StorageV2",
+                "https_only": True,
+                "minimum_tls": "TLS1_2",
+                "allow_blob_public_access": False,
+                "hierarchical_namespace": False,
+            },
+        },
+        {
+            "type": "storage_account",
+            "name": names.storage_data,
+            "purpose": "team data",
+            "settings": {
+                "kind": "StorageV2",
+                "https_only": True,
+                "minimum_tls": "TLS1_2",
+                "allow_blob_public_access": False,
+                "hierarchical_namespace": False,
+            },
+        },
     ]
     if ws.data_lake:
         resources.append(
-            {"type": "storage_account", "name": names.data_lake, "purpose": "data lake (ADLS Gen2)",
-             "settings": {"kind": "StorageV2", "https_only": True, "minimum_tls": "TLS1_2",
-                          "allow_blob_public_access": False, "hierarchical_namespace": True}})
+            {
+                "type": "storage_account",
+                "name": names.data_lake,
+                "purpose": "data lake (ADLS Gen2)",
+                "settings": {
+                    "kind": "StorageV2",
+                    "https_only": True,
+                    "minimum_tls": "TLS1_2",
+                    "allow_blob_public_access": False,
+                    "hierarchical_namespace": True,
+                },
+            }
+        )
     resources += [
-        {"type": "key_vault", "name": names.key_vault,
-         "settings": {"permission_model": "RBAC", "soft_delete": True, "purge_protection": True}},
-        {"type": "container_registry", "name": names.registry,
-         "settings": {"sku": "Basic", "admin_user_enabled": False}},
+        {
+            "type": "key_vault",
+            "name": names.key_vault,
+            "settings": {"permission_model": "RBAC", "soft_delete": True, "purge_protection": True},
+        },
+        {
+            "type": "container_registry",
+            "name": names.registry,
+            "settings": {"sku": "Basic", "admin_user_enabled": False},
+        },
         {"type": "app_insights", "name": names.app_insights, "settings": {"kind": "web"}},
         {"type": "workspace", "name": names.workspace, "location": ws.region},
     ]
@@ -143,15 +177,24 @@ def build_plan(
         "resources": resources,
         "custom_roles": list(CUSTOM_ROLES) if members else [],
         "clusters": [
-            {"name": c.name, "vm_size": c.vm_size, "priority": c.priority, "min_nodes": c.min_nodes,
-             "max_nodes": c.max_nodes, "idle_seconds": c.idle_seconds}
+            {
+                "name": c.name,
+                "vm_size": c.vm_size,
+                "priority": c.priority,
+                "min_nodes": c.min_nodes,
+                "max_nodes": c.max_nodes,
+                "idle_seconds": c.idle_seconds,
+            }
             for c in spec.clusters
         ],
         "role_assignments": [ra for m in members for ra in role_assignments_for(m, names)],
         "revocations": [
-            ra for r in (revoked or [])
+            ra
+            for r in (revoked or [])
             for ra in role_assignments_for(
-                MemberSpec(principal=r["principal"], persona=r["persona"], principal_type=r["principal_type"]),
+                MemberSpec(
+                    principal=r["principal"], persona=r["persona"], principal_type=r["principal_type"]
+                ),
                 names,
             )
         ],

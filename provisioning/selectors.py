@@ -7,7 +7,15 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts import personas
-from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, Persona, ResourceState, Workspace
+from provisioning.models import (
+    AuditEvent,
+    ChangeRequest,
+    Cluster,
+    Membership,
+    Persona,
+    ResourceState,
+    Workspace,
+)
 
 
 def _principal_q(user: Any, prefix: str = "") -> Q:
@@ -64,7 +72,9 @@ def requests_visible_to(user: Any) -> QuerySet[ChangeRequest]:
         return qs.filter(Q(requester=user) | ~Q(status=ChangeRequest.Status.DRAFT))
     if personas.is_team_lead(user):
         managed = workspaces_managed_by(user).values("pk")
-        return qs.filter(Q(requester=user) | (Q(workspace__in=managed) & ~Q(status=ChangeRequest.Status.DRAFT)))
+        return qs.filter(
+            Q(requester=user) | (Q(workspace__in=managed) & ~Q(status=ChangeRequest.Status.DRAFT))
+        )
     return qs.none()
 
 

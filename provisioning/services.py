@@ -63,13 +63,21 @@ def _transition(cr: ChangeRequest, target: str, *, actor: Any, message: str = ""
         setattr(cr, name, value)
     cr.save()
     audit_record(
-        actor=actor, action=f"request.{target}", obj=cr, object_type="change_request",
-        request_id=cr.pk, workspace_name=cr.workspace_name, before=before, after=_summary(cr), message=message,
+        actor=actor,
+        action=f"request.{target}",
+        obj=cr,
+        object_type="change_request",
+        request_id=cr.pk,
+        workspace_name=cr.workspace_name,
+        before=before,
+        after=_summary(cr),
+        message=message,
     )
 
 
-def _require_problem_free(spec: RequestSpec, *, kind: str, workspace: Workspace | None,
-                          request_id: int | None) -> None:
+def _require_problem_free(
+    spec: RequestSpec, *, kind: str, workspace: Workspace | None, request_id: int | None
+) -> None:
     problems = spec_problems(spec, kind=kind, workspace=workspace, request_id=request_id)
     if problems:
         raise RequestError("the request has problems to fix", problems)
@@ -95,11 +103,21 @@ def request_create(
         raise PermissionDenied("you can only request changes to workspaces you manage")
     with transaction.atomic():
         cr = ChangeRequest.objects.create(
-            kind=kind, requester=requester, workspace=workspace,
-            workspace_name=_workspace_name_for(spec, workspace), spec=spec.to_json(),
+            kind=kind,
+            requester=requester,
+            workspace=workspace,
+            workspace_name=_workspace_name_for(spec, workspace),
+            spec=spec.to_json(),
         )
-        audit_record(actor=requester, action="request.created", obj=cr, object_type="change_request",
-                     request_id=cr.pk, workspace_name=cr.workspace_name, after=cr.spec)
+        audit_record(
+            actor=requester,
+            action="request.created",
+            obj=cr,
+            object_type="change_request",
+            request_id=cr.pk,
+            workspace_name=cr.workspace_name,
+            after=cr.spec,
+        )
     return cr
 
 
@@ -110,13 +128,23 @@ def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> Change
         if cr.requester_id != actor.pk:
             raise PermissionDenied("only the requester can edit a request")
         if not cr.is_editable:
-            raise TransitionError(f"request #{cr.pk} is {cr.get_status_display().lower()} and can no longer be edited")
+            raise TransitionError(
+                f"request #{cr.pk} is {cr.get_status_display().lower()} and can no longer be edited"
+            )
         before = cr.spec
         cr.spec = spec.to_json()
         cr.workspace_name = _workspace_name_for(spec, cr.workspace)
         cr.save()
-        audit_record(actor=actor, action="request.edited", obj=cr, object_type="change_request",
-                     request_id=cr.pk, workspace_name=cr.workspace_name, before=before, after=cr.spec)
+        audit_record(
+            actor=actor,
+            action="request.edited",
+            obj=cr,
+            object_type="change_request",
+            request_id=cr.pk,
+            workspace_name=cr.workspace_name,
+            before=before,
+            after=cr.spec,
+        )
     return cr
 
 
@@ -156,12 +184,19 @@ def request_plan(cr: ChangeRequest) -> dict[str, Any]:
         return cr.plan
     spec = RequestSpec.from_json(cr.spec)
     ws = cr.workspace
-    revoked = [
-        {"principal": m.principal_name, "persona": m.persona, "principal_type": m.principal_type}
-        for m in Membership.objects.filter(pk__in=spec.revoke, workspace=ws)
-    ] if ws is not None else []
+    revoked = (
+        [
+            {"principal": m.principal_name, "persona": m.persona, "principal_type": m.principal_type}
+            for m in Membership.objects.filter(pk__in=spec.revoke, workspace=ws)
+        ]
+        if ws is not None
+        else []
+    )
     return build_plan(
-        spec, kind=cr.kind, request_id=cr.pk, owner=cr.requester.principal_name,
+        spec,
+        kind=cr.kind,
+        request_id=cr.pk,
+        owner=cr.requester.principal_name,
         existing_names=_workspace_names(ws) if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
@@ -170,9 +205,14 @@ def request_plan(cr: ChangeRequest) -> dict[str, Any]:
 
 def _workspace_names(ws: Workspace) -> dict[str, str]:
     return {
-        "resource_group": ws.resource_group, "base": ws.workspace_name.removesuffix("ws"),
-        "workspace": ws.workspace_name, "storage_work": ws.storage_work, "storage_data": ws.storage_data,
-        "data_lake": ws.data_lake_name, "key_vault": ws.key_vault, "registry": ws.registry,
+        "resource_group": ws.resource_group,
+        "base": ws.workspace_name.removesuffix("ws"),
+        "workspace": ws.workspace_name,
+        "storage_work": ws.storage_work,
+        "storage_data": ws.storage_data,
+        "data_lake": ws.data_lake_name,
+        "key_vault": ws.key_vault,
+        "registry": ws.registry,
         "app_insights": ws.app_insights,
     }
 
@@ -185,12 +225,23 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
         inp = ws_spec.naming_input()
         names = ws_spec.names()
         workspace = Workspace.objects.create(
-            subscription_id=ws_spec.subscription_id, region=inp.region, department=inp.department,
-            team=inp.team, region_abbv=inp.region_abbv, environment=inp.environment,
-            custom_name=inp.custom_name, security_group=ws_spec.security_group, data_lake=ws_spec.data_lake,
-            resource_group=names.resource_group, workspace_name=names.workspace,
-            storage_work=names.storage_work, storage_data=names.storage_data, data_lake_name=names.data_lake,
-            key_vault=names.key_vault, registry=names.registry, app_insights=names.app_insights,
+            subscription_id=ws_spec.subscription_id,
+            region=inp.region,
+            department=inp.department,
+            team=inp.team,
+            region_abbv=inp.region_abbv,
+            environment=inp.environment,
+            custom_name=inp.custom_name,
+            security_group=ws_spec.security_group,
+            data_lake=ws_spec.data_lake,
+            resource_group=names.resource_group,
+            workspace_name=names.workspace,
+            storage_work=names.storage_work,
+            storage_data=names.storage_data,
+            data_lake_name=names.data_lake,
+            key_vault=names.key_vault,
+            registry=names.registry,
+            app_insights=names.app_insights,
             owner=cr.requester,
         )
         cr.workspace = workspace
@@ -198,14 +249,26 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
         assert cr.workspace is not None
         workspace = cr.workspace
     Cluster.objects.bulk_create(
-        Cluster(workspace=workspace, change_request=cr, name=c.name, vm_size=c.vm_size.upper(),
-                priority=c.priority, min_nodes=c.min_nodes, max_nodes=c.max_nodes, idle_seconds=c.idle_seconds)
+        Cluster(
+            workspace=workspace,
+            change_request=cr,
+            name=c.name,
+            vm_size=c.vm_size.upper(),
+            priority=c.priority,
+            min_nodes=c.min_nodes,
+            max_nodes=c.max_nodes,
+            idle_seconds=c.idle_seconds,
+        )
         for c in spec.clusters
     )
     Membership.objects.bulk_create(
-        Membership(workspace=workspace, change_request=cr, principal_name=m.principal.lower()
-                   if m.principal_type == "user" else m.principal, principal_type=m.principal_type,
-                   persona=m.persona)
+        Membership(
+            workspace=workspace,
+            change_request=cr,
+            principal_name=m.principal.lower() if m.principal_type == "user" else m.principal,
+            principal_type=m.principal_type,
+            persona=m.persona,
+        )
         for m in spec.all_members()
     )
     Membership.objects.filter(pk__in=spec.revoke, workspace=workspace).update(state=ResourceState.REVOKING)
@@ -218,12 +281,16 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
         cr = _locked(request_id)
         _require_approver(cr, approver)
         if not cr.can_transition(Status.APPROVED):
-            raise TransitionError(f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot be approved")
+            raise TransitionError(
+                f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot be approved"
+            )
         spec = RequestSpec.from_json(cr.spec)
         _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
         plan = request_plan(cr)
         _materialize(cr, spec)
-        _transition(cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan)
+        _transition(
+            cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan
+        )
         transaction.on_commit(lambda: queue.provisioning_enqueue(request_id=cr.pk))
     return cr
 
@@ -236,6 +303,13 @@ def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeReq
     with transaction.atomic():
         cr = _locked(request_id)
         _require_approver(cr, approver)
-        _transition(cr, Status.REJECTED, actor=approver, approver=approver, decided_at=timezone.now(),
-                    reason=reason, message=reason)
+        _transition(
+            cr,
+            Status.REJECTED,
+            actor=approver,
+            approver=approver,
+            decided_at=timezone.now(),
+            reason=reason,
+            message=reason,
+        )
     return cr

@@ -34,8 +34,12 @@ class WorkspaceSpec:
 
     def naming_input(self) -> naming.NamingInput:
         return naming.NamingInput(
-            department=self.department, team=self.team, region=self.region,
-            region_abbv=self.region_abbv, environment=self.environment, custom_name=self.custom_name,
+            department=self.department,
+            team=self.team,
+            region=self.region,
+            region_abbv=self.region_abbv,
+            environment=self.environment,
+            custom_name=self.custom_name,
         ).normalized()
 
     def names(self) -> naming.ResourceNames:

@@ -17,6 +17,8 @@ from django.conf import settings
 
 from tests import factories
 
+pytest_plugins = ["tests.standin_plugin", "tests.worker_plugin"]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError
+
 from provisioning.azure.clients import AzureClients
 
 OWNERSHIP_TAG = "managed-by"

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,168 +16,418 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AllowedRegion',
+            name="AllowedRegion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Azure region name, e.g. eastus2', max_length=40, unique=True)),
-                ('display_name', models.CharField(max_length=100)),
-                ('abbreviation', models.CharField(help_text='Used in resource names, e.g. e2', max_length=2)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(help_text="Azure region name, e.g. eastus2", max_length=40, unique=True),
+                ),
+                ("display_name", models.CharField(max_length=100)),
+                ("abbreviation", models.CharField(help_text="Used in resource names, e.g. e2", max_length=2)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['display_name'],
+                "ordering": ["display_name"],
             },
         ),
         migrations.CreateModel(
-            name='AllowedSubscription',
+            name="AllowedSubscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subscription_id', models.CharField(max_length=36, unique=True)),
-                ('display_name', models.CharField(max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subscription_id", models.CharField(max_length=36, unique=True)),
+                ("display_name", models.CharField(max_length=100)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['display_name'],
+                "ordering": ["display_name"],
             },
         ),
         migrations.CreateModel(
-            name='AllowedVmSize',
+            name="AllowedVmSize",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='e.g. STANDARD_DS3_V2', max_length=60, unique=True)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(help_text="e.g. STANDARD_DS3_V2", max_length=60, unique=True)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'allowed VM size',
-                'ordering': ['name'],
+                "verbose_name": "allowed VM size",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField()),
-                ('actor', models.CharField(help_text="Who did it (username or 'system')", max_length=254)),
-                ('action', models.CharField(db_index=True, max_length=60)),
-                ('object_type', models.CharField(max_length=40)),
-                ('object_id', models.CharField(max_length=64)),
-                ('request_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('workspace_name', models.CharField(blank=True, db_index=True, max_length=33)),
-                ('before', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
-                ('after', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("actor", models.CharField(help_text="Who did it (username or 'system')", max_length=254)),
+                ("action", models.CharField(db_index=True, max_length=60)),
+                ("object_type", models.CharField(max_length=40)),
+                ("object_id", models.CharField(max_length=64)),
+                ("request_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("workspace_name", models.CharField(blank=True, db_index=True, max_length=33)),
+                (
+                    "before",
+                    models.JSONField(
+                        blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True
+                    ),
+                ),
+                (
+                    "after",
+                    models.JSONField(
+                        blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Policy',
+            name="Policy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_nodes_per_cluster', models.PositiveIntegerField(default=10)),
-                ('max_clusters_per_request', models.PositiveIntegerField(default=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("max_nodes_per_cluster", models.PositiveIntegerField(default=10)),
+                ("max_clusters_per_request", models.PositiveIntegerField(default=10)),
             ],
             options={
-                'verbose_name_plural': 'policy',
+                "verbose_name_plural": "policy",
             },
         ),
         migrations.CreateModel(
-            name='Workspace',
+            name="Workspace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subscription_id', models.CharField(max_length=36)),
-                ('region', models.CharField(max_length=40)),
-                ('department', models.CharField(max_length=4)),
-                ('team', models.CharField(max_length=24)),
-                ('region_abbv', models.CharField(max_length=2)),
-                ('environment', models.CharField(choices=[('res', 'Research (res)'), ('dev', 'Development (dev)'), ('pro', 'Production (pro)')], max_length=3)),
-                ('custom_name', models.CharField(blank=True, max_length=24)),
-                ('security_group', models.CharField(blank=True, max_length=256)),
-                ('data_lake', models.BooleanField(default=False)),
-                ('resource_group', models.CharField(max_length=90)),
-                ('workspace_name', models.CharField(max_length=33, unique=True)),
-                ('storage_work', models.CharField(max_length=24, unique=True)),
-                ('storage_data', models.CharField(max_length=24, unique=True)),
-                ('data_lake_name', models.CharField(blank=True, max_length=24)),
-                ('key_vault', models.CharField(max_length=24, unique=True)),
-                ('registry', models.CharField(max_length=50, unique=True)),
-                ('app_insights', models.CharField(max_length=255)),
-                ('azure_id', models.CharField(blank=True, max_length=400)),
-                ('state', models.CharField(choices=[('pending', 'Pending provisioning'), ('provisioning', 'Provisioning'), ('active', 'Active'), ('failed', 'Failed'), ('revoking', 'Revoking'), ('revoked', 'Revoked')], default='pending', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_workspaces', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subscription_id", models.CharField(max_length=36)),
+                ("region", models.CharField(max_length=40)),
+                ("department", models.CharField(max_length=4)),
+                ("team", models.CharField(max_length=24)),
+                ("region_abbv", models.CharField(max_length=2)),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("res", "Research (res)"),
+                            ("dev", "Development (dev)"),
+                            ("pro", "Production (pro)"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("custom_name", models.CharField(blank=True, max_length=24)),
+                ("security_group", models.CharField(blank=True, max_length=256)),
+                ("data_lake", models.BooleanField(default=False)),
+                ("resource_group", models.CharField(max_length=90)),
+                ("workspace_name", models.CharField(max_length=33, unique=True)),
+                ("storage_work", models.CharField(max_length=24, unique=True)),
+                ("storage_data", models.CharField(max_length=24, unique=True)),
+                ("data_lake_name", models.CharField(blank=True, max_length=24)),
+                ("key_vault", models.CharField(max_length=24, unique=True)),
+                ("registry", models.CharField(max_length=50, unique=True)),
+                ("app_insights", models.CharField(max_length=255)),
+                ("azure_id", models.CharField(blank=True, max_length=400)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending provisioning"),
+                            ("provisioning", "Provisioning"),
+                            ("active", "Active"),
+                            ("failed", "Failed"),
+                            ("revoking", "Revoking"),
+                            ("revoked", "Revoked"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_workspaces",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['workspace_name'],
+                "ordering": ["workspace_name"],
             },
         ),
         migrations.CreateModel(
-            name='ChangeRequest',
+            name="ChangeRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('new_workspace', 'New workspace'), ('add_clusters', 'Add clusters'), ('grant_access', 'Grant access'), ('revoke_access', 'Revoke access')], max_length=20)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('provisioning', 'Provisioning'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='draft', max_length=20)),
-                ('workspace_name', models.CharField(db_index=True, help_text='The workspace this request creates or changes', max_length=33)),
-                ('spec', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('plan', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
-                ('reason', models.TextField(blank=True, help_text='Why it was rejected')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('approver', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='approved_requests', to=settings.AUTH_USER_MODEL)),
-                ('requester', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='change_requests', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='change_requests', to='provisioning.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("new_workspace", "New workspace"),
+                            ("add_clusters", "Add clusters"),
+                            ("grant_access", "Grant access"),
+                            ("revoke_access", "Revoke access"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("submitted", "Submitted"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("provisioning", "Provisioning"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "workspace_name",
+                    models.CharField(
+                        db_index=True,
+                        help_text="The workspace this request creates or changes",
+                        max_length=33,
+                    ),
+                ),
+                ("spec", models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder)),
+                (
+                    "plan",
+                    models.JSONField(
+                        blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, help_text="Why it was rejected")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approver",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="approved_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requester",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="change_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="change_requests",
+                        to="provisioning.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('principal_type', models.CharField(choices=[('user', 'User'), ('group', 'Group')], default='user', max_length=10)),
-                ('principal_name', models.CharField(help_text='UPN or email (users), display name (groups)', max_length=256)),
-                ('object_id', models.CharField(blank=True, help_text='Entra object id, once resolved', max_length=36)),
-                ('persona', models.CharField(choices=[('team_lead', 'Team Lead'), ('data_scientist', 'Data Scientist')], max_length=20)),
-                ('state', models.CharField(choices=[('pending', 'Pending provisioning'), ('provisioning', 'Provisioning'), ('active', 'Active'), ('failed', 'Failed'), ('revoking', 'Revoking'), ('revoked', 'Revoked')], default='pending', max_length=20)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('change_request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='provisioning.changerequest')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='provisioning.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "principal_type",
+                    models.CharField(
+                        choices=[("user", "User"), ("group", "Group")], default="user", max_length=10
+                    ),
+                ),
+                (
+                    "principal_name",
+                    models.CharField(help_text="UPN or email (users), display name (groups)", max_length=256),
+                ),
+                (
+                    "object_id",
+                    models.CharField(blank=True, help_text="Entra object id, once resolved", max_length=36),
+                ),
+                (
+                    "persona",
+                    models.CharField(
+                        choices=[("team_lead", "Team Lead"), ("data_scientist", "Data Scientist")],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending provisioning"),
+                            ("provisioning", "Provisioning"),
+                            ("active", "Active"),
+                            ("failed", "Failed"),
+                            ("revoking", "Revoking"),
+                            ("revoked", "Revoked"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "change_request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="provisioning.changerequest",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="provisioning.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['persona', 'principal_name'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('principal_name'), models.F('workspace'), condition=models.Q(('state', 'revoked'), _negated=True), name='membership_unique_live_principal_per_workspace')],
+                "ordering": ["persona", "principal_name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("principal_name"),
+                        models.F("workspace"),
+                        condition=models.Q(("state", "revoked"), _negated=True),
+                        name="membership_unique_live_principal_per_workspace",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=16)),
-                ('vm_size', models.CharField(max_length=60)),
-                ('priority', models.CharField(choices=[('low_priority', 'Low priority'), ('dedicated', 'Dedicated')], default='low_priority', max_length=20)),
-                ('min_nodes', models.PositiveIntegerField(default=0)),
-                ('max_nodes', models.PositiveIntegerField(default=1)),
-                ('idle_seconds', models.PositiveIntegerField(default=120)),
-                ('state', models.CharField(choices=[('pending', 'Pending provisioning'), ('provisioning', 'Provisioning'), ('active', 'Active'), ('failed', 'Failed'), ('revoking', 'Revoking'), ('revoked', 'Revoked')], default='pending', max_length=20)),
-                ('change_request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='clusters', to='provisioning.changerequest')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clusters', to='provisioning.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=16)),
+                ("vm_size", models.CharField(max_length=60)),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("low_priority", "Low priority"), ("dedicated", "Dedicated")],
+                        default="low_priority",
+                        max_length=20,
+                    ),
+                ),
+                ("min_nodes", models.PositiveIntegerField(default=0)),
+                ("max_nodes", models.PositiveIntegerField(default=1)),
+                ("idle_seconds", models.PositiveIntegerField(default=120)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending provisioning"),
+                            ("provisioning", "Provisioning"),
+                            ("active", "Active"),
+                            ("failed", "Failed"),
+                            ("revoking", "Revoking"),
+                            ("revoked", "Revoked"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "change_request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="clusters",
+                        to="provisioning.changerequest",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="clusters",
+                        to="provisioning.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('workspace'), name='cluster_unique_name_per_workspace'), models.CheckConstraint(condition=models.Q(('min_nodes__lte', models.F('max_nodes'))), name='cluster_min_nodes_le_max_nodes')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("name"),
+                        models.F("workspace"),
+                        name="cluster_unique_name_per_workspace",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("min_nodes__lte", models.F("max_nodes"))),
+                        name="cluster_min_nodes_le_max_nodes",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='changerequest',
-            index=models.Index(fields=['status', 'created_at'], name='provisionin_status_cb41fb_idx'),
+            model_name="changerequest",
+            index=models.Index(fields=["status", "created_at"], name="provisionin_status_cb41fb_idx"),
         ),
     ]

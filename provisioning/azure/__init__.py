@@ -1,0 +1,1 @@
+"""The Azure layer: the only code that imports ``azure.*`` (clients here, operations for the engine)."""

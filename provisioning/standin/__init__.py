@@ -1,0 +1,10 @@
+"""A local stand-in for Azure (Entra ID, ARM, Graph) that the real SDK clients talk to over HTTPS.
+
+Used by the tests and by ``manage.py demo`` / ``manage.py azure_standin``; it never imports ``azure.*``.
+See ``StandIn`` for the API and DESIGN.md section 7 for what it is for.
+"""
+
+from provisioning.standin.faults import REALISTIC_LATENCY
+from provisioning.standin.server import StandIn
+
+__all__ = ["REALISTIC_LATENCY", "StandIn"]
