@@ -15,3 +15,10 @@ def provision_request(request_id: int) -> str:
 def sweep() -> list[int]:
     """Re-enqueue approved or running work that no live worker holds."""
     return runs.runs_sweep()
+
+
+def check_names(request_id: int) -> int:
+    """Ask Azure whether a submitted request's globally unique names are free; returns how many are taken."""
+    from provisioning.name_checks import request_check_names
+
+    return sum(1 for answer in request_check_names(request_id=request_id) if not answer["available"])

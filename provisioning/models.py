@@ -297,6 +297,10 @@ class ChangeRequest(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    name_check = models.JSONField(
+        null=True, blank=True, help_text="Azure's answer on the globally unique names, checked by a worker"
+    )
+    name_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -318,6 +322,11 @@ class ChangeRequest(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status in self.EDITABLE
+
+    @property
+    def names_taken(self) -> list[dict[str, str]]:
+        """Globally unique names Azure said are taken (empty until checked, or when all are free)."""
+        return [c for c in (self.name_check or []) if not c.get("available")]
 
 
 class AuditEvent(models.Model):

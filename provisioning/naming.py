@@ -231,7 +231,7 @@ def _component_problems(inp: NamingInput) -> list[NameProblem]:
             NameProblem(
                 "department",
                 "naming convention",
-                f"department too long: use at most {DEPARTMENT_MAX} characters or a custom name",
+                f"department too long: use at most {DEPARTMENT_MAX} characters",
             )
         )
     if not re.fullmatch(r"[a-z0-9]+", inp.team or "-"):

@@ -27,11 +27,11 @@ def provisioning_job_id(request_id: int) -> str:
     return f"provision-request-{request_id}-run-1"
 
 
-def run_enqueue(*, request_id: int, job_id: str) -> bool:
-    """Queue a provisioning job under ``job_id``; False (and a log line) when Redis is unreachable."""
+def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION) -> bool:
+    """Queue a job for a request under ``job_id``; False (and a log line) when Redis is unreachable."""
     try:
         django_rq.get_queue(QUEUE_NAME).enqueue(
-            JOB_FUNCTION,
+            func,
             request_id,
             job_id=job_id,
             description=f"provision request #{request_id}",

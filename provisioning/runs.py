@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import queue
+from provisioning import name_checks, queue
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
 from provisioning.services import TransitionError, _locked, _transition
@@ -253,6 +253,15 @@ def runs_sweep(*, now: Any = None, grace_seconds: int = LEASE_SECONDS) -> list[i
         if not queue.job_pending(queue.provisioning_job_id(cr.pk)):
             queue.provisioning_enqueue(request_id=cr.pk, sweep=True)
             swept.append(cr.pk)
+    unchecked = ChangeRequest.objects.filter(
+        status=Status.SUBMITTED,
+        kind=ChangeRequest.Kind.NEW_WORKSPACE,
+        name_check__isnull=True,
+        submitted_at__lt=stale,
+    )
+    for cr in unchecked:
+        if not queue.job_pending(f"check-names-{cr.pk}"):
+            name_checks.name_check_enqueue(request_id=cr.pk)
     running = Run.objects.filter(change_request__status=Status.PROVISIONING).filter(
         Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
         | Q(status=Run.Status.QUEUED, created_at__lt=stale)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import queue, selectors
+from provisioning import name_checks, queue, selectors
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Workspace
 from provisioning.plan import build_plan
@@ -157,7 +157,9 @@ def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
         spec = RequestSpec.from_json(cr.spec)
         if cr.can_transition(Status.SUBMITTED):
             _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
-        _transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now())
+        _transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now(), name_check=None)
+        if cr.kind == Kind.NEW_WORKSPACE:
+            transaction.on_commit(lambda: name_checks.name_check_enqueue(request_id=cr.pk))
     return cr
 
 
@@ -286,6 +288,9 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
             )
         spec = RequestSpec.from_json(cr.spec)
         _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
+        taken = name_checks.taken_name_problems(cr)
+        if taken:
+            raise RequestError("names are taken elsewhere in Azure", taken)
         plan = request_plan(cr)
         _materialize(cr, spec)
         _transition(

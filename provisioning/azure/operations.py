@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core.exceptions import HttpResponseError
 
 from provisioning.azure.clients import AzureClients
@@ -96,8 +97,12 @@ def azure_errors() -> Iterator[None]:
         yield
     except HttpResponseError as exc:
         status = exc.status_code
-        code = (exc.error.code if exc.error and exc.error.code else "") or f"HTTP{status}"
-        message = (exc.error.message if exc.error and exc.error.message else "") or exc.reason or str(exc)
+        error = exc.error
+        # A failed deployment says "DeploymentFailed"; the reason Azure gives is in its first detail.
+        while error is not None and error.code == "DeploymentFailed" and error.details:
+            error = error.details[0]
+        code = (error.code if error and error.code else "") or f"HTTP{status}"
+        message = (error.message if error and error.message else "") or exc.reason or str(exc)
         headers = getattr(exc.response, "headers", None) or {}
         correlation = headers.get("x-ms-correlation-request-id") or headers.get("x-ms-request-id") or ""
         transient = code in TRANSIENT_CODES or status in (408, 429) or (status or 0) >= 500
@@ -372,6 +377,8 @@ def resolve_principal(clients: AzureClients, *, principal: str, principal_type: 
             object_id = graph.user_object_id(principal)
     except LookupError as exc:
         raise AzureStepError("GraphLookupFailed", str(exc)) from exc
+    except requests.RequestException as exc:  # Graph throttled or unavailable beyond its retries
+        raise AzureStepError("GraphUnavailable", str(exc), transient=True) from exc
     return Outcome("resolved", object_id)
 
 
@@ -538,3 +545,29 @@ def remove_role_assignment(
             return Outcome("absent")
         raise
     return Outcome("removed")
+
+
+NAME_CHECK_TYPES = {
+    "storage": "Microsoft.Storage/storageAccounts",
+    "key_vault": "Microsoft.KeyVault/vaults",
+    "registry": "Microsoft.ContainerRegistry/registries",
+}
+
+
+def name_available(clients: AzureClients, *, subscription: str, kind: str, name: str) -> dict[str, Any]:
+    """Ask Azure whether a globally unique name is free: {kind, name, available, reason, message}."""
+    body = {"name": name, "type": NAME_CHECK_TYPES[kind]}
+    with azure_errors():
+        if kind == "storage":
+            answer = clients.storage(subscription).storage_accounts.check_name_availability(body)
+        elif kind == "key_vault":
+            answer = clients.keyvault(subscription).vaults.check_name_availability(body)
+        else:
+            answer = clients.registry(subscription).registries.check_name_availability(body)
+    return {
+        "kind": kind,
+        "name": name,
+        "available": bool(answer.name_available),
+        "reason": str(answer.reason or ""),
+        "message": str(answer.message or ""),
+    }

@@ -147,7 +147,7 @@ CREATORS = st.sampled_from(("alice", "charlie", "erin", "alice", "charlie", "bob
 OWNERS = st.sampled_from(("requester", "requester", "requester", *USERNAMES))
 DECIDERS = st.sampled_from(("bob", "frank", "bob", "frank", *USERNAMES))
 # Two teams share names on purpose (so uniqueness checks fire); the last is too long for the convention.
-TEAMS = st.sampled_from(("bluegranit", "redgranit", "bluegranite-too-long"))
+TEAMS = st.sampled_from(("bluegranit", "bluegranit", "redgranit", "bluegranite-too-long"))
 REASONS = st.sampled_from(("", "   ", "over budget"))
 
 
@@ -207,7 +207,9 @@ class RequestWorkflow(RuleBasedStateMachine):
 
     @initialize(target=requests, team=TEAMS)
     def first_request(self, team: str) -> int:
-        return services.request_create(requester=self.users["alice"], kind=NEW, spec=tutorial_spec(team=team)).pk
+        return services.request_create(
+            requester=self.users["alice"], kind=NEW, spec=tutorial_spec(team=team)
+        ).pk
 
     @rule(target=requests, who=st.sampled_from(("alice", "charlie", "erin")), team=TEAMS)
     def create_and_submit(self, who: str, team: str) -> int:

@@ -1,0 +1,77 @@
+"""Global name availability, checked by a worker before an admin approves a new workspace.
+
+Storage accounts, key vaults and registries need names unique across all of Azure. The web never
+calls Azure, so submitting a request queues this check; its answer is stored on the request, shown
+on its page, and a taken name blocks the approval.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from provisioning import queue
+from provisioning.models import ChangeRequest
+from provisioning.spec import RequestSpec
+from provisioning.validation import Problem
+
+logger = logging.getLogger(__name__)
+
+JOB_FUNCTION = "provisioning.jobs.check_names"
+
+
+def names_to_check(cr: ChangeRequest) -> list[tuple[str, str]]:
+    """(kind, name) of every globally unique name a new-workspace request would create."""
+    spec = RequestSpec.from_json(cr.spec)
+    if cr.kind != ChangeRequest.Kind.NEW_WORKSPACE or spec.workspace is None:
+        return []
+    names = spec.workspace.names()
+    found = [("storage", names.storage_work), ("storage", names.storage_data)]
+    if names.data_lake:
+        found.append(("storage", names.data_lake))
+    return [*found, ("key_vault", names.key_vault), ("registry", names.registry)]
+
+
+def name_check_enqueue(*, request_id: int) -> bool:
+    """Queue the check (after the submit commits); the sweeper retries if Redis is down."""
+    return queue.run_enqueue(request_id=request_id, job_id=f"check-names-{request_id}", func=JOB_FUNCTION)
+
+
+def request_check_names(*, request_id: int, clients: Any = None) -> list[dict[str, Any]]:
+    """Ask Azure about every name, then store the answers on the request (worker side)."""
+    from provisioning.azure import operations
+    from provisioning.azure.clients import AzureClients
+
+    cr = ChangeRequest.objects.get(pk=request_id)
+    spec = RequestSpec.from_json(cr.spec)
+    if spec.workspace is None or cr.status != ChangeRequest.Status.SUBMITTED:
+        return []
+    clients = clients or AzureClients.from_settings()
+    answers = [
+        operations.name_available(clients, subscription=spec.workspace.subscription_id, kind=kind, name=name)
+        for kind, name in names_to_check(cr)
+    ]
+    with transaction.atomic():
+        ChangeRequest.objects.filter(pk=request_id).update(name_check=answers, name_checked_at=timezone.now())
+    taken = [a["name"] for a in answers if not a["available"]]
+    if taken:
+        logger.info("request #%s: names taken in Azure: %s", request_id, ", ".join(taken))
+    return answers
+
+
+def taken_name_problems(cr: ChangeRequest) -> list[Problem]:
+    """Why the approval must wait: names Azure says are taken elsewhere."""
+    field = (
+        "workspace.custom_name" if (cr.spec.get("workspace") or {}).get("custom_name") else "workspace.team"
+    )
+    return [
+        Problem(
+            field,
+            f"{c['kind'].replace('_', ' ')} name '{c['name']}' is taken elsewhere in Azure "
+            f"({c.get('reason') or 'not available'}): reject the request and ask for another team or custom name",
+        )
+        for c in cr.names_taken
+    ]

@@ -1,0 +1,208 @@
+"""The audit trail: hash-chained, append-only on PostgreSQL, and ``audit_verify`` finds any edit."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.core.management import ManagementUtility, call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from django.db.utils import Error as DatabaseError
+
+from provisioning import services
+from provisioning.audit import GENESIS_HASH, audit_record, audit_verify_chain
+from provisioning.models import AuditEvent, ChangeRequest
+from tests.factories import tutorial_spec
+
+pytestmark = pytest.mark.django_db
+
+TRIGGER = "provisioning_auditevent_append_only"
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the append-only trigger exists on PostgreSQL only"
+)
+
+
+@pytest.fixture
+def trail(policy, alice, bob, charlie) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    """Events written by the services: alice's request approved, charlie's rejected (six events)."""
+    cr = services.request_create(requester=alice, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=tutorial_spec())
+    services.request_submit(request_id=cr.pk, actor=alice)
+    services.request_approve(request_id=cr.pk, approver=bob)
+    other = services.request_create(
+        requester=charlie, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=tutorial_spec(team="other")
+    )
+    services.request_submit(request_id=other.pk, actor=charlie)
+    services.request_reject(request_id=other.pk, approver=bob, reason="duplicate of alice's")
+    return list(AuditEvent.objects.order_by("id"))
+
+
+@contextmanager
+def behind_the_triggers_back() -> Iterator[None]:
+    """What a database superuser could do: switch the append-only trigger off for a moment."""
+    if connection.vendor != "postgresql":
+        yield  # SQLite has no trigger; the chain is the only guard there
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE provisioning_auditevent DISABLE TRIGGER {TRIGGER}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE provisioning_auditevent ENABLE TRIGGER {TRIGGER}")
+
+
+def verify() -> str:
+    """``manage.py audit_verify``'s output; raises CommandError when the chain is broken."""
+    from io import StringIO
+
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    return out.getvalue().strip()
+
+
+# --- the chain ---------------------------------------------------------------------------------------------
+
+
+def test_services_write_one_linked_chain(trail):
+    assert [e.action for e in trail] == [
+        "request.created",
+        "request.submitted",
+        "request.approved",
+        "request.created",
+        "request.submitted",
+        "request.rejected",
+    ]
+    assert trail[0].prev_hash == GENESIS_HASH
+    for previous, event in itertools.pairwise(trail):
+        assert event.prev_hash == previous.hash
+    assert all(e.hash == e.compute_hash() for e in trail)
+    assert audit_verify_chain() == (6, None)
+
+
+def test_events_record_who_what_and_when(trail, alice, bob):
+    approved = trail[2]
+    assert (approved.actor, approved.action, approved.object_type) == (
+        bob.username,
+        "request.approved",
+        "change_request",
+    )
+    assert approved.request_id == int(approved.object_id)
+    assert approved.workspace_name == "bgmrbluegranite2devws"
+    assert (approved.before["status"], approved.after["status"]) == ("submitted", "approved")
+    assert approved.created_at.utcoffset().total_seconds() == 0
+    assert trail[5].message == "duplicate of alice's"
+
+
+def test_audit_verify_says_ok(trail):
+    assert verify() == "OK: 6 events, chain intact"
+
+
+def test_audit_verify_on_an_empty_trail(db):
+    assert verify() == "OK: 0 events, chain intact"
+
+
+def test_audit_record_refuses_to_run_outside_a_transaction(transactional_db):
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        audit_record(actor="system", action="test.note", object_type="note", object_id=1)
+    assert not AuditEvent.objects.exists()
+
+
+# --- the database refuses changes (PostgreSQL) ------------------------------------------------------------
+
+
+@postgres_only
+def test_the_append_only_trigger_is_installed(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s", [TRIGGER])
+        assert cursor.fetchall() == [("O",)]
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE provisioning_auditevent SET actor = 'mallory' WHERE id = %s",
+        "DELETE FROM provisioning_auditevent WHERE id = %s",
+    ],
+    ids=["update", "delete"],
+)
+def test_raw_update_and_delete_are_refused(trail, sql: str):
+    target = trail[2]
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [target.pk])
+    target.refresh_from_db()
+    assert target.actor == "bob"
+    assert AuditEvent.objects.count() == 6
+
+
+@postgres_only
+def test_orm_update_and_delete_are_refused(trail):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=trail[0].pk).update(message="nothing happened")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.count() == 6
+    assert verify() == "OK: 6 events, chain intact"
+
+
+# --- audit_verify finds edits made behind the database's back ---------------------------------------------
+
+
+def test_an_altered_event_is_found(trail):
+    target = trail[2]
+    with behind_the_triggers_back():
+        AuditEvent.objects.filter(pk=target.pk).update(actor="mallory")
+    with pytest.raises(CommandError) as exc:
+        verify()
+    assert str(exc.value) == (
+        f"BROKEN at event #{target.pk} ({target.created_at.isoformat()}, request.approved): "
+        "its content does not match its hash (row altered)"
+    )
+    assert audit_verify_chain()[1].event_id == target.pk
+
+
+def test_an_altered_and_rehashed_event_breaks_the_next_link(trail):
+    """Recomputing the altered event's hash does not help: the next event still links to the old one."""
+    target, following = trail[1], trail[2]
+    target.message = "approved by phone"
+    with behind_the_triggers_back():
+        AuditEvent.objects.filter(pk=target.pk).update(message=target.message, hash=target.compute_hash())
+    with pytest.raises(
+        CommandError,
+        match=rf"^BROKEN at event #{following.pk} \(.*, request\.approved\): "
+        r"its link to the previous event does not match",
+    ):
+        verify()
+
+
+def test_a_deleted_event_is_found(trail):
+    removed, following = trail[3], trail[4]
+    with behind_the_triggers_back():
+        AuditEvent.objects.filter(pk=removed.pk).delete()
+    with pytest.raises(CommandError) as exc:
+        verify()
+    assert str(exc.value) == (
+        f"BROKEN at event #{following.pk} ({following.created_at.isoformat()}, request.submitted): "
+        "its link to the previous event does not match (row removed or reordered)"
+    )
+
+
+def test_a_broken_chain_makes_manage_py_exit_non_zero(trail, capsys):
+    with behind_the_triggers_back():
+        AuditEvent.objects.filter(pk=trail[0].pk).update(action="request.approved")
+    with pytest.raises(SystemExit) as exc:
+        ManagementUtility(["manage.py", "audit_verify", "--skip-checks"]).execute()
+    assert exc.value.code != 0
+    assert f"BROKEN at event #{trail[0].pk} " in capsys.readouterr().err
+
+
+def test_an_intact_chain_makes_manage_py_exit_zero(trail, capsys):
+    ManagementUtility(["manage.py", "audit_verify", "--skip-checks"]).execute()
+    assert capsys.readouterr().out.strip() == "OK: 6 events, chain intact"
