@@ -1,20 +1,39 @@
 """``manage.py demo``: the whole portal on one machine, from one command, with nothing installed.
 
 Migrates the database (a SQLite file unless DATABASE_URL says otherwise), seeds the demo users and
-policy, starts an embedded Redis-protocol server when REDIS_URL is unset, and serves the portal.
-Ctrl-C stops all of it.
+policy, starts an embedded Redis-protocol server when REDIS_URL is unset, the local Azure stand-in
+(HTTPS on 127.0.0.1 with a throwaway CA), a provisioning worker, the sweeper's scheduler, and the
+web server. Ctrl-C stops all of it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+# People and the group the demo's Entra directory knows, so requests naming them can be provisioned.
+DEMO_DIRECTORY_USERS = (
+    "admin@contoso.com",
+    "lead@contoso.com",
+    "lead2@contoso.com",
+    "scientist@contoso.com",
+    "admin1@contoso.com",
+    "user1@contoso.com",
+    "user2@contoso.com",
+    "user3@contoso.com",
+)
+DEMO_DIRECTORY_GROUPS = ("datasciencegroup",)
+SWEEP_SECONDS = 10.0
 
 
 def _free_port() -> int:
@@ -24,23 +43,36 @@ def _free_port() -> int:
 
 
 class Command(BaseCommand):
-    help = "Run the portal with everything embedded (SQLite, embedded Redis) for a local demo."
+    help = "Run the portal with everything embedded (SQLite, Redis, the Azure stand-in, a worker) for a demo."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
         parser.add_argument("--password", default="portal-demo", help="password of the demo users")
+        parser.add_argument(
+            "--latency-scale",
+            type=float,
+            default=0.1,
+            help="the stand-in answers with typical Azure durations times this factor (default 0.1)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("Preparing the database...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", password=options["password"], verbosity=0)
+        stop = threading.Event()
         redis_server = self._start_redis()
+        standin = self._start_standin(options["latency_scale"])
+        worker = self._start_worker()
+        threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
             self._banner(options)
             call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False, use_threading=True)
         except KeyboardInterrupt:
             pass
         finally:
+            stop.set()
+            self._stop_worker(worker)
+            standin.stop()
             if redis_server is not None:
                 redis_server.shutdown()
                 redis_server.server_close()
@@ -57,16 +89,70 @@ class Command(BaseCommand):
         server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
         threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
         url = f"redis://127.0.0.1:{port}/0"
-        os.environ["REDIS_URL"] = url  # inherited by any process started from here
+        os.environ["REDIS_URL"] = url  # inherited by the worker
         for queue in settings.RQ_QUEUES.values():
             queue["URL"] = url
         self.stdout.write(f"Embedded Redis-protocol server on {url}")
         return server
 
+    def _start_standin(self, latency_scale: float) -> Any:
+        """The local Azure stand-in; this process and the worker trust its CA and use its endpoints."""
+        from provisioning.standin import StandIn
+
+        standin = StandIn(latency_scale=latency_scale)
+        base_url = standin.start()
+        for upn in DEMO_DIRECTORY_USERS:
+            standin.add_user(upn)
+        for group in DEMO_DIRECTORY_GROUPS:
+            standin.add_group(group)
+        env = standin.environment(standin.write_ca_bundle())
+        os.environ.update(env)
+        for name in ("AZURE_ARM_ENDPOINT", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "AZURE_CREDENTIAL"):
+            setattr(settings, name, env[name])
+        settings.AZURE_TENANT_ID, settings.AZURE_CLIENT_ID = env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"]
+        settings.AZURE_CLIENT_SECRET = env["AZURE_CLIENT_SECRET"]
+        settings.AZURE_DISABLE_INSTANCE_DISCOVERY = True
+        self.stdout.write(f"Local Azure stand-in on {base_url} (latency x{latency_scale})")
+        return standin
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        """A real RQ worker (forking work horses) on the provisioning queue, with RQ's scheduler."""
+        root = Path(settings.BASE_DIR)
+        command = [
+            sys.executable,
+            "manage.py",
+            "rqworker",
+            "provisioning",
+            "--with-scheduler",
+            "--serializer",
+            "rq.serializers.JSONSerializer",
+        ]
+        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)
+        self.stdout.write(f"Provisioning worker started (pid {worker.pid})")
+        return worker
+
+    def _stop_worker(self, worker: subprocess.Popen[bytes]) -> None:
+        if worker.poll() is not None:
+            return
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+    def _sweep_clock(self, stop: threading.Event) -> None:
+        """What ``provisioning_scheduler`` does in production: queue the sweeper periodically."""
+        from provisioning.management.commands.provisioning_scheduler import sweep_enqueue
+
+        while not stop.wait(SWEEP_SECONDS):
+            sweep_enqueue()
+
     def _banner(self, options: dict[str, Any]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nThe portal is at {url}"))
         self.stdout.write(
-            f"Sign in as  lead (Team Lead) · admin (Admin) · scientist (Data Scientist)"
-            f"  with password '{options['password']}'.\nCtrl-C stops everything.\n"
+            "Sign in as  lead (Team Lead) · admin (Admin) · scientist (Data Scientist)"
+            f"  with password '{options['password']}'.\n"
+            "The stand-in's directory knows " + ", ".join(DEMO_DIRECTORY_USERS) + " and the group "
+            "'datasciencegroup': use them as members.\nCtrl-C stops everything.\n"
         )
