@@ -127,7 +127,8 @@ class Command(BaseCommand):
             "--serializer",
             "rq.serializers.JSONSerializer",
         ]
-        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)
+        # The command is fixed above; only the environment varies.
+        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)  # noqa: S603
         self.stdout.write(f"Provisioning worker started (pid {worker.pid})")
         return worker
 
