@@ -8,6 +8,7 @@ that exists without the portal's ownership tag is never modified: the step fails
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -468,28 +469,34 @@ def ensure_custom_role(clients: AzureClients, *, subscription: str, role_name: s
 
 
 class RoleCatalog:
-    """Role definition ids by name, looked up once per run (built-in roles are never hard-coded)."""
+    """Role definition ids by name, looked up once per run (built-in roles are never hard-coded).
+
+    Steps run in threads; the lock makes concurrent grants of the same role share one lookup.
+    """
 
     def __init__(self, clients: AzureClients, subscription: str) -> None:
         self._clients = clients
         self._subscription = subscription
         self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def role_id(self, role_name: str) -> str:
-        if role_name not in self._ids:
-            client = self._clients.authorization(self._subscription)
-            with azure_errors():
-                found = list(
-                    client.role_definitions.list(
-                        f"/subscriptions/{self._subscription}", filter=f"roleName eq '{role_name}'"
-                    )
+        with self._lock:
+            if role_name not in self._ids:
+                self._ids[role_name] = self._lookup(role_name)
+            return self._ids[role_name]
+
+    def _lookup(self, role_name: str) -> str:
+        client = self._clients.authorization(self._subscription)
+        with azure_errors():
+            found = list(
+                client.role_definitions.list(
+                    f"/subscriptions/{self._subscription}", filter=f"roleName eq '{role_name}'"
                 )
-            if not found:
-                raise AzureStepError(
-                    "RoleDefinitionNotFound", f"no role named '{role_name}' in the subscription"
-                )
-            self._ids[role_name] = found[0].id
-        return self._ids[role_name]
+            )
+        if not found:
+            raise AzureStepError("RoleDefinitionNotFound", f"no role named '{role_name}' in the subscription")
+        return str(found[0].id)
 
 
 def assignment_name(scope: str, role_definition_id: str, principal_id: str) -> str:
