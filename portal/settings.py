@@ -137,6 +137,10 @@ RQ_QUEUES = {
     },
 }
 RQ_SHOW_ADMIN_LINK = False
+# A worker's claim on a run lasts this long without a heartbeat; the sweeper re-enqueues a run whose
+# lease expired (its worker died). Tests shorten both so a killed worker's run resumes quickly.
+PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
+PROVISIONING_HEARTBEAT_SECONDS = env.float("PROVISIONING_HEARTBEAT_SECONDS", default=5.0)
 # Workers: python manage.py rqworker provisioning --with-scheduler --serializer rq.serializers.JSONSerializer
 RQ = {"WORKER_CLASS": "provisioning.worker.PortalWorker"}
 

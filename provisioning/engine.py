@@ -34,6 +34,11 @@ STEP_ATTEMPTS = 6
 STEP_BACKOFF = (2.0, 4.0, 8.0, 15.0, 30.0)
 
 
+def heartbeat_seconds() -> float:
+    """How often a run renews its lease (PROVISIONING_HEARTBEAT_SECONDS; well under the lease)."""
+    return float(getattr(settings, "PROVISIONING_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+
+
 def worker_name() -> str:
     """Identifies this worker process in leases and logs."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -216,7 +221,7 @@ class _Execution:
             self.failed = True
 
     def execute(self) -> None:
-        last_beat = time.monotonic()
+        last_beat, beat = time.monotonic(), heartbeat_seconds()
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="step") as pool:
             running: dict[Future[Any], str] = {}
             while True:
@@ -227,10 +232,10 @@ class _Execution:
                         running[pool.submit(_attempt, self.ctx, self.specs[key])] = key
                 if not running:
                     break
-                finished, _ = wait(running, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=beat, return_when=FIRST_COMPLETED)
                 for future in finished:
                     self._record(running.pop(future), *future.result())
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                if time.monotonic() - last_beat >= beat:
                     self.lost_lease = not runs.run_heartbeat(run_id=self.run.pk, worker=self.worker)
                     last_beat = time.monotonic()
         if self.pending and self.failed:

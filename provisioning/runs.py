@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max, Q
@@ -32,8 +33,13 @@ LEASE_SECONDS = 30
 WORKER = "worker"
 
 
+def lease_seconds() -> int:
+    """How long a worker's claim on a run lasts without a heartbeat (PROVISIONING_LEASE_SECONDS)."""
+    return int(getattr(settings, "PROVISIONING_LEASE_SECONDS", LEASE_SECONDS))
+
+
 def _lease_until() -> Any:
-    return timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    return timezone.now() + timedelta(seconds=lease_seconds())
 
 
 def _create_run(cr: ChangeRequest) -> Run:
@@ -236,7 +242,7 @@ def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
     return cr
 
 
-def runs_sweep(*, now: Any = None, grace_seconds: int = LEASE_SECONDS) -> list[int]:
+def runs_sweep(*, now: Any = None, grace_seconds: int | None = None) -> list[int]:
     """Re-enqueue approved or provisioning requests that no live worker holds; returns their ids.
 
     Approved requests are swept when their job is missing from Redis (lost, flushed, or never
@@ -244,7 +250,7 @@ def runs_sweep(*, now: Any = None, grace_seconds: int = LEASE_SECONDS) -> list[i
     expired (the worker died) or the run is still queued with no job.
     """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=grace_seconds)
+    stale = now - timedelta(seconds=lease_seconds() if grace_seconds is None else grace_seconds)
     swept: list[int] = []
     approved = ChangeRequest.objects.filter(status=Status.APPROVED).filter(
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)

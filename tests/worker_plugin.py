@@ -49,6 +49,8 @@ def worker_environment() -> dict[str, str]:
             "AZURE_DISABLE_INSTANCE_DISCOVERY": "true"
             if settings.AZURE_DISABLE_INSTANCE_DISCOVERY
             else "false",
+            "PROVISIONING_LEASE_SECONDS": str(settings.PROVISIONING_LEASE_SECONDS),
+            "PROVISIONING_HEARTBEAT_SECONDS": str(settings.PROVISIONING_HEARTBEAT_SECONDS),
             "PYTHONUNBUFFERED": "1",
         }
     )
