@@ -125,6 +125,14 @@ def _owned(resource: Any) -> bool:
     return tags.get(OWNERSHIP_TAG) == OWNERSHIP_VALUE
 
 
+def _provisioning_failed(resource: Any) -> bool:
+    """Azure may keep a resource whose creation failed (state Failed); only a new PUT repairs it."""
+    state = getattr(resource, "provisioning_state", None) or getattr(
+        getattr(resource, "properties", None), "provisioning_state", None
+    )
+    return str(getattr(state, "value", state) or "").lower() == "failed"  # SDK enums or plain strings
+
+
 def _get_or_none(getter: Any, *args: Any) -> Any:
     try:
         with azure_errors():
@@ -173,7 +181,7 @@ def ensure_storage_account(
     existing = _get_or_none(client.storage_accounts.get_properties, resource_group, name)
     if existing is not None and not _owned(existing):
         raise not_managed("storage account", name)
-    if existing is not None:
+    if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     body = {
         "location": location,
@@ -207,7 +215,7 @@ def ensure_key_vault(
     existing = _get_or_none(client.vaults.get, resource_group, name)
     if existing is not None and not _owned(existing):
         raise not_managed("key vault", name)
-    if existing is not None:
+    if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     body = {
         "location": location,
@@ -240,7 +248,7 @@ def ensure_container_registry(
     existing = _get_or_none(client.registries.get, resource_group, name)
     if existing is not None and not _owned(existing):
         raise not_managed("container registry", name)
-    if existing is not None:
+    if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     body = {
         "location": location,
@@ -267,7 +275,7 @@ def ensure_app_insights(
     existing = _get_or_none(client.components.get, resource_group, name)
     if existing is not None and not _owned(existing):
         raise not_managed("application insights", name)
-    if existing is not None:
+    if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     body = {"location": location, "tags": tags, "kind": "web", "properties": {"Application_Type": "web"}}
     with azure_errors():
@@ -344,11 +352,11 @@ def ensure_cluster(
                 f"cluster '{name}' exists as {existing.size} ({existing.tier}); Azure cannot change it to "
                 f"{vm_size} ({tier}) in place",
             )
-        if (existing.min_instances, existing.max_instances, existing.idle_time_before_scale_down) == (
-            min_nodes,
-            max_nodes,
-            idle_seconds,
-        ):
+        if not _provisioning_failed(existing) and (
+            existing.min_instances,
+            existing.max_instances,
+            existing.idle_time_before_scale_down,
+        ) == (min_nodes, max_nodes, idle_seconds):
             return Outcome("unchanged", existing.id)
     compute = AmlCompute(
         name=name,
@@ -362,7 +370,8 @@ def ensure_cluster(
     )
     with azure_errors():
         result = ml.compute.begin_create_or_update(compute).result()
-    return Outcome("updated" if existing is not None else "created", getattr(result, "id", "") or "")
+    action = "updated" if existing is not None and not _provisioning_failed(existing) else "created"
+    return Outcome(action, getattr(result, "id", "") or "")
 
 
 # --- identities and roles -------------------------------------------------------------------------------
