@@ -1,0 +1,157 @@
+"""Every URL and action of the portal for three named users (owner, approver, outsider), plus a data
+scientist and an anonymous visitor; every POST needs a CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from provisioning import services
+from tests.factories import MemberSpec, tutorial_spec
+
+pytestmark = pytest.mark.django_db
+
+OK = "ok"  # 200, or a redirect back into the portal (an action done)
+DENIED = "denied"  # 403 or 404: never the page, never a change
+LOGIN = "login"  # anonymous: redirected to sign in
+
+USERS = ("alice", "bob", "charlie", "dana", "anonymous")
+
+
+@pytest.fixture
+def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_callbacks) -> dict[str, Any]:
+    """alice owns an approved workspace (dana is a member of it), a submitted request and a draft."""
+    spec = tutorial_spec(security_group="")
+    spec = type(spec)(
+        workspace=spec.workspace,
+        clusters=spec.clusters,
+        members=(MemberSpec("dana@contoso.com", "data_scientist"),),
+    )
+    approved = services.request_create(requester=alice, kind="new_workspace", spec=spec)
+    services.request_submit(request_id=approved.pk, actor=alice)
+    services.request_approve(request_id=approved.pk, approver=bob)
+    approved.refresh_from_db()
+    submitted = services.request_create(
+        requester=alice, kind="new_workspace", spec=tutorial_spec(team="second")
+    )
+    services.request_submit(request_id=submitted.pk, actor=alice)
+    draft = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec(team="third"))
+    return {"ws": approved.workspace.pk, "submitted": submitted.pk, "draft": draft.pk}
+
+
+def _client(name: str, users: dict[str, Any], *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    if name != "anonymous":
+        client.force_login(users[name])
+    return client
+
+
+def _outcome(response: Any) -> str:
+    if response.status_code in (403, 404):
+        return DENIED
+    if response.status_code == 302 and "/accounts/login/" in response["Location"]:
+        return LOGIN
+    if response.status_code in (200, 302):
+        return OK
+    return str(response.status_code)
+
+
+# (url name, key of the object in `world` or None, expected outcome per user in USERS order)
+PAGES = [
+    ("provisioning:my_requests", None, (OK, DENIED, OK, DENIED, LOGIN)),
+    ("provisioning:new_workspace", None, (OK, DENIED, OK, DENIED, LOGIN)),
+    ("provisioning:request_detail", "submitted", (OK, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:request_detail", "draft", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:request_edit", "draft", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:request_progress", "submitted", (OK, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:preview_names", None, (OK, DENIED, OK, DENIED, LOGIN)),
+    ("provisioning:workspace_list", None, (OK, OK, OK, OK, LOGIN)),  # dana sees the one she is in
+    ("provisioning:workspace_detail", "ws", (OK, OK, DENIED, OK, LOGIN)),
+    ("provisioning:add_clusters", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),  # admins decide, they don't ask
+    ("provisioning:add_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:revoke_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:approval_queue", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:audit", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:audit_csv", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
+    ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
+]
+
+
+MEMBER_FORM = {
+    "members-TOTAL_FORMS": "1",
+    "members-INITIAL_FORMS": "0",
+    "members-MIN_NUM_FORMS": "0",
+    "members-MAX_NUM_FORMS": "1000",
+    "members-0-principal": "newcomer@contoso.com",
+    "members-0-persona": "data_scientist",
+    "action": "save",
+}
+
+# (url name, key in `world`, POST data, expected outcome per user in USERS order). An anonymous POST
+# fails the CSRF check (no session, no token) before it could be sent to sign in.
+ACTIONS = [
+    ("provisioning:request_submit", "draft", {}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:request_cancel", "submitted", {}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:request_approve", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:request_reject", "submitted", {"reason": "too big"}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:request_retry", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:add_members", "ws", MEMBER_FORM, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
+]
+
+
+def _users(alice: Any, bob: Any, charlie: Any, dana: Any) -> dict[str, Any]:
+    return {"alice": alice, "bob": bob, "charlie": charlie, "dana": dana}
+
+
+@pytest.mark.parametrize(("name", "key", "expected"), PAGES, ids=[f"{p[0]}-{p[1]}" for p in PAGES])
+def test_pages(name, key, expected, world, alice, bob, charlie, dana) -> None:
+    users = _users(alice, bob, charlie, dana)
+    url = reverse(name, args=[world[key]] if key else [])
+    got = tuple(_outcome(_client(u, users).get(url)) for u in USERS)
+    assert dict(zip(USERS, got, strict=True)) == dict(zip(USERS, expected, strict=True))
+
+
+def _state() -> tuple[Any, ...]:
+    from provisioning.models import AuditEvent, ChangeRequest, Membership
+
+    return (
+        tuple(ChangeRequest.objects.order_by("pk").values_list("pk", "status")),
+        AuditEvent.objects.count(),
+        Membership.objects.count(),
+    )
+
+
+def _csrf_token(client: Client) -> str:
+    client.get(reverse("provisioning:my_access"))
+    return client.cookies["csrftoken"].value if "csrftoken" in client.cookies else ""
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize(
+    ("name", "key", "data", "expected"), ACTIONS, ids=[f"{a[0]}-{a[1]}" for a in ACTIONS]
+)
+def test_actions(name, key, data, expected, user, world, alice, bob, charlie, dana) -> None:
+    client = _client(user, _users(alice, bob, charlie, dana), csrf=True)
+    url = reverse(name, args=[world[key]])
+    before = _state()
+    token = _csrf_token(client) if user != "anonymous" else ""
+
+    assert client.post(url, data).status_code in (403, 302)  # no CSRF token: refused (or sent to sign in)
+    assert _state() == before
+
+    outcome = _outcome(client.post(url, {**data, "csrfmiddlewaretoken": token}))
+    assert outcome == expected[USERS.index(user)]
+    if outcome != OK:
+        assert _state() == before, "a refused action must change nothing"
+
+
+def test_every_url_is_in_the_matrix() -> None:
+    from provisioning import urls
+
+    covered = {p[0] for p in PAGES} | {a[0] for a in ACTIONS}
+    assert {f"provisioning:{u.name}" for u in urls.urlpatterns} == covered
