@@ -57,6 +57,22 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # Fields after the command name (which may hold spaces): state, then the parent's pid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 class WorkerProcess:
     """One ``rqworker`` process and what it printed (kept in a file for the test's failure report)."""
 
@@ -72,8 +88,9 @@ class WorkerProcess:
                 "--with-scheduler",
                 "--serializer",
                 "rq.serializers.JSONSerializer",
+                # RQ waits on Redis for worker_ttl - 15 s at a time; a stop while idle waits out that wait.
                 "--worker-ttl",
-                "30",
+                "17",
             ],
             cwd=ROOT,
             env=worker_environment(),
@@ -83,9 +100,11 @@ class WorkerProcess:
         )
 
     def kill_hard(self) -> None:
-        """SIGKILL the worker and its work horse (the whole process group)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        """SIGKILL the worker and its work horse (each in its own process group: RQ's horse calls setpgrp)."""
+        horses = _children(self.proc.pid)
+        for group in (self.proc.pid, *horses):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:

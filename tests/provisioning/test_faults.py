@@ -1,0 +1,213 @@
+"""Azure failing in the ways it does: throttling, outages, replication delay, failed operations, conflicts.
+
+The engine runs in-process against the stand-in (real SDK clients over HTTPS); each test injects one
+fault and checks what the request, its steps and its page say afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from provisioning import engine, runs, services
+from provisioning.azure import operations as ops
+from provisioning.models import AuditEvent, ChangeRequest, Run, Step
+from provisioning.spec import MemberSpec, RequestSpec
+from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_SUBSCRIPTION, tutorial_workspace
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
+
+MEMBER = "user1@contoso.com"
+# What the small request below creates (team "faults", no data lake, no security group).
+GROUP = "bgmr-faults-eastus2-dev"
+STORAGE_WORK = "bgmrfaultse2devwork"
+
+
+def _small_spec(*, clusters: int = 0) -> RequestSpec:
+    """A workspace with one member (and optionally a cluster): few steps, so each test stays quick."""
+    return RequestSpec(
+        workspace=tutorial_workspace(team="faults", data_lake=False, security_group=""),
+        clusters=TUTORIAL_CLUSTERS[:clusters],
+        members=(MemberSpec(principal=MEMBER, persona="team_lead"),),
+    )
+
+
+def _approved(alice: Any, bob: Any, spec: RequestSpec) -> ChangeRequest:
+    cr = services.request_create(requester=alice, kind="new_workspace", spec=spec)
+    services.request_submit(request_id=cr.pk, actor=alice)
+    return services.request_approve(request_id=cr.pk, approver=bob)
+
+
+def _step(cr: ChangeRequest, key: str, run: int = 1) -> Step:
+    return Step.objects.get(run__change_request=cr, run__number=run, key=key)
+
+
+def _page(client: Any, user: Any, cr: ChangeRequest) -> str:
+    client.force_login(user)
+    response = client.get(reverse("provisioning:request_detail", args=[cr.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def fast_step_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step retries without the production backoff (2 s to 30 s); the number of attempts is unchanged."""
+    monkeypatch.setattr(engine, "STEP_BACKOFF", (0.05,))
+
+
+def test_throttling_with_retry_after_is_waited_out(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    standin.fail_next("storage.create", status=429, retry_after=1, times=1)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    codes = standin.state.status_codes("storage.create")
+    assert codes[0] == 429
+    assert codes.count(429) == 1 and all(c < 300 for c in codes[1:])
+    assert len(standin.state.list_resources("storage")) == 2
+    # azure-core waited out the throttling itself: the step needed a single attempt.
+    throttled = Step.objects.filter(run__change_request=cr, kind="storage_account")
+    assert sorted(throttled.values_list("attempts", flat=True)) == [1, 1]
+
+
+def test_an_outage_fails_the_step_after_bounded_attempts_with_a_clear_message(
+    policy, alice, bob, standin, azure_clients, rq_queue, client, fast_step_retries
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    # Retry-After 50 ms keeps azure-core's own three retries per attempt fast.
+    standin.fail_next("storage.create", status=503, retry_after=0.05, times=100)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.FAILED
+    step = _step(cr, f"storage_account:{STORAGE_WORK}")
+    assert step.status == Step.Status.FAILED
+    assert step.error_code == "ServiceUnavailable"
+    assert "temporarily unavailable" in step.error_message
+    assert step.hint == ops.DEFAULT_HINT
+    assert 1 < step.attempts <= engine.STEP_ATTEMPTS
+    # Every attempt is azure-core's call plus its three retries, so the outage saw a bounded number of calls.
+    assert standin.state.count("storage.create") <= 2 * 4 * engine.STEP_ATTEMPTS
+    assert _step(cr, "workspace").status == Step.Status.BLOCKED
+    assert not standin.state.list_resources("storage")
+    failed = AuditEvent.objects.get(request_id=cr.pk, action="request.failed")
+    assert failed.message.startswith(f"{step.target}: ServiceUnavailable: ")
+    page = _page(client, bob, cr)
+    assert escape(step.target) in page
+    assert "ServiceUnavailable" in page
+    assert escape(step.error_message) in page
+    assert escape(step.hint) in page
+
+
+def test_a_principal_not_yet_replicated_is_retried_until_it_appears(
+    policy, alice, bob, standin, azure_clients, rq_queue, monkeypatch
+) -> None:
+    # Steps retry every 5 s here (production backs off 2, 4, 8, 15 s), within the same six attempts.
+    monkeypatch.setattr(engine, "STEP_BACKOFF", (5.0,))
+    standin.add_user(MEMBER)
+    standin.principal_not_found_for(20)
+    cr = _approved(alice, bob, _small_spec())
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    codes = standin.state.status_codes("role_assignment.create")
+    assert 400 in codes and codes[-1] == 201
+    grants = Step.objects.filter(run__change_request=cr, kind="role_grant")
+    assert grants.count() == grants.filter(status=Step.Status.SUCCEEDED).count() > 0
+    assert max(grants.values_list("attempts", flat=True)) > 1
+    assert len(standin.state.list_role_assignments()) == grants.count()
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "key", "kind"),
+    [
+        ("compute.create", "ClusterCreationFailed", f"cluster:{TUTORIAL_CLUSTERS[0].name}", "compute"),
+        ("registry.create", "RegistryCreationFailed", "container_registry:bgmrfaultse2devcr", "registry"),
+    ],
+)
+def test_a_failed_long_running_operation_fails_its_step_and_a_retry_resumes(
+    policy, alice, bob, standin, azure_clients, rq_queue, client, operation, code, key, kind
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec(clusters=1))
+    message = "Allocation failed: no capacity in eastus2 right now."
+    standin.lro_fail(operation, code, message)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    step = _step(cr, key)
+    assert (step.status, step.error_code, step.attempts) == (Step.Status.FAILED, code, 1)
+    assert message in step.error_message
+    page = _page(client, bob, cr)
+    assert code in page and escape(message) in page
+    # Azure keeps the resource, in state Failed.
+    assert [r["properties"]["provisioningState"] for r in standin.state.list_resources(kind)] == ["Failed"]
+    done_in_run_1 = set(
+        Step.objects.filter(run__change_request=cr, run__number=1, status=Step.Status.SUCCEEDED).values_list(
+            "key", flat=True
+        )
+    )
+
+    # The fault was for one operation only: the admin retries.
+    runs.request_retry(request_id=cr.pk, actor=bob)
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.SUCCEEDED
+    second = {s.key: s.status for s in Step.objects.filter(run__change_request=cr, run__number=2)}
+    assert {k for k, status in second.items() if status == Step.Status.SKIPPED} == done_in_run_1
+    assert "resource_group" in done_in_run_1
+    assert second[key] == Step.Status.SUCCEEDED
+    assert set(second.values()) == {Step.Status.SKIPPED, Step.Status.SUCCEEDED}
+    assert [r["properties"]["provisioningState"] for r in standin.state.list_resources(kind)] == ["Succeeded"]
+
+
+def test_an_existing_resource_group_without_the_portals_tag_is_left_alone(
+    policy, alice, bob, standin, azure_clients, rq_queue, client
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    azure_clients.resources(TUTORIAL_SUBSCRIPTION).resource_groups.create_or_update(
+        GROUP, {"location": "eastus2", "tags": {"owner": "someone else"}}
+    )
+    standin.state.clear_requests()
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    step = _step(cr, "resource_group")
+    assert step.error_code == "NotManagedByPortal"
+    assert "exists, not managed by the portal" in step.error_message
+    assert step.hint == ops.HINTS["NotManagedByPortal"]
+    group = standin.state.resource(f"/subscriptions/{TUTORIAL_SUBSCRIPTION}/resourceGroups/{GROUP}")
+    assert group["tags"] == {"owner": "someone else"}
+    assert [r for r in standin.state.list_resources() if f"/resourcegroups/{GROUP}/" in r["id"].lower()] == []
+    writes = [r for r in standin.state.requests if r.method in ("PUT", "PATCH", "DELETE")]
+    assert [w.path for w in writes if GROUP.lower() in w.path.lower()] == []
+    assert "exists, not managed by the portal" in _page(client, bob, cr)
+
+
+def test_a_storage_name_taken_in_another_subscription_fails_with_azures_code_and_a_hint(
+    policy, alice, bob, standin, azure_clients, rq_queue, client
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    standin.take_name("storage", STORAGE_WORK)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    step = _step(cr, f"storage_account:{STORAGE_WORK}")
+    assert step.error_code == "StorageAccountAlreadyTaken"
+    assert step.attempts == 1  # a taken name is not transient: no retries
+    assert step.hint == ops.HINTS["StorageAccountAlreadyTaken"]
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequest.Status.FAILED
+    page = _page(client, bob, cr)
+    assert "StorageAccountAlreadyTaken" in page and escape(step.hint) in page
