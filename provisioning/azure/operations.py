@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +143,18 @@ def _get_or_none(getter: Any, *args: Any) -> Any:
         raise
 
 
+def _ensure(kind: str, name: str, get: Callable[[], Any], create: Callable[[], Any]) -> Outcome:
+    """Get first; never touch what the portal does not own; create what is missing (or failed)."""
+    existing = _get_or_none(get)
+    if existing is not None and not _owned(existing):
+        raise not_managed(kind, name)
+    if existing is not None and not _provisioning_failed(existing):
+        return Outcome("unchanged", existing.id)
+    with azure_errors():
+        created = create()
+    return Outcome("created", created.id)
+
+
 def arm_id(subscription: str, resource_group: str, provider: str, name: str) -> str:
     return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
 
@@ -178,11 +190,6 @@ def ensure_storage_account(
 ) -> Outcome:
     """StorageV2, HTTPS only, TLS 1.2, no public blob access; a data lake has the hierarchical namespace."""
     client = clients.storage(subscription)
-    existing = _get_or_none(client.storage_accounts.get_properties, resource_group, name)
-    if existing is not None and not _owned(existing):
-        raise not_managed("storage account", name)
-    if existing is not None and not _provisioning_failed(existing):
-        return Outcome("unchanged", existing.id)
     body = {
         "location": location,
         "kind": "StorageV2",
@@ -195,9 +202,12 @@ def ensure_storage_account(
             "isHnsEnabled": hierarchical_namespace,
         },
     }
-    with azure_errors():
-        account = client.storage_accounts.begin_create(resource_group, name, body).result()
-    return Outcome("created", account.id)
+    return _ensure(
+        "storage account",
+        name,
+        lambda: client.storage_accounts.get_properties(resource_group, name),
+        lambda: client.storage_accounts.begin_create(resource_group, name, body).result(),
+    )
 
 
 def ensure_key_vault(
@@ -212,11 +222,6 @@ def ensure_key_vault(
 ) -> Outcome:
     """RBAC permission model (no access policies), soft delete and purge protection."""
     client = clients.keyvault(subscription)
-    existing = _get_or_none(client.vaults.get, resource_group, name)
-    if existing is not None and not _owned(existing):
-        raise not_managed("key vault", name)
-    if existing is not None and not _provisioning_failed(existing):
-        return Outcome("unchanged", existing.id)
     body = {
         "location": location,
         "tags": tags,
@@ -229,9 +234,12 @@ def ensure_key_vault(
             "enablePurgeProtection": True,
         },
     }
-    with azure_errors():
-        vault = client.vaults.begin_create_or_update(resource_group, name, body).result()
-    return Outcome("created", vault.id)
+    return _ensure(
+        "key vault",
+        name,
+        lambda: client.vaults.get(resource_group, name),
+        lambda: client.vaults.begin_create_or_update(resource_group, name, body).result(),
+    )
 
 
 def ensure_container_registry(
@@ -245,20 +253,18 @@ def ensure_container_registry(
 ) -> Outcome:
     """Basic SKU with the admin user disabled (people and workspaces use Entra roles, not shared keys)."""
     client = clients.registry(subscription)
-    existing = _get_or_none(client.registries.get, resource_group, name)
-    if existing is not None and not _owned(existing):
-        raise not_managed("container registry", name)
-    if existing is not None and not _provisioning_failed(existing):
-        return Outcome("unchanged", existing.id)
     body = {
         "location": location,
         "tags": tags,
         "sku": {"name": "Basic"},
         "properties": {"adminUserEnabled": False},
     }
-    with azure_errors():
-        registry = client.registries.begin_create(resource_group, name, body).result()
-    return Outcome("created", registry.id)
+    return _ensure(
+        "container registry",
+        name,
+        lambda: client.registries.get(resource_group, name),
+        lambda: client.registries.begin_create(resource_group, name, body).result(),
+    )
 
 
 def ensure_app_insights(
@@ -272,15 +278,13 @@ def ensure_app_insights(
 ) -> Outcome:
     """An Application Insights component for the workspace."""
     client = clients.app_insights(subscription)
-    existing = _get_or_none(client.components.get, resource_group, name)
-    if existing is not None and not _owned(existing):
-        raise not_managed("application insights", name)
-    if existing is not None and not _provisioning_failed(existing):
-        return Outcome("unchanged", existing.id)
     body = {"location": location, "tags": tags, "kind": "web", "properties": {"Application_Type": "web"}}
-    with azure_errors():
-        component = client.components.create_or_update(resource_group, name, body)
-    return Outcome("created", component.id)
+    return _ensure(
+        "application insights",
+        name,
+        lambda: client.components.get(resource_group, name),
+        lambda: client.components.create_or_update(resource_group, name, body),
+    )
 
 
 # --- the workspace and its clusters ---------------------------------------------------------------------
