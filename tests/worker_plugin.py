@@ -34,6 +34,7 @@ def _database_url() -> str:
 
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("AZUREML_CURRENT_CLOUD", None)  # set by azure-ai-ml in this process; meaningless in another
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings",
