@@ -8,6 +8,7 @@ import pytest
 
 from provisioning import engine, runs, services
 from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
+from provisioning.spec import ClusterSpec, RequestSpec
 from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
@@ -107,3 +108,64 @@ def test_same_plan_twice_creates_nothing_new_and_sends_no_failing_request(
     ]
     assert failing == []
     assert not [r for r in standin.state.requests if r.method in ("PUT", "PATCH", "DELETE")]
+
+
+def test_revoking_a_member_removes_exactly_the_assignments_the_portal_made(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    _principals(standin)
+    cr = _approved_tutorial(alice, bob)
+    engine.request_execute(request_id=cr.pk, clients=azure_clients)
+    user2 = Membership.objects.get(principal_name="user2@contoso.com")
+    rg_scope = f"/subscriptions/{TUTORIAL_SUBSCRIPTION}/resourceGroups/bgmr-bluegranit-eastus2-dev"
+    # Someone grants user2 Contributor on the resource group outside the portal.
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+
+    authz = azure_clients.authorization(TUTORIAL_SUBSCRIPTION)
+    contributor = next(iter(authz.role_definitions.list(rg_scope, filter="roleName eq 'Contributor'"))).id
+    authz.role_assignments.create(
+        rg_scope,
+        "0b9d4a1e-1111-4c2d-9a8b-000000000001",
+        RoleAssignmentCreateParameters(
+            role_definition_id=contributor, principal_id=user2.object_id, principal_type="User"
+        ),
+    )
+
+    revoke = services.request_create(
+        requester=alice,
+        kind="revoke_access",
+        spec=RequestSpec(revoke=(user2.pk,)),
+        workspace=Workspace.objects.get(),
+    )
+    services.request_submit(request_id=revoke.pk, actor=alice)
+    services.request_approve(request_id=revoke.pk, approver=bob)
+    assert engine.request_execute(request_id=revoke.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    left = standin.state.list_role_assignments(principal_id=user2.object_id)
+    assert [a["properties"]["roleDefinitionId"] for a in left] == [contributor]
+    assert len(standin.state.list_role_assignments()) == 40 - 8 + 1
+    user2.refresh_from_db()
+    assert user2.state == "revoked"
+
+
+def test_adding_a_cluster_to_an_existing_workspace(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    _principals(standin)
+    cr = _approved_tutorial(alice, bob)
+    engine.request_execute(request_id=cr.pk, clients=azure_clients)
+    more = services.request_create(
+        requester=alice,
+        kind="add_clusters",
+        spec=RequestSpec(clusters=(ClusterSpec("gpu-big", "STANDARD_NV6", "dedicated", max_nodes=2),)),
+        workspace=Workspace.objects.get(),
+    )
+    services.request_submit(request_id=more.pk, actor=alice)
+    services.request_approve(request_id=more.pk, approver=bob)
+
+    assert engine.request_execute(request_id=more.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    names = {
+        c["name"]
+        for c in standin.state.list_resources("Microsoft.MachineLearningServices/workspaces/computes")
+    }
+    assert "gpu-big" in names and len(names) == 4
