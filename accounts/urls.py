@@ -1,15 +1,15 @@
-"""Sign-in and sign-out (local Django accounts while AUTH_MODE=local)."""
+"""Sign-in and sign-out: Entra ID (AUTH_MODE=entra) or local Django accounts (AUTH_MODE=local)."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.login_page, name="login"),
+    path("signin/", views.signin, name="signin"),
+    path("callback/", views.callback, name="callback"),
+    path("logout/", views.logout_view, name="logout"),
+    path("signed-out/", views.signed_out, name="signed_out"),
 ]

@@ -98,12 +98,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Sign-in: "local" (Django accounts) until Entra ID sign-in lands. Local accounts are for
-# development; with DEBUG off the portal refuses to start in local mode unless explicitly allowed.
+# Sign-in: "entra" (Microsoft Entra ID through MSAL; the ENTRA_* block below) or "local" (Django
+# accounts). Local accounts are for development; with DEBUG off the portal refuses to start in local
+# mode unless explicitly allowed.
 AUTH_MODE = env.str("AUTH_MODE", default="local")
 ALLOW_LOCAL_AUTH_IN_PRODUCTION = env.bool("ALLOW_LOCAL_AUTH_IN_PRODUCTION", default=False)
-if AUTH_MODE not in {"local"}:
-    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'local'.")
+if AUTH_MODE not in {"local", "entra"}:
+    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'entra' or 'local'.")
 if AUTH_MODE == "local" and not DEBUG and not ALLOW_LOCAL_AUTH_IN_PRODUCTION:
     raise ImproperlyConfigured(
         "AUTH_MODE=local uses Django passwords and is meant for development. With DEBUG off, set "
@@ -188,6 +189,8 @@ LOGGING = {
     "loggers": {
         # azure-core's HTTP logging prints headers; keep it quiet whatever LOG_LEVEL says.
         "azure": {"level": "WARNING"},
+        # MSAL logs the authorization code and the PKCE verifier at DEBUG.
+        "msal": {"level": "WARNING"},
     },
 }
 
@@ -209,3 +212,27 @@ AZURE_CLIENT_ID = env.str("AZURE_CLIENT_ID", default="")
 AZURE_CLIENT_SECRET = env.str("AZURE_CLIENT_SECRET", default="")
 # True only for the local stand-in: MSAL must not ask login.microsoftonline.com about a loopback authority.
 AZURE_DISABLE_INSTANCE_DISCOVERY = env.bool("AZURE_DISABLE_INSTANCE_DISCOVERY", default=False)
+
+# Sign-in with Microsoft Entra ID (AUTH_MODE=entra): the portal's own app registration, not the
+# worker's identity. The authority is the tenant itself: "common" and "organizations" would let any
+# tenant's users in. ENTRA_REDIRECT_URI pins the callback URL (as registered) when the portal sits behind
+# a proxy; otherwise it is built from the request. Instance discovery is switched off only for the
+# local stand-in (MSAL would ask login.microsoftonline.com about a loopback authority).
+ENTRA_TENANT_ID = env.str("ENTRA_TENANT_ID", default="").strip().lower()
+ENTRA_CLIENT_ID = env.str("ENTRA_CLIENT_ID", default="")
+ENTRA_CLIENT_SECRET = env.str("ENTRA_CLIENT_SECRET", default="")
+ENTRA_AUTHORITY_HOST = env.str("ENTRA_AUTHORITY_HOST", default=AZURE_AUTHORITY_HOST).rstrip("/")
+ENTRA_REDIRECT_URI = env.str("ENTRA_REDIRECT_URI", default="")
+ENTRA_POST_LOGOUT_REDIRECT_URI = env.str("ENTRA_POST_LOGOUT_REDIRECT_URI", default="")
+ENTRA_DISABLE_INSTANCE_DISCOVERY = env.bool("ENTRA_DISABLE_INSTANCE_DISCOVERY", default=False)
+if AUTH_MODE == "entra":
+    from accounts.entra import config_problems
+
+    _problems = config_problems(
+        tenant_id=ENTRA_TENANT_ID, client_id=ENTRA_CLIENT_ID, client_secret=ENTRA_CLIENT_SECRET
+    )
+    if _problems:
+        raise ImproperlyConfigured("AUTH_MODE=entra: " + "; ".join(_problems))
+    if SESSION_ENGINE.endswith("signed_cookies"):
+        # The sign-in flow (state, nonce, PKCE verifier) must stay on the server.
+        raise ImproperlyConfigured("AUTH_MODE=entra needs a server-side session engine, not signed cookies.")

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import personas
@@ -318,3 +319,20 @@ def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeReq
             message=reason,
         )
     return cr
+
+
+def membership_link_user(*, user: User) -> int:
+    """Give the memberships naming this user by UPN or email, and not yet resolved, the user's object id.
+
+    Runs at sign-in (inside its transaction), so "My access" keeps finding memberships a team lead added
+    by UPN before the person first signed in, even after the UPN changes. The worker's Graph lookup still
+    resolves each membership itself when it grants the roles. Returns how many were linked.
+    """
+    names = {name.lower() for name in (user.upn, user.email) if name}
+    if not user.entra_object_id or not names:
+        return 0
+    named = Q(pk__in=[])
+    for name in names:
+        named |= Q(principal_name__iexact=name)
+    unresolved = Membership.objects.filter(named, principal_type=Membership.PrincipalType.USER, object_id="")
+    return unresolved.update(object_id=user.entra_object_id)

@@ -1,10 +1,10 @@
 """Entra ID (the v2.0 endpoints MSAL uses): OpenID discovery and the token endpoint.
 
-Grants are dispatched by ``grant_type`` through ``EntraApi.grants``: client credentials today; user
-sign-in (authorization code, keys, logout) can be added as more grants and routes. Access tokens are
-opaque random strings the stand-in remembers, so ARM and Graph can tell a token it issued from any
-other; a token is only issued for a resource the stand-in serves (``{base}/.default``), as Entra ID
-refuses scopes of unknown resources.
+Grants are dispatched by ``grant_type`` through ``EntraApi.grants``: client credentials here; user
+sign-in (authorize, the authorization code grant, keys, logout) lives in ``entra_signin``, which adds its
+grant and routes. Access tokens are opaque random strings the stand-in remembers, so ARM and Graph can
+tell a token it issued from any other; a token is only issued for a resource the stand-in serves
+(``{base}/.default``), as Entra ID refuses scopes of unknown resources.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioning.standin.arm import Context
-from provisioning.standin.state import IssuedToken
+from provisioning.standin.state import App, IssuedToken
 from provisioning.standin.wire import ENTRA, Request, Response, Route, aad_error, route
 
 TOKEN_LIFETIME = 3600
@@ -32,6 +32,8 @@ class EntraApi:
         self.grants: dict[str, Callable[[Request, dict[str, str]], Response]] = {
             "client_credentials": self.client_credentials,
         }
+        # Where browsers reach the authorize and logout pages, when not this server (see StandIn).
+        self.browser_base_url = ""
 
     def routes(self) -> list[Route]:
         tenant = r"/(?P<tenant>[^/]+)"
@@ -55,7 +57,8 @@ class EntraApi:
             route("POST", tenant + r"/oauth2/v2\.0/token", "entra.token", self.token, area=ENTRA, auth=False),
         ]
 
-    def _tenant(self, req: Request, *, allow_common: bool = False) -> str:
+    def tenant_of(self, req: Request, *, allow_common: bool = False) -> str:
+        """The request's tenant (this stand-in's, or common/organizations where allowed), else AADSTS90002."""
         tenant = req.params["tenant"]
         if tenant.lower() == self.ctx.tenant_id.lower() or (
             allow_common and tenant.lower() in WELL_KNOWN_TENANTS
@@ -70,8 +73,9 @@ class EntraApi:
         )
 
     def openid_configuration(self, req: Request) -> Response:
-        tenant = self._tenant(req, allow_common=True)
+        tenant = self.tenant_of(req, allow_common=True)
         base = f"{req.base_url}/{tenant}"
+        browser = f"{self.browser_base_url or req.base_url}/{tenant}"
         issuer_tenant = "{tenantid}" if tenant in WELL_KNOWN_TENANTS else self.ctx.tenant_id
         return Response(
             200,
@@ -91,11 +95,11 @@ class EntraApi:
                 "issuer": f"{req.base_url}/{issuer_tenant}/v2.0",
                 "request_uri_parameter_supported": False,
                 "userinfo_endpoint": f"{req.base_url}/oidc/userinfo",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "authorization_endpoint": f"{browser}/oauth2/v2.0/authorize",
                 "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
                 "http_logout_supported": True,
                 "frontchannel_logout_supported": True,
-                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                "end_session_endpoint": f"{browser}/oauth2/v2.0/logout",
                 "claims_supported": [
                     "sub",
                     "iss",
@@ -122,7 +126,7 @@ class EntraApi:
         )
 
     def openid_configuration_v1(self, req: Request) -> Response:
-        tenant = self._tenant(req, allow_common=True)
+        tenant = self.tenant_of(req, allow_common=True)
         base = f"{req.base_url}/{tenant}"
         return Response(
             200,
@@ -139,7 +143,7 @@ class EntraApi:
         )
 
     def token(self, req: Request) -> Response:
-        self._tenant(req)
+        self.tenant_of(req)
         form = req.form()
         grant = form.get("grant_type", "")
         handler = self.grants.get(grant)
@@ -160,7 +164,8 @@ class EntraApi:
             return client_id, secret
         return form.get("client_id", ""), form.get("client_secret", "")
 
-    def client_credentials(self, req: Request, form: dict[str, str]) -> Response:
+    def authenticated_app(self, req: Request, form: dict[str, str]) -> App:
+        """The registered app whose id and secret the request carries, or Entra ID's 400/401."""
         client_id, secret = self._client(req, form)
         app = self.state.apps.get(client_id.lower())
         if app is None:
@@ -180,10 +185,16 @@ class EntraApi:
                 "sent in the request is the client secret value, not the client secret ID, for a secret "
                 f"added to app '{client_id}'.",
             )
+        return app
+
+    def client_credentials(self, req: Request, form: dict[str, str]) -> Response:
+        client_id = self.authenticated_app(req, form).client_id
         scope = form.get("scope", "")
         self._check_scope(req, scope)
         return Response(
-            200, self._issue(client_id, scope), {"Cache-Control": "no-store", "Pragma": "no-cache"}
+            200,
+            self.issue_access_token(client_id, scope),
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
     def _check_scope(self, req: Request, scope: str) -> None:
@@ -210,7 +221,8 @@ class EntraApi:
                 "tenant. You might have sent your authentication request to the wrong tenant.",
             )
 
-    def _issue(self, client_id: str, scope: str) -> dict[str, Any]:
+    def issue_access_token(self, client_id: str, scope: str) -> dict[str, Any]:
+        """A new opaque bearer token the stand-in will accept, in the token endpoint's answer shape."""
         token = secrets.token_urlsafe(48)
         with self.state.lock:
             self.state.tokens[token] = IssuedToken(client_id, scope, time.monotonic() + TOKEN_LIFETIME)

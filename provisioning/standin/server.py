@@ -3,6 +3,8 @@
 One server on 127.0.0.1 answers Entra ID, ARM and Graph: paths tell them apart, exactly as the three
 endpoint settings (AZURE_AUTHORITY_HOST, AZURE_ARM_ENDPOINT, GRAPH_ENDPOINT) all pointing at it
 expect. TLS uses a throwaway CA made at start (trustme); clients trust it through REQUESTS_CA_BUNDLE.
+Browsers do not trust that CA: with ``browser_http=True`` a second, plain-HTTP listener serves only the
+sign-in pages a browser visits (authorize, logout), and OpenID discovery points browsers there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,6 +31,7 @@ from provisioning.standin.arm_ml import WorkspacesApi
 from provisioning.standin.arm_quota import QuotaApi
 from provisioning.standin.arm_resources import ResourcesApi
 from provisioning.standin.entra import EntraApi
+from provisioning.standin.entra_signin import BROWSER_OPERATIONS, SignInApi, SignInKnobs
 from provisioning.standin.faults import Faults
 from provisioning.standin.graph import GraphApi
 from provisioning.standin.state import App, Principal, RequestRecord, State, resource_type
@@ -76,7 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.server.standin.dispatch(self.command, self.path, headers, body)
+        response = self.server.standin.dispatch(
+            self.command, self.path, headers, body, base_url=self.server.base_url, browser=self.server.browser
+        )
         payload = b"" if self.command == "HEAD" else response.encoded()
         self.send_response(response.status)
         for name, value in response.headers.items():
@@ -94,13 +100,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """HTTPS with the throwaway CA's certificate; or, for ``browser`` pages only, plain HTTP."""
+
     daemon_threads = True
 
-    def __init__(self, standin: StandIn, port: int, context: ssl.SSLContext) -> None:
+    def __init__(self, standin: StandIn, port: int, context: ssl.SSLContext | None) -> None:
         self.standin = standin
+        self.browser = context is None
         super().__init__(("127.0.0.1", port), _Handler)
-        # The handshake happens on the connection's own thread (first read), never in accept().
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        if context is not None:
+            # The handshake happens on the connection's own thread (first read), never in accept().
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "http" if self.browser else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind would resolve the host name (a DNS query): bind and name it directly.
@@ -123,11 +135,12 @@ def _system_bundle() -> str | None:
     return next((c for c in candidates if c and os.path.isfile(c)), None)
 
 
-class StandIn:
+class StandIn(SignInKnobs):
     """A local HTTPS Azure (Entra ID token endpoint, ARM, Graph) with in-memory state and fault knobs.
 
     ``latency`` maps operation names (see ``operations``) to seconds; ``latency_scale`` multiplies
     them all. ``strict_principals`` refuses role assignments for principals the directory does not know.
+    ``browser_http`` also serves the sign-in pages over plain HTTP (``browser_base_url``), for demos.
     """
 
     def __init__(
@@ -140,6 +153,7 @@ class StandIn:
         client_id: str | None = None,
         client_secret: str | None = None,
         strict_principals: bool = True,
+        browser_http: bool = False,
     ) -> None:
         self.tenant_id = (tenant_id or str(uuid.uuid4())).lower()
         self.client_id = (client_id or str(uuid.uuid4())).lower()
@@ -149,8 +163,10 @@ class StandIn:
         self.ctx = Context(self.state, self.faults, self.tenant_id, strict_principals)
         self.service_principal_id = self._register_app()
         self.entra = EntraApi(self.ctx)
+        self.signin = SignInApi(self.ctx, self.entra)
         apis: list[Api] = [
             self.entra,
+            self.signin,
             GraphApi(self.ctx),
             OperationStatusApi(self.ctx),
             AuthorizationApi(self.ctx),
@@ -163,9 +179,11 @@ class StandIn:
         self.operations = frozenset(r.operation for r in self.routes)
         self._port = port
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._browser_server: _Server | None = None
+        self._browser_http = browser_http
         self._dir: str | None = None
         self.base_url = ""
+        self.browser_base_url = ""
         self.ca_pem_path = ""
 
     def _register_app(self) -> str:
@@ -191,19 +209,25 @@ class StandIn:
         self.ca_pem_path = os.path.join(self._dir, "standin-ca.pem")
         ca.cert_pem.write_to_path(self.ca_pem_path)
         self._server = _Server(self, self._port, context)
-        self.base_url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="azure-standin", daemon=True
-        )
-        self._thread.start()
+        self.base_url = self._server.base_url
+        self._serve(self._server, "azure-standin")
+        if self._browser_http:
+            self._browser_server = _Server(self, 0, None)
+            self.browser_base_url = self.entra.browser_base_url = self._browser_server.base_url
+            self._serve(self._browser_server, "azure-standin-browser")
         return self.base_url
+
+    @staticmethod
+    def _serve(server: _Server, name: str) -> None:
+        threading.Thread(target=server.serve_forever, args=(0.1,), name=name, daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving and delete the CA files."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._browser_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._browser_server = None
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -252,6 +276,7 @@ class StandIn:
         """
         self.state.clear()
         self.faults.reset()
+        self.signin.reset()
 
     # --- knobs ----
 
@@ -315,10 +340,24 @@ class StandIn:
                 "soft_deleted": soft_deleted,
             }
 
-    def add_user(self, upn: str, mail: str | None = None, display_name: str | None = None) -> str:
-        """A user in the directory; returns its object id."""
+    def add_user(
+        self,
+        upn: str,
+        mail: str | None = None,
+        display_name: str | None = None,
+        *,
+        roles: Sequence[str] = (),
+    ) -> str:
+        """A user in the directory, holding these app roles; returns its object id."""
         name = display_name or upn.split("@")[0].replace(".", " ").title()
-        return self._add(Principal(str(uuid.uuid4()), "user", name, upn=upn, mail=mail or upn))
+        user = Principal(str(uuid.uuid4()), "user", name, upn=upn, mail=mail or upn, roles=list(roles))
+        return self._add(user)
+
+    def set_roles(self, object_id: str, roles: Sequence[str]) -> None:
+        """Replace a user's app roles (they show in the id tokens issued from now on)."""
+        with self.state.lock:
+            user = self.state.principals[object_id.lower()]
+            user.roles = list(roles)
 
     def add_group(self, display_name: str, mail: str | None = None) -> str:
         """A security group (display names need not be unique, as in Entra ID); returns its object id."""
@@ -366,13 +405,27 @@ class StandIn:
         )
         raise arm_error(401, code, message, {"WWW-Authenticate": challenge})
 
-    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
-        """Answer one request: route, authenticate, inject faults, apply latency, run the handler."""
+    def dispatch(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        base_url: str | None = None,
+        browser: bool = False,
+    ) -> Response:
+        """Answer one request: route, authenticate, inject faults, apply latency, run the handler.
+
+        ``browser``: the request came to the plain-HTTP listener, which serves only the sign-in pages.
+        """
         started = time.monotonic()
-        req = Request.parse(method, target, headers, body, self.base_url)
+        req = Request.parse(method, target, headers, body, base_url or self.base_url)
         operation, area, faulted = "unknown", ARM, False
         try:
             found, req.params = self._route(req)
+            if browser and found.operation not in BROWSER_OPERATIONS:
+                raise arm_error(404, "NotFound", "This listener serves only the sign-in pages.")
             operation, area = found.operation, found.area
             if found.auth:
                 self._authenticate(area, req)

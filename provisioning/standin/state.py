@@ -49,6 +49,8 @@ class Principal:
     mail: str = ""
     app_id: str = ""
     created: float = field(default_factory=time.monotonic)
+    # App roles assigned to a user; the stand-in puts them in the id tokens of every app it signs in to.
+    roles: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,12 +61,27 @@ class App:
     secret: str
     principal_id: str
     display_name: str
+    redirect_uris: list[str] = field(default_factory=list)
 
 
 @dataclass
 class IssuedToken:
     client_id: str
     scope: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    """An authorization code the authorize endpoint issued, redeemable once at the token endpoint."""
+
+    client_id: str
+    redirect_uri: str
+    object_id: str
+    scope: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
     expires: float
 
 
@@ -126,6 +143,8 @@ class State:
             self.quotas: dict[tuple[str, str], int] = {}
             self.deployment_operations: dict[str, list[dict[str, Any]]] = {}
             self.request_log: list[RequestRecord] = []
+            self.auth_codes: dict[str, AuthCode] = {}
+            self.redeemed_codes: set[str] = set()
             keep = {app.principal_id for app in self.apps.values()}
             self.principals: dict[str, Principal] = {
                 k: v for k, v in getattr(self, "principals", {}).items() if k in keep

@@ -33,6 +33,19 @@ DEMO_DIRECTORY_USERS = (
     "user3@contoso.com",
 )
 DEMO_DIRECTORY_GROUPS = ("datasciencegroup",)
+# The app roles the stand-in's enterprise application assigns (the others have no role: they see the 403 page).
+DEMO_ROLES = {
+    "admin@contoso.com": ["Portal.Admin"],
+    "lead@contoso.com": ["Portal.TeamLead"],
+    "lead2@contoso.com": ["Portal.TeamLead"],
+    "scientist@contoso.com": ["Portal.DataScientist"],
+}
+DEMO_NAMES = {
+    "admin@contoso.com": "Ada Admin",
+    "lead@contoso.com": "Lena Lead",
+    "lead2@contoso.com": "Leo Lead",
+    "scientist@contoso.com": "Sam Scientist",
+}
 SWEEP_SECONDS = 10.0
 
 
@@ -49,6 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
         parser.add_argument("--password", default="portal-demo", help="password of the demo users")
         parser.add_argument(
+            "--auth",
+            choices=("entra", "local"),
+            default="entra",
+            help="sign in through the stand-in's Entra ID with real MSAL (default), or with local passwords",
+        )
+        parser.add_argument(
             "--latency-scale",
             type=float,
             default=0.1,
@@ -62,6 +81,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         redis_server = self._start_redis()
         standin = self._start_standin(options["latency_scale"])
+        if options["auth"] == "entra":
+            self._use_entra(standin, options["port"])
         worker = self._start_worker()
         threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
@@ -99,10 +120,10 @@ class Command(BaseCommand):
         """The local Azure stand-in; this process and the worker trust its CA and use its endpoints."""
         from provisioning.standin import StandIn
 
-        standin = StandIn(latency_scale=latency_scale)
+        standin = StandIn(latency_scale=latency_scale, browser_http=True)
         base_url = standin.start()
         for upn in DEMO_DIRECTORY_USERS:
-            standin.add_user(upn)
+            standin.add_user(upn, display_name=DEMO_NAMES.get(upn), roles=DEMO_ROLES.get(upn, []))
         for group in DEMO_DIRECTORY_GROUPS:
             standin.add_group(group)
         env = standin.environment(standin.write_ca_bundle())
@@ -114,6 +135,25 @@ class Command(BaseCommand):
         settings.AZURE_DISABLE_INSTANCE_DISCOVERY = True
         self.stdout.write(f"Local Azure stand-in on {base_url} (latency x{latency_scale})")
         return standin
+
+    def _use_entra(self, standin: Any, port: int) -> None:
+        """Register the portal's sign-in app in the stand-in and switch the portal to Entra sign-in."""
+        app = standin.register_app(
+            "azureml-portal-web",
+            redirect_uris=[
+                f"http://{host}:{port}/accounts/{page}/"
+                for host in ("127.0.0.1", "localhost")
+                for page in ("callback", "signed-out")
+            ],
+        )
+        env = standin.sign_in_environment(app)
+        os.environ.update(env)
+        settings.AUTH_MODE = "entra"
+        settings.ENTRA_TENANT_ID = env["ENTRA_TENANT_ID"]
+        settings.ENTRA_CLIENT_ID = env["ENTRA_CLIENT_ID"]
+        settings.ENTRA_CLIENT_SECRET = env["ENTRA_CLIENT_SECRET"]
+        settings.ENTRA_AUTHORITY_HOST = standin.base_url
+        settings.ENTRA_DISABLE_INSTANCE_DISCOVERY = True
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
         """A real RQ worker (forking work horses) on the provisioning queue, with RQ's scheduler."""
@@ -151,9 +191,17 @@ class Command(BaseCommand):
     def _banner(self, options: dict[str, Any]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nThe portal is at {url}"))
+        if options["auth"] == "entra":
+            signin = (
+                "Sign in with Microsoft, then pick Lena Lead (Team Lead), Ada Admin (Admin) or Sam Scientist "
+                "(Data Scientist) on the stand-in's Entra page.\n"
+            )
+        else:
+            signin = (
+                "Sign in as  lead (Team Lead) · admin (Admin) · scientist (Data Scientist)"
+                f"  with password '{options['password']}'.\n"
+            )
         self.stdout.write(
-            "Sign in as  lead (Team Lead) · admin (Admin) · scientist (Data Scientist)"
-            f"  with password '{options['password']}'.\n"
-            "The stand-in's directory knows " + ", ".join(DEMO_DIRECTORY_USERS) + " and the group "
+            signin + "The stand-in's directory knows " + ", ".join(DEMO_DIRECTORY_USERS) + " and the group "
             "'datasciencegroup': use them as members.\nCtrl-C stops everything.\n"
         )
