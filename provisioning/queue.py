@@ -48,7 +48,7 @@ def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION) -> bo
     return True
 
 
-def provisioning_enqueue(*, request_id: int, sweep: bool = False) -> bool:
+def provisioning_enqueue(*, request_id: int) -> bool:
     """Queue the provisioning of an approved request and note when it was queued."""
     from provisioning.models import ChangeRequest
 

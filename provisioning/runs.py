@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from accounts import personas
@@ -125,11 +125,10 @@ def run_heartbeat(*, run_id: int, worker: str) -> bool:
 
 def step_start(*, step_id: int) -> None:
     """Mark a step running (one more attempt)."""
-    step = Step.objects.get(pk=step_id)
     Step.objects.filter(pk=step_id).update(
         status=Step.Status.RUNNING,
         started_at=timezone.now(),
-        attempts=step.attempts + 1,
+        attempts=F("attempts") + 1,
         error_code="",
         error_message="",
         hint="",
@@ -257,7 +256,7 @@ def runs_sweep(*, now: Any = None, grace_seconds: int | None = None) -> list[int
     )
     for cr in approved:
         if not queue.job_pending(queue.provisioning_job_id(cr.pk)):
-            queue.provisioning_enqueue(request_id=cr.pk, sweep=True)
+            queue.provisioning_enqueue(request_id=cr.pk)
             swept.append(cr.pk)
     unchecked = ChangeRequest.objects.filter(
         status=Status.SUBMITTED,

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -47,8 +46,6 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
     try:
         runs.request_retry(request_id=cr.pk, actor=request.user)  # type: ignore[arg-type]
-    except PermissionDenied:
-        raise
     except TransitionError as exc:
         messages.error(request, exc.message)
     else:
