@@ -22,7 +22,15 @@ ROLE_PERSONAS = {
     "Portal.DataScientist": personas.DATA_SCIENTIST,
 }
 # What admins edit in the Django admin (the same rights ``seed_demo`` gives its admin).
-POLICY_MODELS = ("allowedsubscription", "allowedregion", "allowedvmsize", "policy")
+POLICY_MODELS = (
+    "allowedsubscription",
+    "allowedregion",
+    "allowedvmsize",
+    "policy",
+    "environmentpolicy",
+    "teambudget",
+    "vmprice",
+)
 
 
 def personas_from_roles(roles: tuple[str, ...] | list[str]) -> set[str]:
@@ -85,11 +93,11 @@ def _sync_personas(user: User, held: set[str]) -> None:
     user.groups.remove(*(g for name, g in groups.items() if name not in held))
     user.groups.add(*(g for name, g in groups.items() if name in held))
     if personas.ADMIN in held:
-        groups[personas.ADMIN].permissions.add(*_admin_permissions())
+        groups[personas.ADMIN].permissions.add(*admin_permissions())
     user.__dict__.pop("_persona_cache", None)
 
 
-def _admin_permissions() -> list[Permission]:
+def admin_permissions() -> list[Permission]:
     """Full rights on the policy models, read-only on the rest of provisioning."""
     return list(
         Permission.objects.filter(

@@ -46,7 +46,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "create_dls",
         "adls",
     ),
-    "compute": ("nodes", "priority", "vm_sku", "cluster_name", "min_nodes", "idle_seconds"),
+    "compute": ("nodes", "priority", "vm_sku", "cluster_name", "min_nodes", "idle_seconds", "justification"),
     "roles": ("team_leads", "data_scientists"),
 }
 REQUIRED_WORKSPACE = ("subscription", "department", "team", "region", "region_abbv", "environment", "admin")
@@ -145,6 +145,18 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return [item for child in node.value for item in self._list_item(child, f"{section}.{key}")]
         self.add(line, f"{section}.{key}", "expected a value or a list of values, not a section")
+        return []
+
+    def texts(self, section: str, key: str) -> list[_Item]:
+        """Free text: one string, or a YAML list of strings (commas stay in the text)."""
+        if not self.has(section, key):
+            return []
+        line, node = self.sections[section].keys[key]
+        if isinstance(node, yaml.ScalarNode):
+            return [_Item(str(node.value).strip(), line)]
+        if isinstance(node, yaml.SequenceNode) and all(isinstance(c, yaml.ScalarNode) for c in node.value):
+            return [_Item(str(c.value).strip(), c.start_mark.line + 1) for c in node.value]
+        self.add(line, f"{section}.{key}", "expected a text or a list of texts, one per cluster")
         return []
 
     def _list_item(self, node: yaml.Node, name: str) -> list[_Item]:
@@ -295,7 +307,8 @@ def _numbers(r: _Reader, items: list[_Item], key: str, *, count: int, default: i
 
 
 def _clusters(r: _Reader) -> tuple[ClusterSpec, ...]:
-    lists = {key: r.items("compute", key) for key in SECTIONS["compute"]}
+    lists = {key: r.items("compute", key) for key in SECTIONS["compute"] if key != "justification"}
+    lists["justification"] = r.texts("compute", "justification")
     if not any(lists.values()):
         return ()
     missing = [key for key in REQUIRED_COMPUTE if not lists[key]]
@@ -308,6 +321,8 @@ def _clusters(r: _Reader) -> tuple[ClusterSpec, ...]:
     min_nodes = _numbers(r, lists["min_nodes"], "min_nodes", count=count, default=DEFAULT_MIN_NODES)
     idle = _numbers(r, lists["idle_seconds"], "idle_seconds", count=count, default=DEFAULT_IDLE_SECONDS)
     priorities = [_priority(r, item) for item in lists["priority"]]
+    texts = [item.text for item in lists["justification"]]
+    reasons = texts if len(texts) == count else [texts[0] if texts else ""] * count
     clusters = []
     for i, (name, vm) in enumerate(zip(lists["cluster_name"], lists["vm_sku"], strict=True)):
         prio, high, low, secs = priorities[i], max_nodes[i], min_nodes[i], idle[i]
@@ -321,6 +336,7 @@ def _clusters(r: _Reader) -> tuple[ClusterSpec, ...]:
                 max_nodes=high,
                 min_nodes=low,
                 idle_seconds=secs,
+                justification=reasons[i],
             )
         )
     return tuple(clusters) if len(clusters) == count else ()
@@ -444,7 +460,13 @@ def _scalar(value: str) -> str:
 
 
 def _section(name: str, values: dict[str, str]) -> list[str]:
-    return [f"{name}:", *(f"  {key}: {_scalar(value)}".rstrip() for key, value in values.items())]
+    return [
+        f"{name}:",
+        *(
+            f"  {key}: {value if key == 'justification' else _scalar(value)}".rstrip()
+            for key, value in values.items()
+        ),
+    ]
 
 
 def _compute_values(workspace: Workspace) -> dict[str, str]:
@@ -458,6 +480,8 @@ def _compute_values(workspace: Workspace) -> dict[str, str]:
     if any(c.min_nodes != DEFAULT_MIN_NODES or c.idle_seconds != DEFAULT_IDLE_SECONDS for c in clusters):
         values["min_nodes"] = ", ".join(str(c.min_nodes) for c in clusters)
         values["idle_seconds"] = ", ".join(str(c.idle_seconds) for c in clusters)
+    if any(c.justification for c in clusters):
+        values["justification"] = json.dumps([c.justification for c in clusters])  # a YAML flow list
     return values
 
 

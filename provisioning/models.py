@@ -523,10 +523,14 @@ class ChangeRequest(models.Model):
         return target in self.TRANSITIONS[self.status]
 
     def can_approve(self, user: Any) -> bool:
-        """Admins decide submitted requests, never their own."""
+        """Admins decide submitted requests, never their own; a second approval needs another admin."""
         from accounts.personas import is_admin
 
-        return self.status == self.Status.SUBMITTED and is_admin(user) and user.pk != self.requester_id
+        return (
+            self.status == self.Status.SUBMITTED
+            and is_admin(user)
+            and user.pk not in (self.requester_id, self.first_approver_id)
+        )
 
     @property
     def is_editable(self) -> bool:

@@ -158,8 +158,12 @@ def build_plan(
     existing_names: dict[str, str] | None = None,
     subscription_id: str = "",
     revoked: list[dict[str, str]] | None = None,
+    workspace_quotas: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The full plan of a request. ``existing_names`` are the workspace's names when it exists."""
+    """The full plan of a request. ``existing_names`` are the workspace's names when it exists.
+
+    ``workspace_quotas`` are the team's dedicated budgets to set as the workspace's AzureML quota.
+    """
     if spec.workspace is not None:
         resource_names = spec.workspace.names()
         names = resource_names.as_dict()
@@ -187,6 +191,7 @@ def build_plan(
             }
             for c in spec.clusters
         ],
+        "workspace_quotas": list(workspace_quotas or []),
         "role_assignments": [ra for m in members for ra in role_assignments_for(m, names)],
         "revocations": [
             ra

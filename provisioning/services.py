@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import name_checks, queue, selectors
+from provisioning import capacity, name_checks, queue, selectors
 from provisioning.audit import audit_record
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Workspace
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, TeamBudget, Workspace
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
 from provisioning.validation import Problem, spec_problems
@@ -203,7 +203,19 @@ def request_plan(cr: ChangeRequest) -> dict[str, Any]:
         existing_names=_workspace_names(ws) if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
+        workspace_quotas=_workspace_quotas(cr, spec),
     )
+
+
+def _workspace_quotas(cr: ChangeRequest, spec: RequestSpec) -> list[dict[str, Any]]:
+    """The team's dedicated budgets in the region, applied as workspace quota when clusters are made."""
+    if cr.kind not in (Kind.NEW_WORKSPACE, Kind.ADD_CLUSTERS):
+        return []
+    team = capacity.request_check(spec, workspace=cr.workspace).team
+    if team is None:
+        return []
+    budgets = TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
+    return [{"family": b.family, "limit": b.dedicated_cores} for b in budgets.order_by("family")]
 
 
 def _workspace_names(ws: Workspace) -> dict[str, str]:
@@ -261,6 +273,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
             min_nodes=c.min_nodes,
             max_nodes=c.max_nodes,
             idle_seconds=c.idle_seconds,
+            justification=c.justification.strip(),
         )
         for c in spec.clusters
     )
@@ -292,12 +305,38 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
         taken = name_checks.taken_name_problems(cr)
         if taken:
             raise RequestError("names are taken elsewhere in Azure", taken)
+        check = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+        if check.needs_second_approval and cr.first_approver_id is None:
+            return _first_approval(cr, approver, check)
+        if check.needs_second_approval and cr.first_approver_id == approver.pk:
+            raise PermissionDenied(
+                "this request goes over budget: a second admin must approve it, not the first approver"
+            )
         plan = request_plan(cr)
         _materialize(cr, spec)
         _transition(
             cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan
         )
         transaction.on_commit(lambda: queue.provisioning_enqueue(request_id=cr.pk))
+    return cr
+
+
+def _first_approval(cr: ChangeRequest, approver: User, check: capacity.Check) -> ChangeRequest:
+    """Record the first of the two approvals an over-budget request needs; it stays submitted."""
+    cr.first_approver = approver
+    cr.first_approved_at = timezone.now()
+    cr.save(update_fields=["first_approver", "first_approved_at", "updated_at"])
+    assert check.team is not None
+    audit_record(
+        actor=approver,
+        action="request.first_approval",
+        obj=cr,
+        object_type="change_request",
+        request_id=cr.pk,
+        workspace_name=cr.workspace_name,
+        after={"over": [line.sentence(check.team) for line in check.over]},
+        message="over budget: a second admin must approve",
+    )
     return cr
 
 

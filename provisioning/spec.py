@@ -56,6 +56,7 @@ class ClusterSpec:
     max_nodes: int = 1
     min_nodes: int = DEFAULT_MIN_NODES
     idle_seconds: int = DEFAULT_IDLE_SECONDS
+    justification: str = ""
 
 
 @dataclass(frozen=True)

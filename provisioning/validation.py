@@ -8,36 +8,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.db.models import Q
 
-from provisioning import naming
+from provisioning import capacity, naming
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,
     AllowedVmSize,
     ChangeRequest,
     Cluster,
+    EnvironmentPolicy,
     Membership,
     Policy,
+    Priority,
     ResourceState,
+    VmSize,
     Workspace,
 )
+from provisioning.problems import Problem
 from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
 
 # A UPN or an email address: local part, "@", a domain with at least one dot.
 PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 GROUP_RE = re.compile(r"^[^\x00-\x1f]{1,256}$")
 MAX_IDLE_SECONDS = 7 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a request cannot go ahead, tied to a field."""
-
-    field: str
-    message: str
+MIN_JUSTIFICATION = 15
 
 
 def _workspace_problems(spec: RequestSpec) -> list[Problem]:
@@ -109,11 +105,17 @@ def names_in_use(
     return problems
 
 
-def _cluster_problems(clusters: Iterable[ClusterSpec], workspace: Workspace | None) -> list[Problem]:
+def _cluster_problems(
+    clusters: Iterable[ClusterSpec], workspace: Workspace | None, *, environment: str, region: str
+) -> list[Problem]:
     policy = Policy.current()
+    env = EnvironmentPolicy.objects.filter(environment=environment).first() if environment else None
     allowed_sizes = {
         s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)
     }
+    env_sizes = {s.upper() for s in env.allowed_sizes.values_list("name", flat=True)} if env else set()
+    catalog = {s.name: s for s in VmSize.objects.filter(region=region)} if region else {}
+    max_nodes = min(policy.max_nodes_per_cluster, env.max_nodes) if env else policy.max_nodes_per_cluster
     existing = set()
     if workspace is not None:
         existing = {
@@ -139,24 +141,67 @@ def _cluster_problems(clusters: Iterable[ClusterSpec], workspace: Workspace | No
         elif c.name.lower() in existing:
             problems.append(Problem(f"{at}.name", f"the workspace already has a cluster named '{c.name}'"))
         seen.add(c.name.lower())
-        if c.vm_size.upper() not in allowed_sizes:
-            problems.append(Problem(f"{at}.vm_size", f"VM size '{c.vm_size}' is not one the portal allows"))
+        problems += _size_problems(c, at, allowed_sizes, env_sizes, catalog, environment, region)
         if c.priority not in PRIORITIES:
             problems.append(Problem(f"{at}.priority", "priority must be low_priority or dedicated"))
-        if not 1 <= c.max_nodes <= policy.max_nodes_per_cluster:
+        elif c.priority == Priority.DEDICATED and env is not None and not env.dedicated_allowed:
             problems.append(
                 Problem(
-                    f"{at}.max_nodes",
-                    f"max nodes must be between 1 and {policy.max_nodes_per_cluster} (policy)",
+                    f"{at}.priority",
+                    f"dedicated nodes are not allowed in {environment} workspaces (policy): use low priority",
                 )
+            )
+        if not 1 <= c.max_nodes <= max_nodes:
+            where = f" in {environment} workspaces" if env else ""
+            problems.append(
+                Problem(f"{at}.max_nodes", f"max nodes must be between 1 and {max_nodes}{where} (policy)")
             )
         if c.min_nodes < 0 or c.min_nodes > c.max_nodes:
             problems.append(Problem(f"{at}.min_nodes", "min nodes must be between 0 and max nodes"))
-        if not 0 <= c.idle_seconds <= MAX_IDLE_SECONDS:
+        elif c.min_nodes > 0 and len(c.justification.strip()) < MIN_JUSTIFICATION:
             problems.append(
-                Problem(f"{at}.idle_seconds", f"idle seconds must be between 0 and {MAX_IDLE_SECONDS}")
+                Problem(
+                    f"{at}.justification",
+                    "min nodes above 0 keeps nodes (and their cost) up while idle: say why in a sentence "
+                    f"(at least {MIN_JUSTIFICATION} characters), or set min nodes to 0",
+                )
+            )
+        longest = min(MAX_IDLE_SECONDS, env.max_idle_seconds) if env else MAX_IDLE_SECONDS
+        if not 0 <= c.idle_seconds <= longest:
+            where = f" in {environment} workspaces (policy)" if env else ""
+            problems.append(
+                Problem(f"{at}.idle_seconds", f"idle seconds must be between 0 and {longest}{where}")
             )
     return problems
+
+
+def _size_problems(
+    c: ClusterSpec,
+    at: str,
+    allowed: set[str],
+    env_sizes: set[str],
+    catalog: dict[str, VmSize],
+    environment: str,
+    region: str,
+) -> list[Problem]:
+    """A size must be allowed by the portal and the environment, and offered in the region."""
+    size = c.vm_size.upper()
+    if size not in allowed:
+        return [Problem(f"{at}.vm_size", f"VM size '{c.vm_size}' is not one the portal allows")]
+    if env_sizes and size not in env_sizes:
+        return [
+            Problem(
+                f"{at}.vm_size",
+                f"VM size '{c.vm_size}' is not allowed in {environment} workspaces; "
+                f"choose one of {', '.join(sorted(env_sizes))}",
+            )
+        ]
+    if catalog and size not in catalog:
+        return [Problem(f"{at}.vm_size", f"Azure does not offer {size} for AzureML compute in {region}")]
+    offered = catalog.get(size)
+    if offered is not None and c.priority == Priority.LOW_PRIORITY and not offered.low_priority_capable:
+        return [Problem(f"{at}.priority", f"{size} has no low-priority nodes in {region}: choose dedicated")]
+    return []
 
 
 def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None) -> list[Problem]:
@@ -204,6 +249,14 @@ def _revoke_problems(revoke: Iterable[int], workspace: Workspace | None) -> list
     return problems
 
 
+def _environment_and_region(spec: RequestSpec, workspace: Workspace | None) -> tuple[str, str]:
+    if spec.workspace is not None:
+        return spec.workspace.environment.strip().lower(), spec.workspace.region.strip().lower()
+    if workspace is not None:
+        return workspace.environment, workspace.region
+    return "", ""
+
+
 def spec_problems(
     spec: RequestSpec, *, kind: str, workspace: Workspace | None = None, request_id: int | None = None
 ) -> list[Problem]:
@@ -226,7 +279,10 @@ def spec_problems(
         problems.append(Problem("members", "add at least one member"))
     if kind == ChangeRequest.Kind.REVOKE_ACCESS and not spec.revoke:
         problems.append(Problem("revoke", "choose at least one member to revoke"))
-    problems += _cluster_problems(spec.clusters, workspace)
+    environment, region = _environment_and_region(spec, workspace)
+    problems += _cluster_problems(spec.clusters, workspace, environment=environment, region=region)
+    if spec.clusters and not any(p.field.startswith("workspace") for p in problems):
+        problems += capacity.request_check(spec, workspace=workspace, request_id=request_id).problems()
     problems += _member_problems(spec.members, workspace)
     problems += _revoke_problems(spec.revoke, workspace)
     return problems

@@ -241,11 +241,16 @@ def test_admin_not_listed_becomes_the_first_team_lead_and_a_person_in_both_lists
 
 
 def test_optional_min_nodes_and_idle_seconds_per_cluster_or_for_all(policy):
-    per_cluster = TUTORIAL.replace("roles:", "  min_nodes: 0, 1, 0\n  idle_seconds: 300, 120, 1800\nroles:")
+    per_cluster = TUTORIAL.replace(
+        "roles:",
+        "  min_nodes: 0, 1, 0\n  idle_seconds: 300, 120, 1800\n"
+        "  justification: ['', 'Nightly scoring, a warm node saves 5 minutes', '']\nroles:",
+    )
     for_all = TUTORIAL.replace("roles:", "  idle_seconds: 600\nroles:")
 
     clusters = parse_config(per_cluster).clusters
     assert [(c.min_nodes, c.idle_seconds) for c in clusters] == [(0, 300), (1, 120), (0, 1800)]
+    assert clusters[1].justification == "Nightly scoring, a warm node saves 5 minutes"
     assert {c.idle_seconds for c in parse_config(for_all).clusters} == {600}
 
 
@@ -334,6 +339,7 @@ def test_export_round_trip_keeps_custom_values(policy, alice, bob):
                 max_nodes=3,
                 min_nodes=1,
                 idle_seconds=900,
+                justification="Demo days: the first run must start at once, no scale-up wait",
             ),
         ),
         members=(MemberSpec(principal="alice@contoso.com", persona="team_lead"),),

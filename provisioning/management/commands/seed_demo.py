@@ -10,15 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
-from django.db.models import Q, QuerySet
 
 from accounts import personas
 from accounts.models import User
+from accounts.services import admin_permissions
 from provisioning import services
-from provisioning.models import AllowedRegion, AllowedSubscription, AllowedVmSize, ChangeRequest, Policy
+from provisioning.models import (
+    AllowedRegion,
+    AllowedSubscription,
+    AllowedVmSize,
+    ChangeRequest,
+    Policy,
+    TeamBudget,
+)
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
 
 DEMO_SUBSCRIPTION = ("8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27", "Data science (demo)")
@@ -28,6 +35,14 @@ DEMO_USERS = (
     ("lead", "Lena", "Lead", personas.TEAM_LEAD),
     ("scientist", "Sam", "Scientist", personas.DATA_SCIENTIST),
     ("lead2", "Leo", "Lead", personas.TEAM_LEAD),
+)
+# Core budgets: (department, team, region, VM family, dedicated, low priority).
+DEMO_BUDGETS = (
+    ("bgmr", "bluegranit", "eastus2", "standardDSv2Family", 8, 16),
+    ("bgmr", "bluegranit", "eastus2", "standardDv2Family", 16, 16),
+    ("bgmr", "bluegranit", "eastus2", "standardNVFamily", 6, 12),
+    ("fin", "risk", "westeurope", "standardDSv2Family", 8, 16),
+    ("fin", "risk", "westeurope", "standardNCSv3Family", 0, 12),
 )
 DEMO_REGIONS = (
     ("eastus2", "e2", "East US 2"),
@@ -42,8 +57,6 @@ DEMO_VM_SIZES = (
     ("STANDARD_NC6S_V3", "6 vCPU, 112 GiB, 1 NVIDIA V100 GPU: training"),
     ("STANDARD_E4DS_V4", "4 vCPU, 32 GiB, local SSD: memory optimized"),
 )
-# The admin edits policy in the Django admin: full rights on these, read-only on the rest of the app.
-POLICY_MODELS = ("allowedsubscription", "allowedregion", "allowedvmsize", "policy")
 # A second team's submitted request, so the admin's approval queue is not empty. The tutorial's own
 # example is left for the demo user to create.
 SAMPLE_SPEC = RequestSpec(
@@ -53,25 +66,17 @@ SAMPLE_SPEC = RequestSpec(
         department="fin",
         team="risk",
         region_abbv="we",
-        environment="res",
+        environment="dev",
     ),
     clusters=(
         ClusterSpec(name="cpu-cluster", vm_size="STANDARD_DS3_V2", priority="low_priority", max_nodes=4),
-        ClusterSpec(name="gpu-cluster", vm_size="STANDARD_NC6S_V3", priority="dedicated", max_nodes=2),
+        ClusterSpec(name="gpu-cluster", vm_size="STANDARD_NC6S_V3", priority="low_priority", max_nodes=2),
     ),
     members=(
         MemberSpec(principal="lead2@contoso.com", persona="team_lead"),
         MemberSpec(principal="scientist@contoso.com", persona="data_scientist"),
     ),
 )
-
-
-def admin_permissions() -> QuerySet[Permission]:
-    """Full rights on the policy models, read-only on the rest of the app (for the Django admin)."""
-    return Permission.objects.filter(
-        Q(content_type__model__in=POLICY_MODELS) | Q(codename__startswith="view_"),
-        content_type__app_label="provisioning",
-    )
 
 
 def demo_user(username: str, first: str, last: str, persona: str, *, password: str) -> User:
@@ -100,6 +105,14 @@ def policy_seed() -> None:
     for name, description in DEMO_VM_SIZES:
         AllowedVmSize.objects.get_or_create(name=name, defaults={"description": description})
     Policy.current()
+    for department, team, region, family, dedicated, low_priority in DEMO_BUDGETS:
+        TeamBudget.objects.get_or_create(
+            department=department,
+            team=team,
+            region=region,
+            family=family,
+            defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
+        )
 
 
 def sample_request_seed(requester: User) -> ChangeRequest | None:

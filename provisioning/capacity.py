@@ -1,0 +1,293 @@
+"""Quota and budget arithmetic: what a request's clusters would take, and what is left.
+
+A cluster can take ``max nodes x vCPUs`` cores at worst. That worst case is checked against two
+limits, dedicated and low-priority apart:
+
+- the team's budget in the region and VM family (``TeamBudget``), less the worst case of the team's
+  clusters the portal already holds there (approved, provisioning or active);
+- the subscription's quota in the region as Azure last reported it (``CoreUsage``): the VM family's
+  dedicated limit and the regional dedicated total, or the regional low-priority total, less what is
+  in use now.
+
+Over either limit, the environment's policy either refuses the cluster (a problem on its max nodes
+field, with the numbers) or lets it through with a second admin's approval. No Azure call is made
+here: the catalog and usages are refreshed by workers (``provisioning.capacity_sync``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from provisioning.models import (
+    ChangeRequest,
+    Cluster,
+    CoreUsage,
+    EnvironmentPolicy,
+    OverBudget,
+    Priority,
+    ResourceState,
+    TeamBudget,
+    VmSize,
+    Workspace,
+)
+from provisioning.problems import Problem
+from provisioning.spec import ClusterSpec, RequestSpec
+
+HOLDING = (ResourceState.PENDING, ResourceState.PROVISIONING, ResourceState.ACTIVE)
+PRIORITY_WORDS = {Priority.DEDICATED: "dedicated", Priority.LOW_PRIORITY: "low-priority"}
+
+
+def family_label(family: str) -> str:
+    """Azure's family key in words: ``standardDSv2Family`` -> ``Standard DSv2 Family``."""
+    found = re.fullmatch(r"standard(.+)Family", family)
+    return f"Standard {found.group(1)} Family" if found else family
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team as the naming convention has it; budgets are per team, region and family."""
+
+    department: str
+    team: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.department}/{self.team}"
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One cluster's worst case: every node up."""
+
+    index: int
+    name: str
+    vm_size: str
+    family: str
+    vcpus: int
+    gpus: int
+    priority: str
+    max_nodes: int
+
+    @property
+    def cores(self) -> int:
+        return self.max_nodes * self.vcpus
+
+
+@dataclass(frozen=True)
+class Line:
+    """One limit checked: who holds it, how many cores the request asks, how many are used, the limit."""
+
+    holder: str  # "team" or "subscription"
+    label: str  # e.g. "Standard DSv2 Family, dedicated" or "all dedicated cores"
+    asked: int
+    used: int
+    limit: int
+    clusters: tuple[int, ...] = ()
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    @property
+    def fits(self) -> bool:
+        return self.asked <= self.limit - self.used
+
+    def sentence(self, team: Team) -> str:
+        whose = f"team {team}'s budget" if self.holder == "team" else "the subscription's quota"
+        return (
+            f"asks {self.asked} {self.label} cores in {team.region}; {whose} has {self.used} of "
+            f"{self.limit} used, {self.left} left"
+        )
+
+
+@dataclass
+class Check:
+    """The outcome of checking a request's clusters against budgets and quotas."""
+
+    team: Team | None
+    policy: EnvironmentPolicy | None
+    demands: list[Demand] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def over(self) -> list[Line]:
+        return [line for line in self.lines if not line.fits]
+
+    @property
+    def needs_second_approval(self) -> bool:
+        return (
+            bool(self.over)
+            and self.policy is not None
+            and self.policy.over_budget == OverBudget.SECOND_APPROVAL
+        )
+
+    def problems(self) -> list[Problem]:
+        """The lines over their limit, as problems on the clusters' max nodes (when policy refuses)."""
+        if self.team is None or not self.over or self.needs_second_approval:
+            return []
+        return self.over_problems()
+
+    def over_problems(self) -> list[Problem]:
+        """Every line over its limit, as a problem per cluster taking part in it."""
+        assert self.team is not None
+        found = []
+        for line in self.over:
+            for index in line.clusters:
+                found.append(Problem(f"clusters.{index}.max_nodes", line.sentence(self.team)))
+        return found
+
+
+def size_in(region: str, vm_size: str) -> VmSize | None:
+    return VmSize.objects.filter(region=region, name=vm_size.upper()).first()
+
+
+def catalog_known(region: str) -> bool:
+    """Whether the size catalog of the region has been read from Azure."""
+    return VmSize.objects.filter(region=region).exists()
+
+
+def _demands(clusters: Iterable[ClusterSpec], region: str, notes: list[str]) -> list[Demand]:
+    sizes = {s.name: s for s in VmSize.objects.filter(region=region)}
+    found = []
+    for i, c in enumerate(clusters):
+        size = sizes.get(c.vm_size.upper())
+        if size is None:
+            notes.append(
+                f"{c.vm_size.upper()} is not in the size catalog of {region}: its cores are not counted"
+            )
+            continue
+        found.append(
+            Demand(i, c.name, size.name, size.family, size.vcpus, size.gpus, c.priority, c.max_nodes)
+        )
+    return found
+
+
+def team_holding(team: Team, *, exclude_request_id: int | None = None) -> dict[tuple[str, str], int]:
+    """Worst-case cores of the clusters the portal holds for a team in its region, by (family, priority)."""
+    sizes = {s.name: s for s in VmSize.objects.filter(region=team.region)}
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    clusters = Cluster.objects.filter(
+        workspace__department=team.department,
+        workspace__team=team.team,
+        workspace__region=team.region,
+        state__in=HOLDING,
+    )
+    if exclude_request_id is not None:
+        clusters = clusters.exclude(change_request_id=exclude_request_id)
+    for cluster in clusters:
+        size = sizes.get(cluster.vm_size.upper())
+        if size is not None:
+            held[(size.family, cluster.priority)] += cluster.max_nodes * size.vcpus
+    return held
+
+
+def _team_lines(
+    team: Team, groups: dict[tuple[str, str], list[Demand]], request_id: int | None
+) -> list[Line]:
+    budgets = {
+        b.family: b
+        for b in TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
+    }
+    held = team_holding(team, exclude_request_id=request_id)
+    lines = []
+    for (family, priority), demands in sorted(groups.items()):
+        budget = budgets.get(family)
+        if budget is None:
+            continue
+        limit = budget.dedicated_cores if priority == Priority.DEDICATED else budget.low_priority_cores
+        lines.append(
+            Line(
+                "team",
+                f"{family_label(family)} {PRIORITY_WORDS[Priority(priority)]}",
+                sum(d.cores for d in demands),
+                held[(family, priority)],
+                limit,
+                tuple(d.index for d in demands),
+            )
+        )
+    return lines
+
+
+def _subscription_lines(
+    subscription: str, region: str, groups: dict[tuple[str, str], list[Demand]], notes: list[str]
+) -> list[Line]:
+    usage = {
+        (u.scope, u.family): u for u in CoreUsage.objects.filter(subscription_id=subscription, region=region)
+    }
+    if not usage:
+        notes.append(
+            f"the subscription's usage in {region} has not been read from Azure yet: quota not checked"
+        )
+        return []
+    lines = []
+    dedicated = [d for (_, priority), ds in groups.items() if priority == Priority.DEDICATED for d in ds]
+    low = [d for (_, priority), ds in groups.items() if priority == Priority.LOW_PRIORITY for d in ds]
+    for (family, priority), demands in sorted(groups.items()):
+        row = usage.get((CoreUsage.Scope.FAMILY, family))
+        if priority == Priority.DEDICATED and row is not None:
+            lines.append(_usage_line(row, f"{family_label(family)} dedicated", demands))
+        elif priority == Priority.DEDICATED:
+            notes.append(f"Azure reported no quota for {family_label(family)} in {region}")
+    totals = (
+        (CoreUsage.Scope.DEDICATED_TOTAL, "dedicated (regional total)", dedicated),
+        (CoreUsage.Scope.LOW_PRIORITY_TOTAL, "low-priority (regional total)", low),
+    )
+    for scope, label, demands in totals:
+        row = usage.get((scope, ""))
+        if demands and row is not None:
+            lines.append(_usage_line(row, label, demands))
+    return lines
+
+
+def _usage_line(row: CoreUsage, label: str, demands: list[Demand]) -> Line:
+    return Line(
+        "subscription",
+        label,
+        sum(d.cores for d in demands),
+        row.current,
+        row.limit,
+        tuple(d.index for d in demands),
+    )
+
+
+def _where(spec: RequestSpec, workspace: Workspace | None) -> tuple[Team, str, str] | None:
+    """The team, subscription and environment a request's clusters belong to."""
+    if spec.workspace is not None:
+        inp = spec.workspace.naming_input()
+        return Team(inp.department, inp.team, inp.region), spec.workspace.subscription_id, inp.environment
+    if workspace is not None:
+        return (
+            Team(workspace.department, workspace.team, workspace.region),
+            workspace.subscription_id,
+            workspace.environment,
+        )
+    return None
+
+
+def request_check(
+    spec: RequestSpec, *, workspace: Workspace | None = None, request_id: int | None = None
+) -> Check:
+    """Check a request's clusters against its team's budget and its subscription's quota."""
+    where = _where(spec, workspace)
+    if where is None or not spec.clusters:
+        return Check(team=where[0] if where else None, policy=None)
+    team, subscription, environment = where
+    check = Check(team=team, policy=EnvironmentPolicy.objects.filter(environment=environment).first())
+    check.demands = _demands(spec.clusters, team.region, check.notes)
+    groups: dict[tuple[str, str], list[Demand]] = defaultdict(list)
+    for demand in check.demands:
+        groups[(demand.family, demand.priority)].append(demand)
+    check.lines = _team_lines(team, groups, request_id) + _subscription_lines(
+        subscription, team.region, groups, check.notes
+    )
+    if not any(line.holder == "team" for line in check.lines) and groups:
+        check.notes.append(f"team {team} has no budget in {team.region} for these VM families")
+    return check
+
+
+def change_request_check(cr: ChangeRequest) -> Check:
+    return request_check(RequestSpec.from_json(cr.spec), workspace=cr.workspace, request_id=cr.pk)
