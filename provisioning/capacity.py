@@ -92,6 +92,11 @@ class Line:
         return max(self.limit - self.used, 0)
 
     @property
+    def shortfall(self) -> int:
+        """How many cores past the limit the request would go (0 when it fits)."""
+        return max(self.asked + self.used - self.limit, 0)
+
+    @property
     def fits(self) -> bool:
         return self.asked <= self.limit - self.used
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 
 from provisioning import naming
 from provisioning.models import (
@@ -21,10 +22,12 @@ from provisioning.models import (
     AllowedVmSize,
     ChangeRequest,
     Environment,
+    EnvironmentPolicy,
     Membership,
     Persona,
     Priority,
     ResourceState,
+    VmSize,
     Workspace,
 )
 from provisioning.spec import (
@@ -83,6 +86,50 @@ class RegionSelect(forms.Select):
         if region is not None:
             option["attrs"]["data-abbreviation"] = region.abbreviation
         return option
+
+
+class SizeSelect(forms.Select):
+    """VM sizes labelled with vCPUs, GPUs and memory; each option says where policy and Azure allow it.
+
+    ``data-regions`` lists the regions whose catalog offers the size (absent: no catalog read yet) and
+    ``data-environments`` the environments whose policy allows it, so the browser can hide the rest.
+    """
+
+    catalog: dict[str, list[VmSize]]
+    environments: dict[str, list[str]]
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        size = getattr(value, "instance", None)
+        if size is None:
+            return option
+        offered = self.catalog.get(size.name.upper(), [])
+        if offered:
+            option["label"] = f"{size.name} · {_size_words(offered[0])}"
+        if self.catalog:
+            option["attrs"]["data-regions"] = " ".join(sorted(s.region for s in offered))
+        option["attrs"]["data-environments"] = " ".join(self.environments.get(size.name.upper(), []))
+        return option
+
+
+def _size_words(size: VmSize) -> str:
+    words = [f"{size.vcpus} vCPU{'s' if size.vcpus != 1 else ''}"]
+    if size.gpus:
+        words.append(f"{size.gpus} GPU{'s' if size.gpus != 1 else ''}")
+    words.append(f"{size.memory_gb:g} GB")
+    return ", ".join(words)
+
+
+def _size_environments(allowed: Iterable[str]) -> dict[str, list[str]]:
+    """For each allowed size, the environments whose policy allows it (no list = every size)."""
+    allowed = [name.upper() for name in allowed]
+    found: dict[str, list[str]] = {name: [] for name in allowed}
+    for policy in EnvironmentPolicy.objects.prefetch_related("allowed_sizes"):
+        own = {s.name.upper() for s in policy.allowed_sizes.all()}
+        for name in allowed:
+            if not own or name in own:
+                found[name].append(policy.environment)
+    return found
 
 
 class WorkspaceForm(forms.Form):
@@ -184,6 +231,7 @@ class ClusterForm(forms.Form):
         queryset=AllowedVmSize.objects.none(),
         to_field_name="name",
         empty_label="Choose a VM size",
+        widget=SizeSelect,
     )
     priority = forms.ChoiceField(label="Priority", choices=Priority.choices, initial=Priority.LOW_PRIORITY)
     max_nodes = forms.IntegerField(label="Max nodes", initial=1, max_value=MAX_NUMBER)
@@ -191,10 +239,23 @@ class ClusterForm(forms.Form):
     idle_seconds = forms.IntegerField(
         label="Idle seconds before scale-down", initial=DEFAULT_IDLE_SECONDS, max_value=MAX_NUMBER
     )
+    justification = forms.CharField(
+        label="Why keep nodes up (min nodes above 0)",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required when min nodes is above 0: idle nodes are paid for.",
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, workspace: Workspace | None = None, sizes: SizeChoices | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        _choices(self, "vm_size").queryset = AllowedVmSize.objects.filter(is_active=True)
+        sizes = sizes or SizeChoices.build(workspace)
+        field = _choices(self, "vm_size")
+        field.queryset = sizes.queryset
+        widget = cast(SizeSelect, field.widget)
+        widget.catalog, widget.environments = sizes.catalog, sizes.environments
         for name in ("max_nodes", "min_nodes", "idle_seconds"):
             self.fields[name].widget.attrs["min"] = 0
         _style(self)
@@ -211,7 +272,50 @@ class ClusterForm(forms.Form):
             max_nodes=data["max_nodes"],
             min_nodes=data["min_nodes"],
             idle_seconds=data["idle_seconds"],
+            justification=data["justification"].strip(),
         )
+
+
+class SizeChoices:
+    """The sizes a cluster row offers: those the portal allows, narrowed to the workspace's region and
+    environment when the workspace exists; with the catalog and policies that label and filter them."""
+
+    def __init__(
+        self,
+        queryset: QuerySet[AllowedVmSize],
+        catalog: dict[str, list[VmSize]],
+        environments: dict[str, list[str]],
+    ) -> None:
+        self.queryset, self.catalog, self.environments = queryset, catalog, environments
+
+    @classmethod
+    def build(cls, workspace: Workspace | None = None) -> SizeChoices:
+        queryset = AllowedVmSize.objects.filter(is_active=True)
+        catalog: dict[str, list[VmSize]] = {}
+        for size in VmSize.objects.filter(
+            name__in=[n.upper() for n in queryset.values_list("name", flat=True)]
+        ):
+            catalog.setdefault(size.name, []).append(size)
+        environments = _size_environments(queryset.values_list("name", flat=True))
+        if workspace is not None:
+            names = [
+                name
+                for name, envs in environments.items()
+                if workspace.environment in envs
+                and (
+                    not _catalog_of(catalog, workspace.region) or workspace.region in _regions(catalog, name)
+                )
+            ]
+            queryset = queryset.filter(name__in=names)
+        return cls(queryset, catalog, environments)
+
+
+def _catalog_of(catalog: dict[str, list[VmSize]], region: str) -> bool:
+    return any(s.region == region for sizes in catalog.values() for s in sizes)
+
+
+def _regions(catalog: dict[str, list[VmSize]], name: str) -> set[str]:
+    return {s.region for s in catalog.get(name.upper(), [])}
 
 
 class MemberForm(forms.Form):
@@ -282,7 +386,15 @@ class RequestForms:
         self.kind = kind
         self.workspace = workspace
         self.workspace_form = WorkspaceForm(data) if kind == Kind.NEW_WORKSPACE else None
-        self.clusters = ClusterFormSet(data, prefix="clusters") if kind in CLUSTER_KINDS else None
+        self.clusters = (
+            ClusterFormSet(
+                data,
+                prefix="clusters",
+                form_kwargs={"workspace": workspace, "sizes": SizeChoices.build(workspace)},
+            )
+            if kind in CLUSTER_KINDS
+            else None
+        )
         self.members = MemberFormSet(data, prefix="members") if kind in MEMBER_KINDS else None
         self.revoke = None
         if kind == Kind.REVOKE_ACCESS:
@@ -375,6 +487,7 @@ def request_data(spec: RequestSpec, *, kind: str) -> dict[str, Any]:
             "max_nodes": 1,
             "min_nodes": DEFAULT_MIN_NODES,
             "idle_seconds": DEFAULT_IDLE_SECONDS,
+            "justification": "",
         }
         data.update(_formset_data("clusters", [dataclasses.asdict(c) for c in spec.clusters], blank))
     if kind in MEMBER_KINDS:

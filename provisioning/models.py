@@ -119,8 +119,8 @@ class EnvironmentPolicy(models.Model):
     """Cluster rules for one environment (res, dev, pro), edited by admins."""
 
     environment = models.CharField(max_length=3, unique=True, choices=Environment.choices)
-    allowed_sizes = models.ManyToManyField(
-        "AllowedVmSize",
+    allowed_sizes: models.ManyToManyField[AllowedVmSize, Any] = models.ManyToManyField(
+        AllowedVmSize,
         blank=True,
         help_text="Sizes this environment may use; none chosen means every size the portal allows",
     )

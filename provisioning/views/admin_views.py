@@ -93,11 +93,18 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request.user)
     cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
     try:
-        services.request_approve(request_id=cr.pk, approver=request.user)  # type: ignore[arg-type]
+        cr = services.request_approve(request_id=cr.pk, approver=request.user)  # type: ignore[arg-type]
     except services.RequestError as exc:  # TransitionError included; PermissionDenied becomes a 403
         _error_message(request, exc, doing="approve")
     else:
-        messages.success(request, f"Request #{cr.pk} approved: provisioning is queued.")
+        if cr.status == ChangeRequest.Status.SUBMITTED:
+            messages.success(
+                request,
+                f"First approval of request #{cr.pk} recorded: it goes over budget, so a second admin "
+                "must approve it before anything is provisioned.",
+            )
+        else:
+            messages.success(request, f"Request #{cr.pk} approved: provisioning is queued.")
     return redirect("provisioning:request_detail", pk=cr.pk)
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import personas
 from accounts.models import User
-from provisioning import naming, selectors, services, validation
+from provisioning import capacity, cost, naming, selectors, services, validation
 from provisioning.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.models import ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
@@ -278,6 +278,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "workspace_visible": _workspace_visible(cr, request.user),
         **_requester_actions(cr, request.user),
     }
+    if spec.clusters:
+        context["cost"] = cost.clusters_cost(spec.clusters)
+        if cr.status in (Status.DRAFT, Status.SUBMITTED):
+            context["capacity"] = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
     if cr.status == Status.DRAFT:
         context["problems"] = validation.spec_problems(
             spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk
@@ -318,10 +322,13 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
+    clusters = list(selectors.clusters_of(workspace))
     context = {
         "nav": "workspaces",
         "workspace": workspace,
-        "clusters": selectors.clusters_of(workspace),
+        "clusters": clusters,
+        "cost": cost.clusters_cost(clusters),
+        "quotas": workspace.quotas.all(),
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,

@@ -39,6 +39,7 @@
     var html = template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__num__/g, String(index + 1));
     rows.insertAdjacentHTML("beforeend", html);
     total.value = String(index + 1);
+    filterSizes();
     var added = rows.lastElementChild;
     var first = added ? added.querySelector("input, select") : null;
     if (first) {
@@ -55,8 +56,40 @@
     });
   }
 
+  // Offer only the VM sizes Azure has in the chosen region and the environment's policy allows.
+  function listed(option, name, value) {
+    var values = option.getAttribute(name);
+    return values === null || value === "" || values.split(" ").indexOf(value) !== -1;
+  }
+
+  function filterSizes() {
+    var region = document.getElementById("id_region");
+    var environment = document.getElementById("id_environment");
+    var where = region ? region.value : "";
+    var env = environment ? environment.value : "";
+    document.querySelectorAll("select[name$='-vm_size'] option[value]").forEach(function (option) {
+      if (option.value === "") {
+        return;
+      }
+      var offered = listed(option, "data-regions", where) && listed(option, "data-environments", env);
+      option.hidden = !offered;
+      option.disabled = !offered && !option.selected;
+    });
+  }
+
+  function wireSizeFilter() {
+    ["id_region", "id_environment"].forEach(function (id) {
+      var select = document.getElementById(id);
+      if (select) {
+        select.addEventListener("change", filterSizes);
+      }
+    });
+    filterSizes();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wireRegionAbbreviation();
+    wireSizeFilter();
     wireAddButtons();
   });
 })();
