@@ -19,10 +19,19 @@ CENTS = Decimal("0.01")
 
 
 class ClusterLike(Protocol):
-    name: str
-    vm_size: str
-    priority: str
-    max_nodes: int
+    """A ``ClusterSpec`` or a ``Cluster`` row: what pricing needs to know."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def vm_size(self) -> str: ...
+
+    @property
+    def priority(self) -> str: ...
+
+    @property
+    def max_nodes(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ import os
 import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
-from provisioning import runs
+from provisioning import capacity_sync, runs
 from provisioning.azure import operations as ops
+from provisioning.azure import quotas
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.operations import AzureStepError, Outcome, RoleCatalog
 from provisioning.models import ChangeRequest, Run, Step
@@ -55,6 +56,8 @@ class RunContext:
     tenant_id: str
     results: dict[str, str]
     roles: RoleCatalog
+    # Azure's answer per family of a workspace_quota step, stored by the calling thread (step key -> results).
+    quota_results: dict[str, list[quotas.QuotaResult]] = field(default_factory=dict)
 
     @property
     def subscription(self) -> str:
@@ -92,6 +95,28 @@ def _resource_id(ctx: RunContext, kind: str, name: str) -> str:
     return ctx.results.get(f"{kind}:{name}") or ops.arm_id(
         ctx.subscription, ctx.resource_group, provider, name
     )
+
+
+def _workspace_quota(ctx: RunContext, spec: StepSpec) -> Outcome:
+    """The team's dedicated budgets as the workspace's AzureML quota; any refusal fails the step."""
+    workspace_id = ops.arm_id(
+        ctx.subscription,
+        ctx.resource_group,
+        "Microsoft.MachineLearningServices/workspaces",
+        ctx.plan["names"]["workspace"],
+    )
+    results = quotas.apply_workspace_quotas(
+        ctx.clients,
+        subscription=ctx.subscription,
+        location=ctx.region,
+        workspace_id=workspace_id,
+        limits={str(q["family"]): int(q["limit"]) for q in spec.params["quotas"]},
+    )
+    ctx.quota_results[spec.key] = results
+    refused = [r for r in results if not r.ok]
+    if refused:
+        raise AzureStepError(refused[0].status, " ".join(r.message for r in refused))
+    return Outcome("updated" if any(r.sent for r in results) else "unchanged", workspace_id)
 
 
 def _do_step(ctx: RunContext, spec: StepSpec) -> Outcome:
@@ -143,6 +168,8 @@ def _do_step(ctx: RunContext, spec: StepSpec) -> Outcome:
             max_nodes=p["max_nodes"],
             idle_seconds=p["idle_seconds"],
         )
+    if spec.kind == "workspace_quota":
+        return _workspace_quota(ctx, spec)
     if spec.kind == "custom_role":
         return ops.ensure_custom_role(ctx.clients, **common, role_name=p["role"])
     if spec.kind == "principal":
@@ -200,8 +227,17 @@ class _Execution:
             key=lambda k: self.rows[k].position,
         )
 
+    def _record_quotas(self, key: str) -> None:
+        """Azure's answer to a workspace_quota step, stored here: database writes stay on this thread."""
+        results = self.ctx.quota_results.pop(key, None)
+        cr = self.run.change_request
+        if results is not None and cr.workspace is not None:
+            capacity_sync.workspace_quotas_record(workspace=cr.workspace, results=results, request_id=cr.pk)
+
     def _record(self, key: str, result: Outcome | AzureStepError, attempts: int) -> None:
         row = self.rows[key]
+        if self.specs[key].kind == "workspace_quota":
+            self._record_quotas(key)
         if isinstance(result, Outcome):
             runs.step_finish(
                 step_id=row.pk, ok=True, outcome=result.action, azure_id=result.azure_id, attempts=attempts

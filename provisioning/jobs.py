@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from provisioning import runs
 
 
@@ -22,3 +24,29 @@ def check_names(request_id: int) -> int:
     from provisioning.name_checks import request_check_names
 
     return sum(1 for answer in request_check_names(request_id=request_id) if not answer["available"])
+
+
+def capacity_refresh() -> dict[str, Any]:
+    """Read the size catalog and core usages of every allowed subscription and region from Azure."""
+    from provisioning import capacity_sync
+
+    return capacity_sync.capacity_refresh()
+
+
+def clusters_guard() -> dict[str, Any]:
+    """Flag the clusters in Azure that break policy (made by the portal or not); resolve old flags."""
+    from provisioning import capacity_sync
+
+    return capacity_sync.clusters_guard()
+
+
+def capacity_check() -> dict[str, Any]:
+    """The periodic capacity work: refresh the catalog and usages, then guard the clusters."""
+    return {"refresh": capacity_refresh(), "guard": clusters_guard()}
+
+
+def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
+    """Apply a team's budgets in a region as workspace quota to each of its active workspaces there."""
+    from provisioning import capacity_sync
+
+    return capacity_sync.team_quota_apply(department, team, region)

@@ -146,6 +146,18 @@ def steps_for_plan(plan: dict[str, Any]) -> list[StepSpec]:
                 dict(cluster),
             )
         )
+    quotas = plan.get("workspace_quotas") or []
+    if quotas:
+        families = "VM family" if len(quotas) == 1 else "VM families"
+        specs.append(
+            StepSpec(
+                "workspace_quota",
+                "workspace_quota",
+                f"workspace quota for {len(quotas)} {families}",
+                ("workspace",) if has_workspace else (),
+                {"quotas": [dict(q) for q in quotas]},
+            )
+        )
     for role in plan.get("custom_roles", []):
         specs.append(
             StepSpec(f"custom_role:{role}", "custom_role", f"custom role '{role}'", (), {"role": role})

@@ -276,21 +276,35 @@ class AzureClients:
             "registry_discovery_endpoint": f"{self.arm_endpoint}/",
         }
 
+    def _ml_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "enable_telemetry": False,
+            "show_progress": False,
+            "cloud": self.cloud_name(),
+        }
+        if self.cloud_name() not in KNOWN_CLOUDS.values():
+            options["cloud_metadata"] = self._cloud_metadata()
+        return options
+
     def ml(self, subscription: str, resource_group: str, workspace_name: str) -> Any:
         """azure-ai-ml MLClient for one workspace (imported on first use: it costs ~1 s and 100 MiB)."""
         from azure.ai.ml import MLClient  # Python's import lock makes this once per process
 
-        def build() -> Any:
-            options: dict[str, Any] = {
-                "enable_telemetry": False,
-                "show_progress": False,
-                "cloud": self.cloud_name(),
-            }
-            if self.cloud_name() not in KNOWN_CLOUDS.values():
-                options["cloud_metadata"] = self._cloud_metadata()
-            return MLClient(self.credential(), subscription, resource_group, workspace_name, **options)
+        return self._cached(
+            ("ml", subscription, resource_group.lower(), workspace_name.lower()),
+            lambda: MLClient(
+                self.credential(), subscription, resource_group, workspace_name, **self._ml_options()
+            ),
+        )
 
-        return self._cached(("ml", subscription, resource_group.lower(), workspace_name.lower()), build)
+    def ml_subscription(self, subscription: str) -> Any:
+        """azure-ai-ml MLClient scoped to a subscription only: location-level calls (VM sizes, usages)
+        and listing the subscription's workspaces need no resource group or workspace."""
+        from azure.ai.ml import MLClient
+
+        return self._cached(
+            ("ml", subscription), lambda: MLClient(self.credential(), subscription, **self._ml_options())
+        )
 
     # --- Graph ----
 

@@ -54,6 +54,13 @@ HINTS = {
     "QuotaExceeded": "The subscription's quota is exhausted in this region: request more quota, then retry.",
     "ClusterChangeRefused": "Azure cannot change a cluster's VM size or priority in place: request a cluster "
     "with another name instead.",
+    "InvalidQuotaExceedsSubscriptionLimit": "The team's budget asks more than the subscription's quota in this "
+    "region: get more quota from Azure support and retry the run, or lower the team's budget and apply it to "
+    "the workspace from the capacity page.",
+    "InvalidQuotaBelowClusterMinimum": "The workspace's clusters already hold more cores than the budget "
+    "(their minimum nodes): lower those clusters' minimum nodes or raise the team's budget, then retry.",
+    "InvalidVMFamilyName": "Azure does not offer this VM family for AzureML in the region: remove the team's "
+    "budget for it, then apply the budget again.",
 }
 DEFAULT_HINT = "Retry the run. If it fails again, Azure's message above says what to fix."
 

@@ -17,6 +17,7 @@ from provisioning.standin.arm import (
     NAME,
     PROVIDERS,
     RG,
+    SUB,
     Context,
     async_operation_headers,
     child_id,
@@ -75,6 +76,12 @@ class WorkspacesApi:
                 PROVIDERS + r"Microsoft\.MachineLearningServices/workspaces",
                 "workspace.list",
                 self.workspace_list,
+            ),
+            route(
+                "GET",
+                SUB + r"/providers/Microsoft\.MachineLearningServices/workspaces",
+                "workspace.list_by_subscription",
+                self.workspace_list_by_subscription,
             ),
         ]
 
@@ -298,6 +305,21 @@ class WorkspacesApi:
         require_api_version(req)
         group = require_group(self.ctx, req.params["sub"], req.params["rg"])
         prefix = f"{group['id']}/providers/{WORKSPACE}/".lower()
+        return Response(
+            200,
+            {
+                "value": [
+                    r
+                    for k, r in self.state.resources.items()
+                    if k.startswith(prefix) and r["type"] == WORKSPACE
+                ]
+            },
+        )
+
+    def workspace_list_by_subscription(self, req: Request) -> Response:
+        """Workspaces_ListBySubscription: every workspace of the subscription, whoever made it."""
+        require_api_version(req)
+        prefix = f"/subscriptions/{req.params['sub']}/".lower()
         return Response(
             200,
             {

@@ -69,8 +69,18 @@ def clusters(state: State, sub: str, location: str) -> list[Cluster]:
 
 
 def usage(state: State, sub: str, location: str, exclude: str = "") -> Counter[Any]:
-    """vCPUs in use: "lp", "dedicated", ("sub", family) and (workspace id, family)."""
+    """vCPUs in use: "lp", "dedicated", ("sub", family) and (workspace id, family).
+
+    The subscription's figures include the region's ``outside_use``: cores of workloads outside any
+    workspace the stand-in holds, which Azure counts all the same.
+    """
     used: Counter[Any] = Counter()
+    offer = catalog.region(location)
+    if offer is not None:
+        used["lp"] += offer.outside_low_priority
+        for family, vcpus in offer.outside_use.items():
+            used["dedicated"] += vcpus
+            used[("sub", family)] += vcpus
     for cluster in clusters(state, sub, location):
         if cluster.id.lower() == exclude.lower():
             continue

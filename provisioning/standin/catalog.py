@@ -2,12 +2,14 @@
 
 Role ids are Azure's real, well-known built-in role definition GUIDs. VM sizes follow the shape of
 Microsoft's ``VirtualMachineSize/list.json`` example; availability per region and default quotas are
-plausible for a fresh pay-as-you-go subscription (GPU families start at 0 dedicated vCPUs).
+plausible for a pay-as-you-go subscription (GPU families start at 0 dedicated vCPUs). Each region also
+has cores already taken by workloads outside the portal (other teams' clusters made by hand), so usage
+is never all zeros: the portal must plan with what is really left.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BUILTIN_ROLES: list[dict[str, object]] = [
@@ -191,6 +193,7 @@ FAMILIES: dict[str, VmFamily] = {
         VmFamily("standardDv2Family", "Standard Dv2 Family"),
         VmFamily("standardDSv3Family", "Standard DSv3 Family"),
         VmFamily("standardFSv2Family", "Standard FSv2 Family"),
+        VmFamily("standardEDSv4Family", "Standard EDSv4 Family"),
         VmFamily("standardNVFamily", "Standard NV Family", gpu=True),
         VmFamily("standardNVSv3Family", "Standard NVSv3 Family", gpu=True),
         VmFamily("standardNCSv3Family", "Standard NCSv3 Family", gpu=True),
@@ -224,6 +227,10 @@ _SIZES: list[tuple[str, str, int, int, float, int, float]] = [
     ("Standard_F2s_v2", "standardFSv2Family", 2, 0, 4.0, 16384, 0.085),
     ("Standard_F4s_v2", "standardFSv2Family", 4, 0, 8.0, 32768, 0.169),
     ("Standard_F8s_v2", "standardFSv2Family", 8, 0, 16.0, 65536, 0.338),
+    ("Standard_E2ds_v4", "standardEDSv4Family", 2, 0, 16.0, 76800, 0.144),
+    ("Standard_E4ds_v4", "standardEDSv4Family", 4, 0, 32.0, 153600, 0.288),
+    ("Standard_E8ds_v4", "standardEDSv4Family", 8, 0, 64.0, 307200, 0.576),
+    ("Standard_E16ds_v4", "standardEDSv4Family", 16, 0, 128.0, 614400, 1.152),
     ("Standard_NV6", "standardNVFamily", 6, 1, 56.0, 389120, 1.14),
     ("Standard_NV12", "standardNVFamily", 12, 2, 112.0, 696320, 2.28),
     ("Standard_NV24", "standardNVFamily", 24, 4, 224.0, 1474560, 4.56),
@@ -242,11 +249,17 @@ _CPU_FAMILIES = ("standardDSv2Family", "standardDv2Family", "standardDSv3Family"
 
 @dataclass(frozen=True)
 class Region:
-    """What one location offers: VM families with their dedicated vCPU limits, and regional totals."""
+    """What one location offers: VM families with their dedicated vCPU limits, and regional totals.
+
+    ``outside_use`` (dedicated vCPUs per family) and ``outside_low_priority`` are taken by workloads
+    the portal does not see; they count in the subscription's usages and against its limits.
+    """
 
     family_limits: dict[str, int]
     dedicated_total: int = 100
     low_priority_total: int = 100
+    outside_use: dict[str, int] = field(default_factory=dict)
+    outside_low_priority: int = 0
 
 
 def _cpu(limit: int) -> dict[str, int]:
@@ -258,18 +271,44 @@ REGIONS: dict[str, Region] = {
         {
             **_cpu(24),
             "standardDSv2Family": 48,
+            "standardEDSv4Family": 32,
             "standardNVFamily": 24,
             "standardNCSv3Family": 0,
             "standardNCASv3_T4Family": 8,
-        }
+        },
+        outside_use={"standardDSv2Family": 20, "standardFSv2Family": 8, "standardEDSv4Family": 8},
+        outside_low_priority=12,
     ),
     "westeurope": Region(
-        {**_cpu(24), "standardNVFamily": 12, "standardNCSv3Family": 0, "standardNCASv3_T4Family": 0},
+        {
+            **_cpu(24),
+            "standardEDSv4Family": 16,
+            "standardNVFamily": 12,
+            "standardNCSv3Family": 0,
+            "standardNCASv3_T4Family": 0,
+        },
         dedicated_total=64,
         low_priority_total=50,
+        outside_use={"standardDSv2Family": 16, "standardDv2Family": 4},
+        outside_low_priority=20,
     ),
     "westus2": Region(
-        {**_cpu(24), "standardNVSv3Family": 12, "standardNCSv3Family": 12, "standardNCASv3_T4Family": 8}
+        {**_cpu(24), "standardNVSv3Family": 12, "standardNCSv3Family": 12, "standardNCASv3_T4Family": 8},
+        outside_use={"standardDSv3Family": 8, "standardNCSv3Family": 6},
+        outside_low_priority=4,
+    ),
+    "northeurope": Region(
+        {
+            **_cpu(24),
+            "standardDSv2Family": 32,
+            "standardEDSv4Family": 24,
+            "standardNCSv3Family": 12,
+            "standardNCASv3_T4Family": 8,
+        },
+        dedicated_total=80,
+        low_priority_total=60,
+        outside_use={"standardDSv2Family": 12, "standardEDSv4Family": 4},
+        outside_low_priority=24,
     ),
 }
 DEFAULT_REGION = Region({**_cpu(24), "standardNCASv3_T4Family": 0})

@@ -47,6 +47,7 @@ DEMO_NAMES = {
     "scientist@contoso.com": "Sam Scientist",
 }
 SWEEP_SECONDS = 10.0
+CAPACITY_SECONDS = 120.0
 
 
 def _free_port() -> int:
@@ -84,6 +85,7 @@ class Command(BaseCommand):
         if options["auth"] == "entra":
             self._use_entra(standin, options["port"])
         worker = self._start_worker()
+        self._queue_capacity_check()
         threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
             self._banner(options)
@@ -181,12 +183,24 @@ class Command(BaseCommand):
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
 
-    def _sweep_clock(self, stop: threading.Event) -> None:
-        """What ``provisioning_scheduler`` does in production: queue the sweeper periodically."""
-        from provisioning.management.commands.provisioning_scheduler import sweep_enqueue
+    def _queue_capacity_check(self) -> None:
+        """Read sizes and usages from the stand-in at once, so the capacity page has numbers."""
+        from provisioning.management.commands.provisioning_scheduler import capacity_enqueue
 
+        if capacity_enqueue():
+            self.stdout.write("Capacity refresh queued (VM sizes, core usages, cluster guard)")
+
+    def _sweep_clock(self, stop: threading.Event) -> None:
+        """What ``provisioning_scheduler`` does in production: queue the sweeper and capacity check."""
+        from provisioning.management.commands.provisioning_scheduler import capacity_enqueue, sweep_enqueue
+
+        ticks_per_capacity = max(1, round(CAPACITY_SECONDS / SWEEP_SECONDS))
+        tick = 0
         while not stop.wait(SWEEP_SECONDS):
             sweep_enqueue()
+            tick += 1
+            if tick % ticks_per_capacity == 0:
+                capacity_enqueue()
 
     def _banner(self, options: dict[str, Any]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"

@@ -1,8 +1,10 @@
-"""``manage.py provisioning_scheduler``: the periodic sweeper's clock.
+"""``manage.py provisioning_scheduler``: the clock of the periodic jobs.
 
 Every ``--interval`` seconds it enqueues the ``provisioning.jobs.sweep`` job (JSON-serialized, like
 every portal job) unless one is already waiting, so a worker re-enqueues approved or running work
-whose job was lost or whose worker died. Redis being down only delays the next tick.
+whose job was lost or whose worker died. Every ``--capacity-interval`` seconds (and at start) it
+enqueues ``provisioning.jobs.capacity_check``: the size catalog and core usages read from Azure, then
+the guard over the clusters that exist. Redis being down only delays the next tick.
 """
 
 from __future__ import annotations
@@ -17,34 +19,56 @@ from redis.exceptions import RedisError
 from provisioning.queue import QUEUE_NAME, job_pending
 
 SWEEP_JOB_ID = "provisioning-sweep"
+CAPACITY_JOB_ID = "provisioning-capacity"
 
 
-def sweep_enqueue() -> bool:
-    """Queue one sweep unless one is already waiting; False when Redis is unreachable."""
-    if job_pending(SWEEP_JOB_ID):
+def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
+    """Queue a periodic job unless it is already waiting or running; False when Redis is unreachable."""
+    if job_pending(job_id):
         return True
     try:
-        django_rq.get_queue(QUEUE_NAME).enqueue(
-            "provisioning.jobs.sweep", job_id=SWEEP_JOB_ID, result_ttl=60, failure_ttl=3600
-        )
+        django_rq.get_queue(QUEUE_NAME).enqueue(func, job_id=job_id, result_ttl=result_ttl, failure_ttl=3600)
     except RedisError:
         return False
     return True
 
 
+def sweep_enqueue() -> bool:
+    """Queue one sweep unless one is already waiting; False when Redis is unreachable."""
+    return _enqueue_once("provisioning.jobs.sweep", SWEEP_JOB_ID, result_ttl=60)
+
+
+def capacity_enqueue() -> bool:
+    """Queue one capacity refresh and cluster guard unless one is waiting; False when Redis is unreachable."""
+    return _enqueue_once("provisioning.jobs.capacity_check", CAPACITY_JOB_ID, result_ttl=3600)
+
+
 class Command(BaseCommand):
-    help = "Enqueue the provisioning sweeper periodically (run one of these per deployment)."
+    help = "Enqueue the provisioning sweeper and the capacity check periodically (one per deployment)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--interval", type=float, default=15.0, help="seconds between sweeps (default 15)"
         )
-        parser.add_argument("--once", action="store_true", help="enqueue one sweep and exit")
+        parser.add_argument(
+            "--capacity-interval",
+            type=float,
+            default=300.0,
+            help="seconds between capacity refreshes and cluster guards (default 300)",
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="enqueue one sweep and one capacity check, exit"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        last_capacity: float | None = None
         while True:
             if not sweep_enqueue():
                 self.stderr.write("Redis unreachable; will try again at the next tick")
+            now = time.monotonic()
+            due = last_capacity is None or now - last_capacity >= options["capacity_interval"]
+            if due and capacity_enqueue():
+                last_capacity = now
             if options["once"]:
                 return
             time.sleep(options["interval"])

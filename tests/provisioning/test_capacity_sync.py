@@ -1,0 +1,457 @@
+"""Capacity from Azure into the database: size catalog, core usages, workspace quotas, the cluster guard.
+
+Everything runs against the local Azure stand-in with the real SDK clients; clusters "made outside
+the portal" are created directly with azure-ai-ml's MLClient, as someone with access to the
+subscription would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.ai.ml.entities import AmlCompute
+from azure.ai.ml.entities import Workspace as MlWorkspace
+from django.core.management import call_command
+
+from provisioning import capacity_sync, engine, runs, services
+from provisioning.audit import audit_verify_chain
+from provisioning.azure import quotas
+from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
+from provisioning.models import (
+    AllowedRegion,
+    AllowedVmSize,
+    AuditEvent,
+    ChangeRequest,
+    ClusterFlag,
+    CoreUsage,
+    EnvironmentPolicy,
+    Run,
+    Step,
+    TeamBudget,
+    VmSize,
+    Workspace,
+    WorkspaceQuota,
+)
+from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
+from tests.worker_plugin import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
+
+SUB = TUTORIAL_SUBSCRIPTION
+DSV2_QUOTA = "standard_dsv2_family_cluster_dedicated_vcpus"
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _usage(region: str, scope: str, family: str = "") -> tuple[int, int]:
+    row = CoreUsage.objects.get(subscription_id=SUB, region=region, scope=scope, family=family)
+    return row.current, row.limit
+
+
+def _outside_workspace(clients: Any, name: str, *, tags: dict[str, str] | None = None) -> str:
+    """A workspace someone made by hand (no portal tag) in eastus2; returns its resource group."""
+    group, location, tags = f"rg-{name}", "eastus2", dict(tags or {})
+    clients.resources(SUB).resource_groups.create_or_update(group, {"location": location, "tags": tags})
+    storage = (
+        clients.storage(SUB)
+        .storage_accounts.begin_create(
+            group, f"{name}st", {"location": location, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}}
+        )
+        .result()
+    )
+    vault = (
+        clients.keyvault(SUB)
+        .vaults.begin_create_or_update(
+            group,
+            f"{name}-kv",
+            {
+                "location": location,
+                "properties": {"tenantId": clients.tenant_id, "sku": {"family": "A", "name": "standard"}},
+            },
+        )
+        .result()
+    )
+    registry = (
+        clients.registry(SUB)
+        .registries.begin_create(group, f"{name}cr", {"location": location, "sku": {"name": "Basic"}})
+        .result()
+    )
+    insights = clients.app_insights(SUB).components.create_or_update(
+        group, f"{name}-ai", {"location": location, "kind": "web", "properties": {"Application_Type": "web"}}
+    )
+    clients.ml(SUB, group, name).workspaces.begin_create(
+        MlWorkspace(
+            name=name,
+            location=location,
+            tags=tags,
+            storage_account=storage.id,
+            key_vault=vault.id,
+            container_registry=registry.id,
+            application_insights=insights.id,
+        )
+    ).result()
+    return group
+
+
+def _outside_cluster(clients: Any, group: str, workspace: str, name: str, **settings: Any) -> Any:
+    values: dict[str, Any] = {
+        "size": "STANDARD_DS3_V2",
+        "tier": "dedicated",
+        "min_instances": 0,
+        "max_instances": 2,
+        "idle_time_before_scale_down": 120,
+    }
+    values.update(settings)
+    return (
+        clients.ml(SUB, group, workspace)
+        .compute.begin_create_or_update(AmlCompute(name=name, **values))
+        .result()
+    )
+
+
+def _principals(standin: Any) -> None:
+    for member in TUTORIAL_MEMBERS:
+        standin.add_user(member.principal)
+    standin.add_group("datasciencegroup")
+
+
+def _budget(family: str, dedicated: int, low_priority: int = 16) -> None:
+    TeamBudget.objects.update_or_create(
+        department="bgmr",
+        team="bluegranit",
+        region="eastus2",
+        family=family,
+        defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
+    )
+
+
+def _provision_tutorial(alice: Any, bob: Any, standin: Any, clients: Any) -> ChangeRequest:
+    _principals(standin)
+    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
+    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = services.request_approve(request_id=cr.pk, approver=bob)
+    engine.request_execute(request_id=cr.pk, clients=clients)
+    cr.refresh_from_db()
+    return cr
+
+
+# --- size catalog and usages -------------------------------------------------------------------------------
+
+
+def test_sizes_and_usages_flow_from_the_standin(policy, standin, azure_clients) -> None:
+    AllowedRegion.objects.create(name="northeurope", display_name="North Europe", abbreviation="ne")
+    VmSize.objects.create(
+        region="eastus2",
+        name="STANDARD_A1",
+        display_name="Standard_A1",
+        family="standardAFamily",
+        vcpus=1,
+        refreshed_at="2020-01-01T00:00:00Z",
+    )
+
+    summary = capacity_sync.capacity_refresh(azure_clients)
+
+    assert summary["errors"] == []
+    assert set(summary["sizes"]) == {"eastus2", "westeurope", "northeurope"}
+    ds3 = VmSize.objects.get(region="eastus2", name="STANDARD_DS3_V2")
+    assert (ds3.display_name, ds3.family, ds3.vcpus, ds3.gpus, ds3.memory_gb) == (
+        "Standard_DS3_v2",
+        "standardDSv2Family",
+        4,
+        0,
+        14.0,
+    )
+    assert ds3.low_priority_capable is True
+    assert VmSize.objects.get(region="eastus2", name="STANDARD_NV6").gpus == 1
+    assert VmSize.objects.get(region="northeurope", name="STANDARD_E4DS_V4").family == "standardEDSv4Family"
+    assert not VmSize.objects.filter(name="STANDARD_A1").exists()  # Azure no longer offers it there
+    # Cores used outside the portal show up, as Azure reports them.
+    assert _usage("eastus2", CoreUsage.Scope.FAMILY, "standardDSv2Family") == (20, 48)
+    assert _usage("eastus2", CoreUsage.Scope.FAMILY, "standardNCASv3_T4Family") == (0, 8)
+    assert _usage("eastus2", CoreUsage.Scope.DEDICATED_TOTAL) == (36, 100)
+    assert _usage("eastus2", CoreUsage.Scope.LOW_PRIORITY_TOTAL) == (12, 100)
+    assert _usage("westeurope", CoreUsage.Scope.DEDICATED_TOTAL) == (20, 64)
+    assert _usage("northeurope", CoreUsage.Scope.LOW_PRIORITY_TOTAL) == (24, 60)
+    names = CoreUsage.objects.get(region="eastus2", scope="family", family="standardDSv2Family").name
+    assert names == "Standard DSv2 Family Cluster Dedicated vCPUs"
+    assert not CoreUsage.objects.filter(family__icontains="lowpriority").exists()
+
+
+def test_usage_follows_the_clusters_azure_runs(policy, standin, azure_clients) -> None:
+    capacity_sync.capacity_refresh(azure_clients)
+    group = _outside_workspace(azure_clients, "handmade")
+    _outside_cluster(azure_clients, group, "handmade", "always-on", min_instances=2, max_instances=2)
+
+    capacity_sync.usage_refresh(azure_clients, SUB, "eastus2")
+
+    assert _usage("eastus2", CoreUsage.Scope.FAMILY, "standardDSv2Family") == (28, 48)
+    assert _usage("eastus2", CoreUsage.Scope.DEDICATED_TOTAL) == (44, 100)
+
+
+def test_a_region_azure_refuses_does_not_stop_the_others(policy, standin, azure_clients) -> None:
+    AllowedRegion.objects.create(name="moonbase1", display_name="Moon Base", abbreviation="mb")
+
+    summary = capacity_sync.capacity_refresh(azure_clients)
+
+    assert len(summary["errors"]) == 1 and "moonbase1" in summary["errors"][0]
+    assert "LocationNotAvailableForResourceType" in summary["errors"][0]
+    assert CoreUsage.objects.filter(region="eastus2").exists()
+    assert CoreUsage.objects.filter(region="westeurope").exists()
+
+
+def test_the_periodic_job_refreshes_capacity_through_a_real_worker(
+    policy, standin, rq_queue, start_worker
+) -> None:
+    call_command("provisioning_scheduler", "--once")
+    assert CAPACITY_JOB_ID in rq_queue.job_ids
+
+    start_worker()
+
+    wait_for(
+        lambda: CoreUsage.objects.filter(region="westeurope").exists(),
+        timeout=60,
+        describe=lambda: f"usages: {list(CoreUsage.objects.values_list('region', 'name'))}",
+    )
+    assert _usage("eastus2", CoreUsage.Scope.FAMILY, "standardDSv2Family") == (20, 48)
+
+
+def test_the_management_command_refreshes_and_prints(policy, standin, azure_clients, capsys) -> None:
+    group = _outside_workspace(azure_clients, "cmdws")
+    _outside_cluster(azure_clients, group, "cmdws", "warm", min_instances=1)
+
+    call_command("capacity_refresh")
+
+    out = capsys.readouterr().out
+    assert "eastus2:" in out and "VM sizes" in out
+    assert "standardDSv2Family: 24 of 48 vCPUs used" in out
+    assert "cmdws/warm (outside the portal): min_nodes" in out
+
+
+# --- workspace quota from the team's budget ----------------------------------------------------------------
+
+
+def test_provisioning_applies_the_teams_budget_as_workspace_quota(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    capacity_sync.capacity_refresh(azure_clients)
+    _budget("standardDSv2Family", 8)
+    _budget("standardDv2Family", 16)
+
+    cr = _provision_tutorial(alice, bob, standin, azure_clients)
+
+    assert cr.status == ChangeRequest.Status.SUCCEEDED
+    assert cr.plan["workspace_quotas"] == [
+        {"family": "standardDSv2Family", "limit": 8},
+        {"family": "standardDv2Family", "limit": 16},
+    ]
+    ws = Workspace.objects.get()
+    ws_id = ws.azure_id.lower()
+    assert standin.state.quotas[(ws_id, DSV2_QUOTA)] == 8
+    assert standin.state.quotas[(ws_id, "standard_dv2_family_cluster_dedicated_vcpus")] == 16
+    rows = {q.family: q for q in WorkspaceQuota.objects.filter(workspace=ws)}
+    assert {f: (q.requested, q.applied, q.status) for f, q in rows.items()} == {
+        "standardDSv2Family": (8, 8, "Success"),
+        "standardDv2Family": (16, 16, "Success"),
+    }
+    step = Step.objects.get(run__change_request=cr, key="workspace_quota")
+    assert (step.status, step.outcome, step.target) == (
+        "succeeded",
+        "updated",
+        "workspace quota for 2 VM families",
+    )
+    assert AuditEvent.objects.filter(request_id=cr.pk, action="workspace_quota.applied").count() == 1
+    # The portal's own clusters keep to the dev policy: nothing to flag.
+    assert capacity_sync.clusters_guard(azure_clients)["flagged"] == 0
+
+
+def test_running_the_same_plan_again_sends_no_quota_update(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    _budget("standardDSv2Family", 8)
+    cr = _provision_tutorial(alice, bob, standin, azure_clients)
+    standin.state.clear_requests()
+
+    ChangeRequest.objects.filter(pk=cr.pk).update(status=ChangeRequest.Status.FAILED)
+    Step.objects.filter(run__change_request=cr).update(status=Step.Status.FAILED)
+    runs.request_retry(request_id=cr.pk, actor=bob)
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    step = Step.objects.get(run__change_request=cr, run__number=2, key="workspace_quota")
+    assert step.outcome == "unchanged"
+    assert standin.state.count("quotas.update") == 0
+    assert AuditEvent.objects.filter(request_id=cr.pk, action="workspace_quota.applied").count() == 1
+
+
+def test_a_quota_azure_refuses_fails_the_step_with_its_reason(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    _budget("standardDSv2Family", 500)
+
+    cr = _provision_tutorial(alice, bob, standin, azure_clients)
+
+    assert cr.status == ChangeRequest.Status.FAILED
+    step = Step.objects.get(run__change_request=cr, key="workspace_quota")
+    assert step.status == "failed"
+    assert step.error_code == "InvalidQuotaExceedsSubscriptionLimit"
+    assert "500 vCPUs of Standard DSv2 Family" in step.error_message
+    assert "the subscription's limit in eastus2 is 48" in step.error_message
+    assert "Azure support" in step.hint
+    row = WorkspaceQuota.objects.get(family="standardDSv2Family")
+    assert (row.requested, row.status) == (500, "InvalidQuotaExceedsSubscriptionLimit")
+    assert row.applied == 48  # what Azure holds: the subscription's limit, the workspace's default
+    assert "limit in eastus2 is 48" in row.message
+    refused = AuditEvent.objects.get(request_id=cr.pk, action="workspace_quota.refused")
+    assert refused.after["standardDSv2Family"]["status"] == "InvalidQuotaExceedsSubscriptionLimit"
+    ws_id = standin.state.list_resources("workspace")[0]["id"]
+    assert (ws_id.lower(), DSV2_QUOTA) not in standin.state.quotas
+
+
+def test_a_budget_change_is_applied_to_the_teams_active_workspaces(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    _budget("standardDSv2Family", 8)
+    _provision_tutorial(alice, bob, standin, azure_clients)
+    _budget("standardDSv2Family", 12)
+    _budget("standardFooFamily", 4)
+
+    summary = capacity_sync.team_quota_apply("bgmr", "bluegranit", "eastus2", clients=azure_clients)
+
+    ws = Workspace.objects.get()
+    assert summary == {
+        "workspaces": {
+            ws.workspace_name: {"standardDSv2Family": "Success", "standardFooFamily": "InvalidVMFamilyName"}
+        },
+        "errors": [],
+    }
+    assert standin.state.quotas[(ws.azure_id.lower(), DSV2_QUOTA)] == 12
+    foo = WorkspaceQuota.objects.get(workspace=ws, family="standardFooFamily")
+    assert foo.applied is None and "does not offer Standard Foo Family" in foo.message
+    assert WorkspaceQuota.objects.get(workspace=ws, family="standardDSv2Family").applied == 12
+
+
+def test_a_quota_below_what_the_workspaces_clusters_hold_is_refused(policy, standin, azure_clients) -> None:
+    group = _outside_workspace(azure_clients, "busyws")
+    _outside_cluster(azure_clients, group, "busyws", "warm", min_instances=2)  # 8 DSv2 vCPUs held
+    ws_id = f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.MachineLearningServices/workspaces/busyws"
+
+    [result] = quotas.apply_workspace_quotas(
+        azure_clients,
+        subscription=SUB,
+        location="eastus2",
+        workspace_id=ws_id,
+        limits={"standardDSv2Family": 4},
+    )
+
+    assert (result.ok, result.status, result.applied) == (False, "InvalidQuotaBelowClusterMinimum", 48)
+    assert "minimum nodes" in result.message
+
+
+# --- the guard over the clusters that exist ----------------------------------------------------------------
+
+
+def test_a_cluster_made_outside_the_portal_with_min_nodes_is_flagged_then_resolved(
+    policy, standin, azure_clients
+) -> None:
+    group = _outside_workspace(azure_clients, "handmade")
+    _outside_cluster(azure_clients, group, "handmade", "always-on", min_instances=1)
+
+    first = capacity_sync.clusters_guard(azure_clients)
+
+    assert (first["clusters"], first["opened"], first["errors"]) == (1, 1, [])
+    flag = ClusterFlag.objects.get()
+    assert (flag.kind, flag.workspace_name, flag.cluster_name, flag.resource_group) == (
+        "min_nodes",
+        "handmade",
+        "always-on",
+        group,
+    )
+    assert flag.managed_by_portal is False and flag.resolved_at is None
+    assert flag.azure_id.endswith("/workspaces/handmade/computes/always-on")
+    assert "no justification" in flag.detail
+    opened = AuditEvent.objects.get(action="cluster_flag.opened")
+    assert (opened.actor, opened.object_type, opened.object_id) == ("system", "cluster_flag", str(flag.pk))
+    assert opened.workspace_name == "handmade"
+
+    # Seen again: the same flag, still open, first seen unchanged; no new audit event.
+    again = capacity_sync.clusters_guard(azure_clients)
+    assert (again["opened"], again["resolved"]) == (0, 0)
+    kept = ClusterFlag.objects.get()
+    assert kept.first_seen == flag.first_seen and kept.last_seen > flag.last_seen
+    assert AuditEvent.objects.filter(action__startswith="cluster_flag.").count() == 1
+
+    _outside_cluster(azure_clients, group, "handmade", "always-on", min_instances=0)
+    fixed = capacity_sync.clusters_guard(azure_clients)
+
+    assert (fixed["opened"], fixed["resolved"]) == (0, 1)
+    assert ClusterFlag.objects.get().resolved_at is not None
+    resolved = AuditEvent.objects.get(action="cluster_flag.resolved")
+    assert resolved.object_id == str(flag.pk)
+    assert audit_verify_chain()[1] is None
+
+
+def test_the_guard_applies_the_policy_of_the_environment_tag(policy, standin, azure_clients) -> None:
+    pro = EnvironmentPolicy.for_environment("pro")
+    pro.dedicated_allowed, pro.max_idle_seconds = False, 600
+    pro.save()
+    pro.allowed_sizes.set([AllowedVmSize.objects.get(name="STANDARD_DS3_V2")])
+    group = _outside_workspace(azure_clients, "prodws", tags={"environment": "pro"})
+    _outside_cluster(
+        azure_clients, group, "prodws", "big", size="STANDARD_D13_V2", idle_time_before_scale_down=3600
+    )
+    _outside_cluster(azure_clients, group, "prodws", "fsv2", size="STANDARD_F4S_V2", tier="low_priority")
+
+    capacity_sync.clusters_guard(azure_clients)
+
+    flags = {(f.cluster_name, f.kind): f.detail for f in ClusterFlag.objects.all()}
+    assert set(flags) == {("big", "idle_time"), ("big", "size"), ("big", "dedicated"), ("fsv2", "size")}
+    assert "at most 600 s in the pro environment" in flags[("big", "idle_time")]
+    assert flags[("big", "size")] == "STANDARD_D13_V2 is not allowed in the pro environment"
+    assert flags[("fsv2", "size")] == "STANDARD_F4S_V2 is not a VM size the portal allows"
+    assert AuditEvent.objects.filter(action="cluster_flag.opened").count() == 4
+
+
+def test_without_an_environment_only_the_rules_of_every_environment_apply(
+    policy, standin, azure_clients
+) -> None:
+    EnvironmentPolicy.objects.create(environment="res", max_idle_seconds=900, dedicated_allowed=False)
+    EnvironmentPolicy.objects.create(environment="pro", max_idle_seconds=3000)
+    group = _outside_workspace(azure_clients, "noenvws")
+    _outside_cluster(azure_clients, group, "noenvws", "slow", idle_time_before_scale_down=2400)
+    _outside_cluster(azure_clients, group, "noenvws", "slower", idle_time_before_scale_down=3600)
+
+    capacity_sync.clusters_guard(azure_clients)
+
+    flags = [(f.cluster_name, f.kind) for f in ClusterFlag.objects.all()]
+    assert flags == [("slower", "idle_time")]  # dedicated and 2400 s are allowed in some environment
+    assert "at most 3000 s in any environment" in ClusterFlag.objects.get().detail
+
+
+def test_findings_name_the_justification_the_portal_recorded() -> None:
+    cluster = quotas.ClusterListing(
+        azure_id="/x/computes/warm",
+        name="warm",
+        location="eastus2",
+        vm_size="STANDARD_DS3_V2",
+        priority="low_priority",
+        min_nodes=1,
+        max_nodes=2,
+        idle_seconds=120,
+        tags={},
+    )
+    rules = capacity_sync.Rules(
+        environment="dev",
+        allowed_sizes=frozenset({"STANDARD_DS3_V2"}),
+        portal_sizes=frozenset({"STANDARD_DS3_V2"}),
+        max_idle_seconds=1800,
+        dedicated_allowed=True,
+    )
+
+    [(kind, detail)] = capacity_sync.cluster_findings(cluster, rules, justification="nightly batch SLA")
+
+    assert kind == "min_nodes"
+    assert (
+        detail
+        == "1 nodes stay up (and bill) while idle; the portal recorded a justification: nightly batch SLA"
+    )
