@@ -37,7 +37,12 @@ def names_to_check(cr: ChangeRequest) -> list[tuple[str, str]]:
 
 def name_check_enqueue(*, request_id: int) -> bool:
     """Queue the check (after the submit commits); the sweeper retries if Redis is down."""
-    return queue.run_enqueue(request_id=request_id, job_id=f"check-names-{request_id}", func=JOB_FUNCTION)
+    return queue.run_enqueue(
+        request_id=request_id,
+        job_id=f"check-names-{request_id}",
+        func=JOB_FUNCTION,
+        description=f"check the names of request #{request_id} with Azure",
+    )
 
 
 def request_check_names(*, request_id: int, clients: Any = None) -> list[dict[str, Any]]:

@@ -27,14 +27,14 @@ def provisioning_job_id(request_id: int) -> str:
     return f"provision-request-{request_id}-run-1"
 
 
-def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION) -> bool:
+def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION, description: str = "") -> bool:
     """Queue a job for a request under ``job_id``; False (and a log line) when Redis is unreachable."""
     try:
         django_rq.get_queue(QUEUE_NAME).enqueue(
             func,
             request_id,
             job_id=job_id,
-            description=f"provision request #{request_id}",
+            description=description or f"provision request #{request_id}",
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
         )
