@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from provisioning.views import access, admin_views, audit, progress, requests
+from provisioning.views import access, admin_views, audit, capacity, progress, requests
 
 app_name = "provisioning"
 
@@ -28,6 +28,9 @@ urlpatterns = [
     path("requests/<int:pk>/reject/", admin_views.request_reject, name="request_reject"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
+    path("capacity/", capacity.capacity_page, name="capacity"),
+    path("capacity/refresh/", capacity.capacity_refresh, name="capacity_refresh"),
+    path("capacity/budgets/", capacity.budget_set, name="budget_set"),
     # Data scientists (and everyone with access)
     path("access/", access.my_access, name="my_access"),
     path("access/<int:pk>/config.json", access.config_json, name="config_json"),

@@ -76,6 +76,7 @@ PAGES = [
     ("provisioning:approval_queue", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_csv", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
 ]
@@ -91,6 +92,14 @@ MEMBER_FORM = {
     "action": "save",
 }
 
+BUDGET_FORM = {
+    "team": "bgmr/bluegranit",
+    "region": "eastus2",
+    "family": "standardDSv2Family",
+    "dedicated_cores": "8",
+    "low_priority_cores": "8",
+}
+
 # (url name, key in `world`, POST data, expected outcome per user in USERS order). An anonymous POST
 # fails the CSRF check (no session, no token) before it could be sent to sign in.
 ACTIONS = [
@@ -101,6 +110,8 @@ ACTIONS = [
     ("provisioning:request_retry", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:add_members", "ws", MEMBER_FORM, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
 ]
 
 
@@ -137,7 +148,7 @@ def _csrf_token(client: Client) -> str:
 )
 def test_actions(name, key, data, expected, user, world, alice, bob, charlie, dana) -> None:
     client = _client(user, _users(alice, bob, charlie, dana), csrf=True)
-    url = reverse(name, args=[world[key]])
+    url = reverse(name, args=[world[key]] if key else [])
     before = _state()
     token = _csrf_token(client) if user != "anonymous" else ""
 

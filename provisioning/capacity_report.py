@@ -1,0 +1,372 @@
+"""What the admins' capacity page shows: cores per region and VM family, team budgets, open flags.
+
+Only reads. Four figures meet on each line, from four sources that are each someone's truth:
+
+- **used** and **limit**: Azure's subscription usages as the last refresh stored them (``CoreUsage``),
+  summed over the active allowed subscriptions;
+- **allocated**: what admins gave teams (``TeamBudget``);
+- **held**: the worst case (every node up) of the clusters the portal holds (``capacity.team_holding``);
+- **pending**: the worst case of the clusters of submitted requests (``capacity.request_check``).
+
+Azure reports dedicated cores per VM family but low-priority cores only as a regional total, so the
+low-priority families show what the portal knows (budgets, held, pending) without Azure's figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Max
+
+from provisioning import capacity
+from provisioning.capacity import Team, family_label
+from provisioning.models import (
+    AllowedRegion,
+    AllowedSubscription,
+    ChangeRequest,
+    ClusterFlag,
+    CoreUsage,
+    Priority,
+    ResourceState,
+    TeamBudget,
+    VmSize,
+    Workspace,
+)
+
+DEDICATED = str(Priority.DEDICATED)
+LOW_PRIORITY = str(Priority.LOW_PRIORITY)
+QUOTA_APPLIED = "Success"  # Azure's status of an update it applied (provisioning.azure.quotas.SUCCESS)
+
+# Cores by (family, priority); the team key is (department, team, region).
+Cores = dict[tuple[str, str], int]
+TeamKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One line of a region's chart: a VM family's cores, or a regional total, for one priority."""
+
+    key: str  # the family, or "dedicated_total" / "low_priority_total"
+    label: str
+    priority: str
+    used: int | None  # None: Azure has not reported it (not read yet, or not reported per family)
+    limit: int | None
+    allocated: int = 0
+    held: int = 0
+    pending: int = 0
+
+    @property
+    def shown(self) -> bool:
+        """Whether the line has anything to show (a family nobody uses, budgets or asks for has not)."""
+        return bool(self.used or self.limit or self.allocated or self.held or self.pending)
+
+    @property
+    def over_allocated(self) -> int:
+        """How many more cores the teams' budgets give away than the limit (0 when they fit)."""
+        return max(self.allocated - self.limit, 0) if self.limit is not None else 0
+
+    @property
+    def pending_shortfall(self) -> int:
+        """How far past the limit usage would go if every pending cluster ran all its nodes."""
+        if self.limit is None or self.used is None or not self.pending:
+            return 0
+        return max(self.used + self.pending - self.limit, 0)
+
+
+@dataclass
+class RegionCapacity:
+    """A region's cores: dedicated per family, the two regional totals, low-priority budgets per family."""
+
+    region: AllowedRegion
+    subscriptions: list[str]
+    refreshed_at: datetime | None
+    catalog_refreshed_at: datetime | None
+    families: list[Figures]
+    dedicated_total: Figures
+    low_priority_total: Figures
+    low_priority_families: list[Figures]
+
+    @property
+    def usage_known(self) -> bool:
+        return self.refreshed_at is not None
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.families or self.low_priority_families) or self.usage_known
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    """A workspace's AzureML quota for a family as the portal last asked for it and read it back."""
+
+    workspace_name: str
+    requested: int | None
+    applied: int | None
+    status: str
+    message: str
+    applied_at: datetime | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == QUOTA_APPLIED
+
+    @property
+    def not_yet(self) -> bool:
+        return not self.status
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """A team's budget in a region and family, what the portal holds and asks of it, and Azure's quota."""
+
+    budget: TeamBudget
+    family_label: str
+    held_dedicated: int
+    held_low_priority: int
+    pending_dedicated: int
+    pending_low_priority: int
+    quotas: list[QuotaState]
+
+    @property
+    def team(self) -> str:
+        return f"{self.budget.department}/{self.budget.team}"
+
+
+@dataclass
+class Demands:
+    """Worst-case cores of the portal's clusters and of the submitted requests, per team."""
+
+    held: dict[TeamKey, Cores] = field(default_factory=dict)
+    pending: dict[TeamKey, Cores] = field(default_factory=dict)
+
+    def in_region(self, which: dict[TeamKey, Cores], region: str) -> Cores:
+        total: Cores = defaultdict(int)
+        for (_, _, team_region), cores in which.items():
+            if team_region == region:
+                for key, value in cores.items():
+                    total[key] += value
+        return total
+
+
+@dataclass
+class Overview:
+    """Everything the capacity page shows."""
+
+    regions: list[RegionCapacity]
+    budgets: list[BudgetRow]
+    flags: list[ClusterFlag]
+
+    @property
+    def refreshed_at(self) -> datetime | None:
+        """When Azure's usages were last read (the latest region)."""
+        return max((r.refreshed_at for r in self.regions if r.refreshed_at), default=None)
+
+
+def held_by_team() -> dict[TeamKey, Cores]:
+    """Worst-case cores of the clusters the portal holds, for every team that has a workspace."""
+    teams = (
+        Workspace.objects.exclude(state=ResourceState.REVOKED)
+        .order_by()
+        .values_list("department", "team", "region")
+        .distinct()
+    )
+    found = {}
+    for department, team, region in teams:
+        held = capacity.team_holding(Team(department, team, region))
+        if held:
+            found[(department, team, region)] = dict(held)
+    return found
+
+
+def pending_by_team() -> dict[TeamKey, Cores]:
+    """Worst-case cores of the clusters of submitted requests (not yet approved), per team."""
+    found: dict[TeamKey, Cores] = defaultdict(lambda: defaultdict(int))
+    submitted = ChangeRequest.objects.filter(status=ChangeRequest.Status.SUBMITTED).select_related(
+        "workspace"
+    )
+    for cr in submitted:
+        check = capacity.change_request_check(cr)
+        if check.team is None:
+            continue
+        key = (check.team.department, check.team.team, check.team.region)
+        for demand in check.demands:
+            found[key][(demand.family, demand.priority)] += demand.cores
+    return {key: dict(cores) for key, cores in found.items()}
+
+
+def demands() -> Demands:
+    return Demands(held=held_by_team(), pending=pending_by_team())
+
+
+def _active_subscriptions() -> list[str]:
+    return list(
+        AllowedSubscription.objects.filter(is_active=True)
+        .order_by("subscription_id")
+        .values_list("subscription_id", flat=True)
+    )
+
+
+def _usages(region: str, subscriptions: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """Azure's (used, limit) by (scope, family), summed over the subscriptions."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in CoreUsage.objects.filter(region=region, subscription_id__in=subscriptions):
+        used, limit = found.get((row.scope, row.family), (0, 0))
+        found[(row.scope, row.family)] = (used + row.current, limit + row.limit)
+    return found
+
+
+def _budgets(region: str) -> dict[tuple[str, str], int]:
+    """Cores given to teams in the region, by (family, priority)."""
+    found: dict[tuple[str, str], int] = defaultdict(int)
+    for budget in TeamBudget.objects.filter(region=region):
+        found[(budget.family, DEDICATED)] += budget.dedicated_cores
+        found[(budget.family, LOW_PRIORITY)] += budget.low_priority_cores
+    return found
+
+
+def _total(
+    key: str, label: str, priority: str, usage: tuple[int, int] | None, lines: Iterable[Figures]
+) -> Figures:
+    lines = list(lines)
+    return Figures(
+        key=key,
+        label=label,
+        priority=priority,
+        used=usage[0] if usage else None,
+        limit=usage[1] if usage else None,
+        allocated=sum(f.allocated for f in lines),
+        held=sum(f.held for f in lines),
+        pending=sum(f.pending for f in lines),
+    )
+
+
+def region_capacity(region: AllowedRegion, found: Demands, subscriptions: list[str]) -> RegionCapacity:
+    """The figures of one region (``found``: the portal's held and pending cores, computed once)."""
+    usages = _usages(region.name, subscriptions)
+    budgets = _budgets(region.name)
+    held = found.in_region(found.held, region.name)
+    pending = found.in_region(found.pending, region.name)
+    family_names = {family for family, _ in [*budgets, *held, *pending]}
+    family_names |= {family for scope, family in usages if scope == CoreUsage.Scope.FAMILY}
+
+    def line(family: str, priority: str, usage: tuple[int, int] | None) -> Figures:
+        return Figures(
+            key=family,
+            label=family_label(family),
+            priority=priority,
+            used=usage[0] if usage else None,
+            limit=usage[1] if usage else None,
+            allocated=budgets.get((family, priority), 0),
+            held=held.get((family, priority), 0),
+            pending=pending.get((family, priority), 0),
+        )
+
+    ordered = sorted(family_names, key=lambda f: family_label(f).lower())
+    dedicated = [line(f, DEDICATED, usages.get((CoreUsage.Scope.FAMILY, f))) for f in ordered]
+    low = [line(f, LOW_PRIORITY, None) for f in ordered]
+    read = CoreUsage.objects.filter(region=region.name, subscription_id__in=subscriptions)
+    return RegionCapacity(
+        region=region,
+        subscriptions=sorted(set(read.values_list("subscription_id", flat=True))),
+        refreshed_at=read.aggregate(at=Max("refreshed_at"))["at"],
+        catalog_refreshed_at=VmSize.objects.filter(region=region.name).aggregate(at=Max("refreshed_at"))[
+            "at"
+        ],
+        families=[f for f in dedicated if f.shown],
+        dedicated_total=_total(
+            "dedicated_total",
+            "All dedicated cores (regional total)",
+            DEDICATED,
+            usages.get((CoreUsage.Scope.DEDICATED_TOTAL, "")),
+            dedicated,
+        ),
+        low_priority_total=_total(
+            "low_priority_total",
+            "All low-priority cores (regional total)",
+            LOW_PRIORITY,
+            usages.get((CoreUsage.Scope.LOW_PRIORITY_TOTAL, "")),
+            low,
+        ),
+        low_priority_families=[f for f in low if f.shown],
+    )
+
+
+def _quota_states(budget: TeamBudget, workspaces: list[Workspace]) -> list[QuotaState]:
+    """Azure's quota of the family in each of the team's active workspaces of the region."""
+    states = []
+    for ws in workspaces:
+        quota = next((q for q in ws.quotas.all() if q.family == budget.family), None)
+        if quota is None:
+            states.append(QuotaState(ws.workspace_name, None, None, "", "", None))
+        else:
+            states.append(
+                QuotaState(
+                    ws.workspace_name,
+                    quota.requested,
+                    quota.applied,
+                    quota.status,
+                    quota.message,
+                    quota.applied_at,
+                )
+            )
+    return states
+
+
+def budget_rows(found: Demands) -> list[BudgetRow]:
+    """Every team budget with the team's held and pending cores of that family and its workspace quotas."""
+    workspaces: dict[TeamKey, list[Workspace]] = defaultdict(list)
+    active = Workspace.objects.filter(state=ResourceState.ACTIVE).order_by("workspace_name")
+    for ws in active.prefetch_related("quotas"):
+        workspaces[(ws.department, ws.team, ws.region)].append(ws)
+    rows = []
+    for budget in TeamBudget.objects.order_by("department", "team", "region", "family"):
+        key = (budget.department, budget.team, budget.region)
+        held, pending = found.held.get(key, {}), found.pending.get(key, {})
+        rows.append(
+            BudgetRow(
+                budget=budget,
+                family_label=family_label(budget.family),
+                held_dedicated=held.get((budget.family, DEDICATED), 0),
+                held_low_priority=held.get((budget.family, LOW_PRIORITY), 0),
+                pending_dedicated=pending.get((budget.family, DEDICATED), 0),
+                pending_low_priority=pending.get((budget.family, LOW_PRIORITY), 0),
+                quotas=_quota_states(budget, workspaces.get(key, [])),
+            )
+        )
+    return rows
+
+
+def open_flags() -> list[ClusterFlag]:
+    """Clusters in Azure that break policy and have not been fixed, most recently seen first."""
+    return list(ClusterFlag.objects.filter(resolved_at__isnull=True).order_by("-last_seen", "workspace_name"))
+
+
+def capacity_overview() -> Overview:
+    """The capacity page's figures for every active allowed region, the team budgets and open flags."""
+    found = demands()
+    subscriptions = _active_subscriptions()
+    regions = AllowedRegion.objects.filter(is_active=True).order_by("display_name")
+    return Overview(
+        regions=[region_capacity(region, found, subscriptions) for region in regions],
+        budgets=budget_rows(found),
+        flags=open_flags(),
+    )
+
+
+def budget_choices() -> dict[str, list[tuple[str, str]]]:
+    """What the budget form offers: teams (from workspaces and budgets), active regions, catalog families."""
+    teams = set(Workspace.objects.order_by().values_list("department", "team").distinct())
+    teams |= set(TeamBudget.objects.order_by().values_list("department", "team").distinct())
+    families = set(VmSize.objects.order_by().values_list("family", flat=True).distinct())
+    families |= set(TeamBudget.objects.order_by().values_list("family", flat=True).distinct())
+    return {
+        "teams": [(f"{d}/{t}", f"{d}/{t}") for d, t in sorted(teams)],
+        "regions": [
+            (r.name, f"{r.display_name} ({r.name})")
+            for r in AllowedRegion.objects.filter(is_active=True).order_by("display_name")
+        ],
+        "families": sorted(((f, family_label(f)) for f in families), key=lambda c: c[1].lower()),
+    }
