@@ -188,6 +188,7 @@ def build_plan(
                 "min_nodes": c.min_nodes,
                 "max_nodes": c.max_nodes,
                 "idle_seconds": c.idle_seconds,
+                **({"justification": c.justification} if c.justification else {}),
             }
             for c in spec.clusters
         ],

@@ -161,6 +161,17 @@ def test_min_nodes_above_zero_needs_a_written_justification(catalog):
     assert "clusters.0.justification" not in justified
 
 
+def test_the_admin_reads_the_justification_in_the_plan(client, catalog, alice, bob):
+    spec = one_cluster(min_nodes=1, max_nodes=2, justification="Interactive demos every morning at 9")
+    cr = draft(spec, alice)
+    services.request_submit(request_id=cr.pk, actor=alice)
+    client.force_login(bob)
+
+    page = client.get(reverse("provisioning:request_detail", args=[cr.pk])).content.decode()
+
+    assert "Why min nodes 1:</span> Interactive demos every morning at 9" in page
+
+
 def test_an_environment_can_narrow_the_sizes(catalog):
     policy = EnvironmentPolicy.objects.get(environment="dev")
     policy.allowed_sizes.set(AllowedVmSize.objects.filter(name="STANDARD_D13_V2"))
