@@ -57,8 +57,21 @@ class PolicyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows workers write from what Azure reports: admins read them here, nobody edits them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "actor",
@@ -69,15 +82,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "workspace_name",
     )
     list_filter = ("action",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(VmPrice)
@@ -91,19 +95,6 @@ class VmPriceAdmin(admin.ModelAdmin):
 class EnvironmentPolicyAdmin(admin.ModelAdmin):
     list_display = ("environment", "max_nodes", "dedicated_allowed", "max_idle_seconds", "over_budget")
     filter_horizontal = ("allowed_sizes",)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows workers write from what Azure reports: admins read them here, nobody edits them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(VmSize)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning.models import AllowedRegion, AllowedSubscription, AllowedVmSize
+from provisioning.models import (
+    AllowedRegion,
+    AllowedSubscription,
+    AllowedVmSize,
+    CoreUsage,
+    TeamBudget,
+    VmSize,
+)
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
@@ -98,3 +106,55 @@ def tutorial_spec(**workspace_overrides: object) -> RequestSpec:
         clusters=TUTORIAL_CLUSTERS,
         members=TUTORIAL_MEMBERS,
     )
+
+
+# --- capacity: what Azure reports and what admins allot ------------------------------------------------
+
+# (name, family, vCPUs, GPUs, memory GB) of the tutorial's sizes, as Azure lists them in eastus2
+TUTORIAL_SIZES = (
+    ("Standard_DS3_v2", "standardDSv2Family", 4, 0, 14.0),
+    ("Standard_D13_v2", "standardDv2Family", 8, 0, 56.0),
+    ("Standard_NV6", "standardNVFamily", 6, 1, 56.0),
+)
+
+
+def vm_size(region: str, name: str, family: str, vcpus: int, gpus: int = 0, memory: float = 8.0) -> VmSize:
+    """A size catalog row, as the capacity refresh writes it."""
+    return VmSize.objects.create(
+        region=region,
+        name=name.upper(),
+        display_name=name,
+        family=family,
+        vcpus=vcpus,
+        gpus=gpus,
+        memory_gb=memory,
+        refreshed_at=timezone.now(),
+    )
+
+
+def core_usage(scope: str, family: str, current: int, limit: int, region: str = "eastus2") -> CoreUsage:
+    """A usage row of the tutorial's subscription, as the capacity refresh writes it."""
+    return CoreUsage.objects.create(
+        subscription_id=TUTORIAL_SUBSCRIPTION,
+        region=region,
+        scope=scope,
+        family=family,
+        name=f"{family or scope} quota",
+        current=current,
+        limit=limit,
+        refreshed_at=timezone.now(),
+    )
+
+
+def team_budget(
+    family: str, dedicated: int = 0, low_priority: int = 0, region: str = "eastus2"
+) -> TeamBudget:
+    """The tutorial team's budget in a family (created or changed)."""
+    budget, _ = TeamBudget.objects.update_or_create(
+        department="bgmr",
+        team="bluegranit",
+        region=region,
+        family=family,
+        defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
+    )
+    return budget

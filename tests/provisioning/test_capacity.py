@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
-from django.utils import timezone
 
 from provisioning import capacity, cost, services
 from provisioning.models import (
@@ -18,9 +17,7 @@ from provisioning.models import (
     CoreUsage,
     EnvironmentPolicy,
     OverBudget,
-    TeamBudget,
     VmPrice,
-    VmSize,
     Workspace,
     WorkspaceQuota,
 )
@@ -34,51 +31,14 @@ pytestmark = pytest.mark.django_db
 
 NEW = ChangeRequest.Kind.NEW_WORKSPACE
 Status = ChangeRequest.Status
-# (name, family, vCPUs, GPUs, memory GB) as Azure lists them in eastus2
-EASTUS2 = (
-    ("Standard_DS3_v2", "standardDSv2Family", 4, 0, 14.0),
-    ("Standard_D13_v2", "standardDv2Family", 8, 0, 56.0),
-    ("Standard_NV6", "standardNVFamily", 6, 1, 56.0),
-)
+budget = factories.team_budget
+usage = factories.core_usage
 
 
 @pytest.fixture
 def catalog(policy: None) -> None:
-    for name, family, vcpus, gpus, memory in EASTUS2:
-        VmSize.objects.create(
-            region="eastus2",
-            name=name.upper(),
-            display_name=name,
-            family=family,
-            vcpus=vcpus,
-            gpus=gpus,
-            memory_gb=memory,
-            refreshed_at=timezone.now(),
-        )
-
-
-def budget(family: str, dedicated: int = 0, low_priority: int = 0) -> TeamBudget:
-    return TeamBudget.objects.create(
-        department="bgmr",
-        team="bluegranit",
-        region="eastus2",
-        family=family,
-        dedicated_cores=dedicated,
-        low_priority_cores=low_priority,
-    )
-
-
-def usage(scope: str, family: str, current: int, limit: int) -> CoreUsage:
-    return CoreUsage.objects.create(
-        subscription_id=factories.TUTORIAL_SUBSCRIPTION,
-        region="eastus2",
-        scope=scope,
-        family=family,
-        name=f"{family or scope} quota",
-        current=current,
-        limit=limit,
-        refreshed_at=timezone.now(),
-    )
+    for row in factories.TUTORIAL_SIZES:
+        factories.vm_size("eastus2", *row)
 
 
 def one_cluster(*, environment: str = "dev", **cluster: object) -> RequestSpec:

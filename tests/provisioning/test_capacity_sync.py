@@ -28,11 +28,11 @@ from provisioning.models import (
     EnvironmentPolicy,
     Run,
     Step,
-    TeamBudget,
     VmSize,
     Workspace,
     WorkspaceQuota,
 )
+from tests import factories
 from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
 from tests.worker_plugin import wait_for
 
@@ -118,13 +118,7 @@ def _principals(standin: Any) -> None:
 
 
 def _budget(family: str, dedicated: int, low_priority: int = 16) -> None:
-    TeamBudget.objects.update_or_create(
-        department="bgmr",
-        team="bluegranit",
-        region="eastus2",
-        family=family,
-        defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
-    )
+    factories.team_budget(family, dedicated, low_priority)
 
 
 def _provision_tutorial(alice: Any, bob: Any, standin: Any, clients: Any) -> ChangeRequest:

@@ -14,62 +14,23 @@ from django.utils import timezone
 from rq.job import Job
 
 from provisioning import capacity_sync, services
-from provisioning.models import AuditEvent, ChangeRequest, ClusterFlag, CoreUsage, TeamBudget, VmSize
+from provisioning.models import AuditEvent, ChangeRequest, ClusterFlag, CoreUsage, TeamBudget
+from tests import factories
 from tests.factories import TUTORIAL_SUBSCRIPTION, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
 Scope = CoreUsage.Scope
-# (name, family, vCPUs, GPUs, memory GB) as Azure lists them in eastus2
-EASTUS2 = (
-    ("Standard_DS3_v2", "standardDSv2Family", 4, 0, 14.0),
-    ("Standard_D13_v2", "standardDv2Family", 8, 0, 56.0),
-    ("Standard_NV6", "standardNVFamily", 6, 1, 56.0),
-)
-
-
-def _size(region: str, name: str, family: str, vcpus: int, gpus: int = 0, memory: float = 8.0) -> None:
-    VmSize.objects.create(
-        region=region,
-        name=name.upper(),
-        display_name=name,
-        family=family,
-        vcpus=vcpus,
-        gpus=gpus,
-        memory_gb=memory,
-        refreshed_at=timezone.now(),
-    )
-
-
-def _usage(scope: str, family: str, current: int, limit: int, region: str = "eastus2") -> None:
-    CoreUsage.objects.create(
-        subscription_id=TUTORIAL_SUBSCRIPTION,
-        region=region,
-        scope=scope,
-        family=family,
-        name=f"{family or scope} quota",
-        current=current,
-        limit=limit,
-        refreshed_at=timezone.now(),
-    )
-
-
-def _budget(family: str, dedicated: int = 0, low_priority: int = 0) -> TeamBudget:
-    return TeamBudget.objects.create(
-        department="bgmr",
-        team="bluegranit",
-        region="eastus2",
-        family=family,
-        dedicated_cores=dedicated,
-        low_priority_cores=low_priority,
-    )
+_size = factories.vm_size
+_usage = factories.core_usage
+_budget = factories.team_budget
 
 
 @pytest.fixture
 def catalog(policy: None) -> None:
     """The tutorial's three sizes in eastus2, and one size westeurope offers that eastus2 does not."""
-    for name, family, vcpus, gpus, memory in EASTUS2:
-        _size("eastus2", name, family, vcpus, gpus, memory)
+    for row in factories.TUTORIAL_SIZES:
+        _size("eastus2", *row)
     _size("westeurope", "Standard_F2s_v2", "standardFSv2Family", 2)
 
 
