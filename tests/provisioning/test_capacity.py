@@ -239,7 +239,7 @@ def test_unknown_usage_and_no_budget_are_said_not_guessed(catalog):
     ]
 
 
-def test_over_budget_in_production_needs_a_second_admin(catalog, alice, bob):
+def test_over_budget_in_production_needs_a_second_admin(client, catalog, alice, bob):
     carol = factories.admin("carol")
     budget("standardDSv2Family", dedicated=8)
     assert EnvironmentPolicy.objects.get(environment="pro").over_budget == OverBudget.SECOND_APPROVAL
@@ -252,6 +252,10 @@ def test_over_budget_in_production_needs_a_second_admin(catalog, alice, bob):
     assert not cr.can_approve(bob)
     with pytest.raises(PermissionDenied):
         services.request_approve(request_id=cr.pk, approver=bob)
+
+    client.force_login(carol)
+    queue = client.get(reverse("provisioning:approval_queue")).content.decode()
+    assert "1 of 2 approvals</span> by bob" in queue
 
     services.request_approve(request_id=cr.pk, approver=carol)
     cr.refresh_from_db()
