@@ -107,14 +107,20 @@ def callback(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    """Sign out (POST only): end the portal session, then Entra ID's too."""
+    """Sign out (POST only): end the portal session, then Entra ID's too.
+
+    Entra's end-session endpoint is reached from a page of the portal, not by redirecting the POST:
+    the Content-Security-Policy's ``form-action 'self'`` makes browsers refuse a form submission that
+    redirects to another origin.
+    """
     logout(request)
     if not _entra_mode():
         return redirect(settings.LOGOUT_REDIRECT_URL)
     back = settings.ENTRA_POST_LOGOUT_REDIRECT_URI or request.build_absolute_uri(
         reverse("accounts:signed_out")
     )
-    return redirect(EntraSignIn.from_settings().end_session_url(post_logout_redirect_uri=back))
+    url = EntraSignIn.from_settings().end_session_url(post_logout_redirect_uri=back)
+    return render(request, "accounts/signing_out.html", {"end_session_url": url})
 
 
 @require_GET

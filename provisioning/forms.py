@@ -92,11 +92,12 @@ class SizeSelect(forms.Select):
     """VM sizes labelled with vCPUs, GPUs and memory; each option says where policy and Azure allow it.
 
     ``data-regions`` lists the regions whose catalog offers the size (absent: no catalog read yet) and
-    ``data-environments`` the environments whose policy allows it, so the browser can hide the rest.
+    ``data-refused-environments`` the environments whose policy does not allow it, so the browser can
+    hide what cannot be chosen. An environment without a policy row allows every size.
     """
 
     catalog: dict[str, list[VmSize]]
-    environments: dict[str, list[str]]
+    refused_in: dict[str, list[str]]
 
     def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         option = super().create_option(name, value, *args, **kwargs)
@@ -108,7 +109,9 @@ class SizeSelect(forms.Select):
             option["label"] = f"{size.name} · {_size_words(offered[0])}"
         if self.catalog:
             option["attrs"]["data-regions"] = " ".join(sorted(s.region for s in offered))
-        option["attrs"]["data-environments"] = " ".join(self.environments.get(size.name.upper(), []))
+        refused = self.refused_in.get(size.name.upper(), [])
+        if refused:
+            option["attrs"]["data-refused-environments"] = " ".join(refused)
         return option
 
 
@@ -120,16 +123,15 @@ def _size_words(size: VmSize) -> str:
     return ", ".join(words)
 
 
-def _size_environments(allowed: Iterable[str]) -> dict[str, list[str]]:
-    """For each allowed size, the environments whose policy allows it (no list = every size)."""
-    allowed = [name.upper() for name in allowed]
-    found: dict[str, list[str]] = {name: [] for name in allowed}
+def _refused_environments() -> dict[str, list[str]]:
+    """For each size some environment's policy leaves out, the environments that refuse it."""
+    refused: dict[str, list[str]] = {}
+    allowed = {s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)}
     for policy in EnvironmentPolicy.objects.prefetch_related("allowed_sizes"):
         own = {s.name.upper() for s in policy.allowed_sizes.all()}
-        for name in allowed:
-            if not own or name in own:
-                found[name].append(policy.environment)
-    return found
+        for name in sorted(allowed - own) if own else []:
+            refused.setdefault(name, []).append(policy.environment)
+    return refused
 
 
 class WorkspaceForm(forms.Form):
@@ -255,7 +257,7 @@ class ClusterForm(forms.Form):
         field = _choices(self, "vm_size")
         field.queryset = sizes.queryset
         widget = cast(SizeSelect, field.widget)
-        widget.catalog, widget.environments = sizes.catalog, sizes.environments
+        widget.catalog, widget.refused_in = sizes.catalog, sizes.refused_in
         for name in ("max_nodes", "min_nodes", "idle_seconds"):
             self.fields[name].widget.attrs["min"] = 0
         _style(self)
@@ -284,9 +286,9 @@ class SizeChoices:
         self,
         queryset: QuerySet[AllowedVmSize],
         catalog: dict[str, list[VmSize]],
-        environments: dict[str, list[str]],
+        refused_in: dict[str, list[str]],
     ) -> None:
-        self.queryset, self.catalog, self.environments = queryset, catalog, environments
+        self.queryset, self.catalog, self.refused_in = queryset, catalog, refused_in
 
     @classmethod
     def build(cls, workspace: Workspace | None = None) -> SizeChoices:
@@ -296,18 +298,18 @@ class SizeChoices:
             name__in=[n.upper() for n in queryset.values_list("name", flat=True)]
         ):
             catalog.setdefault(size.name, []).append(size)
-        environments = _size_environments(queryset.values_list("name", flat=True))
+        refused_in = _refused_environments()
         if workspace is not None:
             names = [
                 name
-                for name, envs in environments.items()
-                if workspace.environment in envs
+                for name in (n.upper() for n in queryset.values_list("name", flat=True))
+                if workspace.environment not in refused_in.get(name, [])
                 and (
                     not _catalog_of(catalog, workspace.region) or workspace.region in _regions(catalog, name)
                 )
             ]
             queryset = queryset.filter(name__in=names)
-        return cls(queryset, catalog, environments)
+        return cls(queryset, catalog, refused_in)
 
 
 def _catalog_of(catalog: dict[str, list[VmSize]], region: str) -> bool:

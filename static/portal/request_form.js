@@ -62,6 +62,11 @@
     return values === null || value === "" || values.split(" ").indexOf(value) !== -1;
   }
 
+  function refused(option, name, value) {
+    var values = option.getAttribute(name);
+    return values !== null && value !== "" && values.split(" ").indexOf(value) !== -1;
+  }
+
   function filterSizes() {
     var region = document.getElementById("id_region");
     var environment = document.getElementById("id_environment");
@@ -71,7 +76,7 @@
       if (option.value === "") {
         return;
       }
-      var offered = listed(option, "data-regions", where) && listed(option, "data-environments", env);
+      var offered = listed(option, "data-regions", where) && !refused(option, "data-refused-environments", env);
       option.hidden = !offered;
       option.disabled = !offered && !option.selected;
     });

@@ -3,6 +3,7 @@ at approval (with the numbers), the second approval, and the worst-case cost fro
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -304,6 +305,22 @@ def test_the_cluster_form_labels_sizes_with_cores_and_gpus(client, catalog, alic
     assert "STANDARD_DS3_V2 · 4 vCPUs, 14 GB" in page
     assert "STANDARD_NV6 · 6 vCPUs, 1 GPU, 56 GB" in page
     assert 'data-regions="eastus2"' in page
+    assert "data-refused-environments" not in page  # no environment narrows the sizes yet
+
+
+def test_the_form_marks_sizes_an_environment_refuses(client, catalog, alice):
+    EnvironmentPolicy.objects.get(environment="dev").allowed_sizes.set(
+        AllowedVmSize.objects.filter(name="STANDARD_D13_V2")
+    )
+    client.force_login(alice)
+
+    page = client.get(reverse("provisioning:new_workspace")).content.decode()
+
+    options = re.findall(r"<option [^>]*>", page)
+    refused = {
+        re.search(r'value="([^"]+)"', o).group(1) for o in options if 'data-refused-environments="dev"' in o
+    }
+    assert refused == {"STANDARD_DS3_V2", "STANDARD_NV6"}
 
 
 def test_adding_clusters_offers_only_what_the_workspace_may_use(client, catalog, alice, bob):
