@@ -49,11 +49,28 @@ def _workspace_problems(spec: RequestSpec) -> list[Problem]:
         )
     if not AllowedRegion.objects.filter(name=ws.region, is_active=True).exists():
         problems.append(Problem("workspace.region", f"region '{ws.region}' is not one the portal allows"))
+    elif wrong := region_abbreviation_problem(ws.region, ws.region_abbv):
+        problems.append(Problem(f"workspace.{wrong.field}", wrong.message))
     for p in naming.naming_problems(ws.naming_input(), data_lake=ws.data_lake):
         problems.append(Problem(f"workspace.{p.field}", p.message))
     if ws.security_group and not GROUP_RE.match(ws.security_group):
         problems.append(Problem("workspace.security_group", "security group name is not valid"))
     return problems
+
+
+def region_abbreviation_problem(region: str, abbreviation: str) -> Problem | None:
+    """The region's abbreviation is the one the portal knows for it.
+
+    Names carry the region: ``we`` in an eastus2 workspace's names would tell everyone the wrong place.
+    """
+    allowed = AllowedRegion.objects.filter(name=region.strip().lower()).first()
+    typed = abbreviation.strip().lower()
+    if allowed is None or not allowed.abbreviation or not typed or typed == allowed.abbreviation.lower():
+        return None
+    return Problem(
+        "region_abbv",
+        f"{allowed.display_name} is abbreviated '{allowed.abbreviation}' in resource names, not '{typed}'",
+    )
 
 
 def names_in_use(

@@ -82,6 +82,8 @@ def name_preview(data: Any) -> dict[str, Any]:
     names = naming.resource_names(inp, data_lake=data_lake).as_dict()
     labels = WorkspaceForm.base_fields
     problems = [(labels[p.field].label, p.message) for p in naming.naming_problems(inp, data_lake=data_lake)]
+    if wrong := validation.region_abbreviation_problem(inp.region, inp.region_abbv):
+        problems.append((labels[wrong.field].label, wrong.message))
     in_use = [] if problems else validation.names_in_use(naming.resource_names(inp, data_lake=data_lake))
     return {
         "preview_ready": True,

@@ -165,6 +165,14 @@ MALFORMED = [
     ),
     ("team-too-long", "team: bluegranit", "team: bluegranitextra", 5, "workspace.team", "too long"),
     ("bad-region-abbv", "region_abbv: e2", "region_abbv: e22", 7, "workspace.region_abbv", "exactly 2"),
+    (
+        "region-abbv-of-another-region",
+        "region_abbv: e2",
+        "region_abbv: we",
+        7,
+        "workspace.region_abbv",
+        "East US 2 is abbreviated 'e2' in resource names, not 'we'",
+    ),
     ("bad-environment", "environment: dev", "environment: test", 8, "workspace.environment", "res, dev, pro"),
     (
         "custom-name-too-long",

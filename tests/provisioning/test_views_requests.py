@@ -266,6 +266,19 @@ def test_a_too_long_team_gets_the_naming_rule_and_nothing_is_lost(client, policy
     assert "name-bad" in page  # the preview marks the names too
 
 
+def test_an_abbreviation_of_another_region_is_refused_on_its_field(client, policy, alice):
+    client.force_login(alice)
+
+    response = client.post(reverse("provisioning:new_workspace"), tutorial_post("submit", region_abbv="we"))
+    page = client.get(response.url).content.decode()
+
+    assert ChangeRequest.objects.get().status == Status.DRAFT
+    message = "East US 2 is abbreviated &#x27;e2&#x27; in resource names, not &#x27;we&#x27;"
+    assert message in field_error(page, "id_region_abbv")
+    preview = client.get(reverse("provisioning:preview_names"), {**TUTORIAL_WORKSPACE, "region_abbv": "we"})
+    assert message in preview.content.decode()
+
+
 def test_a_team_too_long_to_store_is_refused_with_everything_typed_kept(client, policy, alice):
     client.force_login(alice)
     team = "bluegranitedatascience24"
