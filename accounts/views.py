@@ -11,8 +11,11 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -121,6 +124,25 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     )
     url = EntraSignIn.from_settings().end_session_url(post_logout_redirect_uri=back)
     return render(request, "accounts/signing_out.html", {"end_session_url": url})
+
+
+def admin_login(request: HttpRequest) -> HttpResponseBase:
+    """The Django admin's sign-in. With Entra ID it is the portal's: no password form for accounts Entra owns."""
+    if not _entra_mode():
+        return admin.site.login(request)
+    next_url = safe_next(request.GET.get("next") or reverse("admin:index"))
+    if not request.user.is_authenticated:
+        return redirect_to_login(next_url, login_url=reverse("accounts:login"))
+    if request.user.is_active and request.user.is_staff:
+        return redirect(next_url)
+    raise PermissionDenied("the Django admin is for the portal's admins")
+
+
+def admin_logout(request: HttpRequest) -> HttpResponseBase:
+    """The Django admin's "Log out": with Entra ID, the portal's sign-out (which ends the Entra session too)."""
+    if not _entra_mode():
+        return admin.site.logout(request)
+    return logout_view(request)
 
 
 @require_GET

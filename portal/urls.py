@@ -3,12 +3,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import admin_login, admin_logout
 from provisioning.views import home
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("", include("provisioning.urls")),
+    # Before the admin's own: with Entra ID, the admin signs in and out through the portal.
+    path("admin/login/", admin_login),
+    path("admin/logout/", admin_logout),
     path("admin/", admin.site.urls),
 ]
 

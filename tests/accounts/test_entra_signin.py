@@ -194,6 +194,36 @@ def test_an_admin_can_open_the_policy_settings(client, people):
     assert client.get("/admin/provisioning/allowedregion/").status_code == 200
 
 
+def test_the_django_admins_sign_in_is_the_portals_not_a_password_form(client, people):
+    response = client.get("/admin/provisioning/allowedregion/", follow=True)
+
+    assert response.redirect_chain[-1][0] == "/accounts/login/?next=/admin/provisioning/allowedregion/"
+    page = response.content.decode()
+    assert 'type="password"' not in page and "Sign in with Microsoft" in page
+    assert client.post("/admin/login/", {"username": "admin", "password": "x"}).status_code == 302
+    sign_in(client, people["admin"].upn, next_url="/admin/provisioning/allowedregion/")
+    assert client.get("/admin/login/?next=/admin/")["Location"] == "/admin/"
+
+
+def test_the_django_admin_refuses_a_signed_in_team_lead_with_the_portals_403(client, people):
+    sign_in(client, people["lead"].upn)
+
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 403
+    assert 'type="password"' not in response.content.decode()
+
+
+def test_the_django_admins_log_out_signs_out_of_entra_too(client, people, entra_mode):
+    sign_in(client, people["admin"].upn)
+
+    response = client.post("/admin/logout/")
+
+    assert response.status_code == 200 and SESSION_KEY not in client.session
+    assert f"{entra_mode.base_url}/{entra_mode.tenant_id}/oauth2/v2.0/logout?" in response.content.decode()
+    assert client.get("/admin/logout/").status_code == 405
+
+
 def test_a_disabled_user_is_refused(client, people):
     sign_in(Client(), people["lead"].upn)
     User.objects.filter(entra_object_id=people["lead"].object_id).update(is_active=False)
@@ -255,6 +285,7 @@ def test_local_mode_keeps_the_password_form_and_has_no_entra_routes(client, sett
     assert response.status_code == 302 and SESSION_KEY in client.session
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
+    assert 'type="password"' in client.get("/admin/login/").content.decode()  # Django's own admin sign-in
 
 
 def test_the_entra_login_page_offers_the_microsoft_button(client, entra_mode):
