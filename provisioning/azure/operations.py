@@ -9,6 +9,7 @@ that exists without the portal's ownership tag is never modified: the step fails
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +53,8 @@ HINTS = {
     "PrincipalNotFound": "Entra ID has not replicated the user or group yet: retry the run in a few minutes.",
     "GraphLookupFailed": "Check the user's UPN or the group's exact display name in Entra ID, then retry.",
     "QuotaExceeded": "The subscription's quota is exhausted in this region: request more quota, then retry.",
+    "StillInProgress": "An earlier attempt's operation is still running in Azure: retry the run once it "
+    "has finished (the Azure portal's activity log shows it).",
     "ClusterChangeRefused": "Azure cannot change a cluster's VM size or priority in place: request a cluster "
     "with another name instead.",
     "InvalidQuotaExceedsSubscriptionLimit": "The team's budget asks more than the subscription's quota in this "
@@ -132,12 +135,47 @@ def _owned(resource: Any) -> bool:
     return tags.get(OWNERSHIP_TAG) == OWNERSHIP_VALUE
 
 
-def _provisioning_failed(resource: Any) -> bool:
-    """Azure may keep a resource whose creation failed (state Failed); only a new PUT repairs it."""
+def _provisioning_state(resource: Any) -> str:
+    """The resource's provisioning state in lower case ("" when its model has none)."""
     state = getattr(resource, "provisioning_state", None) or getattr(
         getattr(resource, "properties", None), "provisioning_state", None
     )
-    return str(getattr(state, "value", state) or "").lower() == "failed"  # SDK enums or plain strings
+    return str(getattr(state, "value", state) or "").lower()  # SDK enums or plain strings
+
+
+def _provisioning_failed(resource: Any) -> bool:
+    """Azure may keep a resource whose creation failed (state Failed); only a new PUT repairs it."""
+    return _provisioning_state(resource) == "failed"
+
+
+# States in which Azure has finished with a resource; anything else (Creating, Updating, Deleting,
+# RegisteringDns, ResolvingDNS, Accepted...) is an operation still running.
+SETTLED_STATES = frozenset({"", "unknown", "succeeded", "failed", "canceled", "cancelled"})
+SETTLE_SECONDS = 900.0
+SETTLE_MAX_PAUSE = 10.0
+
+
+def _settled(kind: str, name: str, get: Callable[[], Any], *, seconds: float = SETTLE_SECONDS) -> Any:
+    """What exists once Azure has finished what it is doing to it (None when it is gone).
+
+    A worker killed after sending a PUT leaves Azure's operation running; on resume the resource is
+    still Creating. Taking that as done would miss a creation that fails later, so wait for the state
+    to settle (polling at 0.5 s, doubling up to 10 s), then decide as usual.
+    """
+    existing = _get_or_none(get)
+    if existing is not None and not _owned(existing):
+        raise not_managed(kind, name)
+    deadline, pause = time.monotonic() + seconds, 0.5
+    while existing is not None and (state := _provisioning_state(existing)) not in SETTLED_STATES:
+        if time.monotonic() >= deadline:
+            raise AzureStepError(
+                "StillInProgress",
+                f"{kind} '{name}' is still {state} in Azure after {seconds / 60:.0f} minutes",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, SETTLE_MAX_PAUSE)
+        existing = _get_or_none(get)
+    return existing
 
 
 def _get_or_none(getter: Any, *args: Any) -> Any:
@@ -152,9 +190,7 @@ def _get_or_none(getter: Any, *args: Any) -> Any:
 
 def _ensure(kind: str, name: str, get: Callable[[], Any], create: Callable[[], Any]) -> Outcome:
     """Get first; never touch what the portal does not own; create what is missing (or failed)."""
-    existing = _get_or_none(get)
-    if existing is not None and not _owned(existing):
-        raise not_managed(kind, name)
+    existing = _settled(kind, name, get)
     if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     with azure_errors():
@@ -174,12 +210,9 @@ def ensure_resource_group(
 ) -> Outcome:
     """Create the resource group with its tags; an existing one must carry the portal's tag."""
     client = clients.resources(subscription)
-    existing = _get_or_none(client.resource_groups.get, name)
-    if existing is not None:
-        if not _owned(existing):
-            raise not_managed("resource group", name)
-        if all((existing.tags or {}).get(k) == v for k, v in tags.items()):
-            return Outcome("unchanged", existing.id)
+    existing = _settled("resource group", name, lambda: client.resource_groups.get(name))
+    if existing is not None and all((existing.tags or {}).get(k) == v for k, v in tags.items()):
+        return Outcome("unchanged", existing.id)
     with azure_errors():
         group = client.resource_groups.create_or_update(name, {"location": location, "tags": tags})
     return Outcome("updated" if existing is not None else "created", group.id)
@@ -352,11 +385,9 @@ def ensure_cluster(
     from azure.ai.ml.entities import AmlCompute
 
     ml = clients.ml(subscription, resource_group, workspace)
-    existing = _get_or_none(ml.compute.get, name)
+    existing = _settled("compute cluster", name, lambda: ml.compute.get(name))
     tier = "low_priority" if priority == "low_priority" else "dedicated"
     if existing is not None:
-        if not _owned(existing):
-            raise not_managed("compute cluster", name)
         if (existing.size or "").upper() != vm_size.upper() or (existing.tier or "").lower() != tier:
             raise AzureStepError(
                 "ClusterChangeRefused",

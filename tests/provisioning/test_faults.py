@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 MEMBER = "user1@contoso.com"
 # What the small request below creates (team "faults", no data lake, no security group).
 GROUP = "bgmr-faults-eastus2-dev"
+WORKSPACE = "bgmrfaultse2devws"
 STORAGE_WORK = "bgmrfaultse2devwork"
 
 
@@ -211,3 +212,82 @@ def test_a_storage_name_taken_in_another_subscription_fails_with_azures_code_and
     assert cr.status == ChangeRequest.Status.FAILED
     page = _page(client, bob, cr)
     assert "StorageAccountAlreadyTaken" in page and escape(step.hint) in page
+
+
+def _cluster_left_creating(azure_clients: Any, standin: Any, *, fails: bool, seconds: float = 1.5) -> Any:
+    """A worker killed right after sending a cluster's PUT: Azure's operation runs on without it."""
+    from azure.ai.ml.entities import AmlCompute
+
+    if fails:
+        standin.lro_fail("compute.create", "ClusterCreationFailed", "Allocation failed: try again later.")
+    standin.set_latency("compute.create", seconds)
+    cluster = TUTORIAL_CLUSTERS[0]
+    ml = azure_clients.ml(TUTORIAL_SUBSCRIPTION, GROUP, WORKSPACE)
+    ml.compute.begin_create_or_update(
+        AmlCompute(
+            name=cluster.name,
+            size=cluster.vm_size,
+            location="eastus2",
+            tier="low_priority",
+            min_instances=0,
+            max_instances=cluster.max_nodes,
+            idle_time_before_scale_down=cluster.idle_seconds,
+            tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+        )
+    )  # the poller is dropped: nobody waits for the result
+    (left,) = standin.state.list_resources("compute")
+    assert left["properties"]["provisioningState"] == "Creating"
+    return cluster
+
+
+def _ensure(azure_clients: Any, cluster: Any) -> ops.Outcome:
+    return ops.ensure_cluster(
+        azure_clients,
+        subscription=TUTORIAL_SUBSCRIPTION,
+        resource_group=GROUP,
+        workspace=WORKSPACE,
+        name=cluster.name,
+        location="eastus2",
+        vm_size=cluster.vm_size,
+        priority=cluster.priority,
+        min_nodes=cluster.min_nodes,
+        max_nodes=cluster.max_nodes,
+        idle_seconds=cluster.idle_seconds,
+        tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+    )
+
+
+@pytest.mark.parametrize("fails", [True, False], ids=["creation-fails", "creation-succeeds"])
+def test_a_cluster_an_earlier_attempt_left_creating_is_waited_for(
+    policy, alice, bob, standin, azure_clients, rq_queue, fails
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    cluster = _cluster_left_creating(azure_clients, standin, fails=fails)
+    standin.set_latency("compute.create", 0)
+
+    outcome = _ensure(azure_clients, cluster)
+
+    # Not "unchanged" while Azure was still creating it: a failure would have gone unnoticed.
+    (held,) = standin.state.list_resources("compute")
+    assert held["properties"]["provisioningState"] == "Succeeded"
+    assert outcome.action == ("created" if fails else "unchanged")
+    assert standin.state.count("compute.create") == (2 if fails else 1)
+
+
+def test_an_operation_that_outlasts_the_wait_fails_the_step_with_what_azure_is_doing(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    cluster = _cluster_left_creating(azure_clients, standin, fails=False, seconds=60)  # the wait is 1 s
+    ml = azure_clients.ml(TUTORIAL_SUBSCRIPTION, GROUP, WORKSPACE)
+
+    with pytest.raises(ops.AzureStepError) as raised:
+        ops._settled("compute cluster", cluster.name, lambda: ml.compute.get(cluster.name), seconds=1)
+
+    assert raised.value.code == "StillInProgress" and not raised.value.transient
+    assert f"compute cluster '{cluster.name}' is still creating in Azure" in raised.value.message
+    assert "retry the run once it has finished" in raised.value.hint
