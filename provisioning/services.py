@@ -93,7 +93,12 @@ def _workspace_name_for(spec: RequestSpec, workspace: Workspace | None) -> str:
 
 
 def request_create(
-    *, requester: User, kind: str, spec: RequestSpec, workspace: Workspace | None = None
+    *,
+    requester: User,
+    kind: str,
+    spec: RequestSpec,
+    workspace: Workspace | None = None,
+    copied_from: int | None = None,
 ) -> ChangeRequest:
     """Save a new draft. Team leads request new workspaces, and changes to workspaces they manage."""
     if not personas.is_team_lead(requester):
@@ -118,8 +123,37 @@ def request_create(
             request_id=cr.pk,
             workspace_name=cr.workspace_name,
             after=cr.spec,
+            message=f"copied from request #{copied_from}" if copied_from else "",
         )
     return cr
+
+
+COPYABLE = (Status.REJECTED, Status.CANCELLED)
+
+
+def request_copy(*, request_id: int, actor: User) -> ChangeRequest:
+    """A new draft holding a rejected or cancelled request's content, to fix and submit (its requester only).
+
+    A request refused for one field (a storage name taken elsewhere in Azure) is corrected without
+    typing the rest again; the refused request itself stays as it was decided.
+    """
+    cr = ChangeRequest.objects.select_related("workspace").filter(pk=request_id).first()
+    if cr is None:
+        raise RequestError(f"request #{request_id} does not exist")
+    if cr.requester_id != actor.pk:
+        raise PermissionDenied("only the requester can copy a request")
+    if cr.status not in COPYABLE:
+        raise TransitionError(
+            f"request #{cr.pk} is {cr.get_status_display().lower()}: only rejected or cancelled requests "
+            "are copied into a new draft"
+        )
+    return request_create(
+        requester=actor,
+        kind=cr.kind,
+        spec=RequestSpec.from_json(cr.spec),
+        workspace=cr.workspace,
+        copied_from=cr.pk,
+    )
 
 
 def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> ChangeRequest:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("requests/<int:pk>/edit/", requests.request_edit, name="request_edit"),
     path("requests/<int:pk>/submit/", requests.request_submit, name="request_submit"),
     path("requests/<int:pk>/cancel/", requests.request_cancel, name="request_cancel"),
+    path("requests/<int:pk>/copy/", requests.request_copy, name="request_copy"),
     path("requests/preview-names/", requests.preview_names, name="preview_names"),
     path("workspaces/", requests.workspace_list, name="workspace_list"),
     path("workspaces/<int:pk>/", requests.workspace_detail, name="workspace_detail"),

@@ -238,6 +238,24 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("provisioning:request_detail", pk=cr.pk)
 
 
+@login_required
+@require_POST
+def request_copy(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a new draft from a rejected or cancelled request, to correct and submit again."""
+    _require_team_lead(request.user)
+    cr = get_object_or_404(selectors.requests_of(request.user), pk=pk)
+    try:
+        copy = services.request_copy(request_id=cr.pk, actor=_user(request))
+    except services.TransitionError as exc:
+        messages.error(request, f"Could not copy: {exc.message}.")
+        return redirect("provisioning:request_detail", pk=cr.pk)
+    messages.success(
+        request,
+        f"Draft #{copy.pk} holds request #{cr.pk}'s content: change what was refused, then submit it.",
+    )
+    return redirect("provisioning:request_edit", pk=copy.pk)
+
+
 # --- Reading requests -----------------------------------------------------------------------------
 
 
@@ -256,6 +274,7 @@ def _requester_actions(cr: ChangeRequest, user: Any) -> dict[str, bool]:
         "can_edit": mine and cr.is_editable,
         "can_submit": mine and cr.can_transition(Status.SUBMITTED),
         "can_cancel": mine and cr.can_transition(Status.CANCELLED),
+        "can_copy": mine and cr.status in services.COPYABLE,
     }
 
 

@@ -23,7 +23,7 @@ USERS = ("alice", "bob", "charlie", "dana", "anonymous")
 
 @pytest.fixture
 def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_callbacks) -> dict[str, Any]:
-    """alice owns an approved workspace (dana is a member of it), a submitted request and a draft."""
+    """alice owns an approved workspace (dana is a member of it), a submitted, a rejected request and a draft."""
     spec = tutorial_spec(security_group="")
     spec = type(spec)(
         workspace=spec.workspace,
@@ -39,7 +39,17 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
     )
     services.request_submit(request_id=submitted.pk, actor=alice)
     draft = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec(team="third"))
-    return {"ws": approved.workspace.pk, "submitted": submitted.pk, "draft": draft.pk}
+    rejected = services.request_create(
+        requester=alice, kind="new_workspace", spec=tutorial_spec(team="fourth")
+    )
+    services.request_submit(request_id=rejected.pk, actor=alice)
+    services.request_reject(request_id=rejected.pk, approver=bob, reason="the team is not funded yet")
+    return {
+        "ws": approved.workspace.pk,
+        "submitted": submitted.pk,
+        "draft": draft.pk,
+        "rejected": rejected.pk,
+    }
 
 
 def _client(name: str, users: dict[str, Any], *, csrf: bool = False) -> Client:
@@ -105,6 +115,7 @@ BUDGET_FORM = {
 ACTIONS = [
     ("provisioning:request_submit", "draft", {}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:request_cancel", "submitted", {}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:request_copy", "rejected", {}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:request_approve", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:request_reject", "submitted", {"reason": "too big"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:request_retry", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),

@@ -595,6 +595,56 @@ def test_a_rejected_request_shows_the_reason(client, draft, alice, bob):
     assert "Use westeurope for this team." in page
 
 
+def test_alice_copies_a_rejected_request_into_a_new_draft_and_fixes_one_field(client, draft, alice, bob):
+    services.request_submit(request_id=draft.pk, actor=alice)
+    services.request_reject(request_id=draft.pk, approver=bob, reason="The storage name is taken in Azure.")
+    client.force_login(alice)
+    assert (
+        "Copy into a new draft"
+        in client.get(reverse("provisioning:request_detail", args=[draft.pk])).content.decode()
+    )
+
+    response = client.post(reverse("provisioning:request_copy", args=[draft.pk]), follow=True)
+
+    copy = ChangeRequest.objects.exclude(pk=draft.pk).get()
+    assert response.redirect_chain[-1][0] == reverse("provisioning:request_edit", args=[copy.pk])
+    assert (copy.status, copy.kind, copy.requester, copy.spec) == (
+        Status.DRAFT,
+        draft.kind,
+        alice,
+        draft.spec,
+    )
+    assert any(f"Draft #{copy.pk} holds request #{draft.pk}'s content" in m for m in messages_of(response))
+    page = response.content.decode()
+    for value in ("bgmr", "bluegranit", "ds3-v2-cluster", "admin1@contoso.com"):
+        assert f'value="{value}"' in page
+    created = AuditEvent.objects.get(request_id=copy.pk, action="request.created")
+    assert created.message == f"copied from request #{draft.pk}"
+    draft.refresh_from_db()
+    assert draft.status == Status.REJECTED  # the decision stays as it was
+
+    post = tutorial_post("submit", custom_name="bgmrbluegranite2")
+    client.post(reverse("provisioning:request_edit", args=[copy.pk]), post)
+    copy.refresh_from_db()
+    assert copy.status == Status.SUBMITTED
+    assert RequestSpec.from_json(copy.spec).workspace.custom_name == "bgmrbluegranite2"
+
+
+def test_only_a_rejected_or_cancelled_request_of_ones_own_is_copied(client, draft, alice, charlie):
+    client.force_login(alice)
+    page = client.get(reverse("provisioning:request_detail", args=[draft.pk])).content.decode()
+    assert "Copy into a new draft" not in page
+
+    response = client.post(reverse("provisioning:request_copy", args=[draft.pk]), follow=True)
+
+    assert any("only rejected or cancelled requests are copied" in m for m in messages_of(response))
+    assert client.get(reverse("provisioning:request_copy", args=[draft.pk])).status_code == 405
+    services.request_cancel(request_id=draft.pk, actor=alice)
+    client.force_login(charlie)
+    assert client.post(reverse("provisioning:request_copy", args=[draft.pk])).status_code == 404
+    assert ChangeRequest.objects.count() == 1
+
+
 # --- Workspaces and changes to them ----------------------------------------------------------------
 
 
