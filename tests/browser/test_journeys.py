@@ -2,7 +2,8 @@
 
 A team lead requests a workspace with two clusters and three members, watches the resource names follow
 what they type, meets the naming errors (a 17-character cluster name, a team name too long for a storage
-account, a storage name taken elsewhere in Azure), fixes them and submits; an admin reviews the plan and
+account, a storage name taken elsewhere in Azure, fixed by copying the request into a new draft) and
+submits; an admin reviews the plan and
 approves, and the request page follows provisioning by itself until it shows ``succeeded``; a data
 scientist finds the workspace and its clusters and downloads ``config.json``. Another team's lead gets the
 portal's 404 page. Every page is photographed, checked with axe-core and measured on laptop screens
@@ -107,19 +108,6 @@ def fill_members(page: Page) -> None:
         page.locator(f"#id_members-{row}-persona").select_option(persona)
 
 
-def request_new_workspace(tour: Tour, *, custom_name: str = "") -> None:
-    """The whole form, right first time, then submitted."""
-    page = tour.page
-    page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="New workspace").click()
-    fill_workspace(page, custom_name=custom_name)
-    page.get_by_label("Team", exact=True).fill(TEAM)
-    expect(page.locator("#name-preview")).to_contain_text(f"{custom_name}ws" if custom_name else "ws")
-    fill_clusters(page, CLUSTERS)
-    fill_members(page)
-    page.get_by_role("button", name="Submit for approval").click()
-    expect(page.get_by_role("heading", name=re.compile(r"Request #\d+"))).to_contain_text("Submitted")
-
-
 def request_pk(page: Page) -> int:
     found = re.search(r"/requests/(\d+)/", page.url)
     assert found, page.url
@@ -185,7 +173,16 @@ def team_lead_requests_a_workspace(tour: Tour, portal: Portal) -> int:
 
     page.get_by_role("button", name="Cancel request").click()
     expect(page.get_by_role("heading", name=re.compile(r"Request #\d+"))).to_contain_text("Cancelled")
-    request_new_workspace(tour, custom_name=CUSTOM_NAME)
+    page.get_by_role("button", name="Copy into a new draft").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Edit draft #\d+"))).to_be_visible()
+    expect(team).to_have_value(TEAM)  # everything typed comes along
+    expect(page.locator("#id_clusters-1-name")).to_have_value(CLUSTERS[1][0])
+    expect(page.locator("#id_members-2-principal")).to_have_value(MEMBERS[2][0])
+    page.get_by_label("Custom name (optional)").fill(CUSTOM_NAME)
+    expect(page.locator("#name-preview")).to_contain_text(f"{CUSTOM_NAME}ws")
+    tour.check("copied-into-a-new-draft")
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Request #\d+"))).to_contain_text("Submitted")
     checked = page.locator("#name-check")
     expect(checked).to_contain_text(
         "All globally unique names are available", timeout=PROVISIONING_TIMEOUT_MS

@@ -130,6 +130,9 @@ class Tour:
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        if not self.screens:  # an earlier tour's photographs, perhaps numbered otherwise, make way
+            for stale in SCREENSHOTS_DIR.glob(f"{self.name}-[0-9][0-9]-*.png"):
+                stale.unlink()
         path = SCREENSHOTS_DIR / f"{self.name}-{len(self.screens) + 1:02d}-{name}.png"
         self.page.screenshot(path=path, animations="disabled", caret="hide")
         self.screens.append(path)
