@@ -289,7 +289,8 @@ def request_execute(
     cr = run.change_request
     execution = _Execution(run, _context(cr, clients or AzureClients.from_settings(), {}), worker)
     execution.execute()
-    if execution.lost_lease:
+    finished = None if execution.lost_lease else runs.run_finish(run_id=run.pk, worker=worker)
+    if finished is None or finished.status == Run.Status.RUNNING:
         logger.warning("run %s of request #%s was taken over by another worker", run.number, request_id)
         return "taken over"
-    return runs.run_finish(run_id=run.pk, worker=worker).status
+    return finished.status

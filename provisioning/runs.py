@@ -23,7 +23,7 @@ from accounts.models import User
 from provisioning import name_checks, queue
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
-from provisioning.services import TransitionError, _locked, _transition
+from provisioning.services import TransitionError, request_locked, request_transition
 from provisioning.steps import principal_key, steps_for_plan
 
 logger = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ def run_claim(*, request_id: int, worker: str) -> Run | None:
     duplicate delivery of the same job is harmless.
     """
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         if cr.status == Status.APPROVED:
-            _transition(cr, Status.PROVISIONING, actor=WORKER, message=f"picked up by {worker}")
+            request_transition(cr, Status.PROVISIONING, actor=WORKER, message=f"picked up by {worker}")
             workspaces, clusters, memberships = _desired_rows(cr)
             workspaces.update(state=ResourceState.PROVISIONING)
             clusters.update(state=ResourceState.PROVISIONING)
@@ -202,10 +202,23 @@ def _apply_success(cr: ChangeRequest, run: Run) -> None:
 
 
 def run_finish(*, run_id: int, worker: str) -> Run:
-    """Close a run whose steps are all finished: the request succeeds, or fails naming the failed step."""
+    """Close a run whose steps are all finished: the request succeeds, or fails naming the failed step.
+
+    Only the worker holding the run's lease closes it. A worker that stalled past its lease (its run
+    handed to another worker by the sweeper) gets the run back unchanged, still running, and stops.
+    """
     with transaction.atomic():
+        cr = request_locked(Run.objects.values_list("change_request_id", flat=True).get(pk=run_id))
         run = Run.objects.select_for_update().get(pk=run_id)
-        cr = _locked(run.change_request_id)
+        if run.status != Run.Status.RUNNING or run.lease_owner != worker:
+            logger.warning(
+                "run %s of request #%s is held by %r, not %r: left to it",
+                run.number,
+                cr.pk,
+                run.lease_owner or "nobody",
+                worker,
+            )
+            return run
         failed = list(run.steps.filter(status=Step.Status.FAILED).order_by("position"))
         run.status = Run.Status.FAILED if failed else Run.Status.SUCCEEDED
         run.finished_at = timezone.now()
@@ -214,14 +227,14 @@ def run_finish(*, run_id: int, worker: str) -> Run:
         if failed:
             first = failed[0]
             message = f"{first.target}: {first.error_code}: {first.error_message}"
-            _transition(cr, Status.FAILED, actor=WORKER, message=message)
+            request_transition(cr, Status.FAILED, actor=WORKER, message=message)
             workspaces, clusters, memberships = _desired_rows(cr)
             workspaces.update(state=ResourceState.FAILED)
             clusters.update(state=ResourceState.FAILED)
             memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.FAILED)
         else:
             _apply_success(cr, run)
-            _transition(cr, Status.SUCCEEDED, actor=WORKER, message=f"run {run.number} finished")
+            request_transition(cr, Status.SUCCEEDED, actor=WORKER, message=f"run {run.number} finished")
     return run
 
 
@@ -230,12 +243,12 @@ def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
     if not personas.is_admin(actor):
         raise PermissionDenied("only admins can retry provisioning")
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         if cr.status != Status.FAILED:
             raise TransitionError(
                 f"request #{cr.pk} is {cr.get_status_display().lower()}; only failed requests can be retried"
             )
-        _transition(cr, Status.PROVISIONING, actor=actor, message="retry")
+        request_transition(cr, Status.PROVISIONING, actor=actor, message="retry")
         run = _create_run(cr)
         transaction.on_commit(lambda: queue.run_enqueue(request_id=cr.pk, job_id=run.job_id))
     return cr

@@ -45,14 +45,17 @@ def _summary(cr: ChangeRequest) -> dict[str, Any]:
     return {"status": cr.status, "kind": cr.kind, "workspace_name": cr.workspace_name}
 
 
-def _locked(request_id: int) -> ChangeRequest:
+def request_locked(request_id: int) -> ChangeRequest:
+    """The request, row-locked until the caller's transaction ends (the one way to change its status)."""
     try:
         return ChangeRequest.objects.select_for_update().get(pk=request_id)
     except ChangeRequest.DoesNotExist as exc:
         raise RequestError(f"request #{request_id} does not exist") from exc
 
 
-def _transition(cr: ChangeRequest, target: str, *, actor: Any, message: str = "", **fields: Any) -> None:
+def request_transition(
+    cr: ChangeRequest, target: str, *, actor: Any, message: str = "", **fields: Any
+) -> None:
     """Move a locked request to ``target``, save it and audit the change (caller holds the transaction)."""
     if not cr.can_transition(target):
         raise TransitionError(
@@ -159,7 +162,7 @@ def request_copy(*, request_id: int, actor: User) -> ChangeRequest:
 def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> ChangeRequest:
     """Replace a draft's content; only its requester may, and only while it is a draft."""
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         if cr.requester_id != actor.pk:
             raise PermissionDenied("only the requester can edit a request")
         if not cr.is_editable:
@@ -186,13 +189,13 @@ def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> Change
 def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
     """Send a draft for approval, once it passes policy, naming and uniqueness checks."""
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         if cr.requester_id != actor.pk:
             raise PermissionDenied("only the requester can submit a request")
         spec = RequestSpec.from_json(cr.spec)
         if cr.can_transition(Status.SUBMITTED):
             _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
-        _transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now(), name_check=None)
+        request_transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now(), name_check=None)
         if cr.kind == Kind.NEW_WORKSPACE:
             transaction.on_commit(lambda: name_checks.name_check_enqueue(request_id=cr.pk))
     return cr
@@ -201,10 +204,10 @@ def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
 def request_cancel(*, request_id: int, actor: User) -> ChangeRequest:
     """Withdraw a draft or submitted request (its requester only)."""
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         if cr.requester_id != actor.pk:
             raise PermissionDenied("only the requester can cancel a request")
-        _transition(cr, Status.CANCELLED, actor=actor)
+        request_transition(cr, Status.CANCELLED, actor=actor)
     return cr
 
 
@@ -328,7 +331,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
 def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
     """Approve a submitted request: re-check it, fix its plan, create the desired state, enqueue on commit."""
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         _require_approver(cr, approver)
         if not cr.can_transition(Status.APPROVED):
             raise TransitionError(
@@ -348,7 +351,7 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
             )
         plan = request_plan(cr)
         _materialize(cr, spec)
-        _transition(
+        request_transition(
             cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan
         )
         transaction.on_commit(lambda: queue.provisioning_enqueue(request_id=cr.pk))
@@ -380,9 +383,9 @@ def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeReq
     if not reason:
         raise RequestError("say why the request is rejected", [Problem("reason", "a reason is required")])
     with transaction.atomic():
-        cr = _locked(request_id)
+        cr = request_locked(request_id)
         _require_approver(cr, approver)
-        _transition(
+        request_transition(
             cr,
             Status.REJECTED,
             actor=approver,

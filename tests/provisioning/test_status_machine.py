@@ -69,7 +69,9 @@ def _drive(status: str, alice: User, bob: User) -> ChangeRequest:
 
 
 def _finish_run(cr: ChangeRequest, *, failed: bool) -> None:
-    run = Run.objects.create(change_request=cr, number=(cr.runs.count() + 1))
+    run = Run.objects.create(
+        change_request=cr, number=cr.runs.count() + 1, status=Run.Status.RUNNING, lease_owner="test-worker"
+    )
     Step.objects.create(
         run=run,
         key="resource_group",
