@@ -22,4 +22,4 @@ RUN DEBUG=false SECRET_KEY=build-only ALLOWED_HOSTS=build ALLOW_LOCAL_AUTH_IN_PR
 
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "portal.wsgi:application", "--config", "portal/gunicorn.conf.py"]

@@ -184,9 +184,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"without_query_strings": {"()": "portal.log_filters.WithoutQueryStrings"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # The development server's request lines, without query strings (the Entra callback's code).
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["without_query_strings"],
+        },
         # azure-core's HTTP logging prints headers; keep it quiet whatever LOG_LEVEL says.
         "azure": {"level": "WARNING"},
         # MSAL logs the authorization code and the PKCE verifier at DEBUG.
