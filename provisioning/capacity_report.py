@@ -64,6 +64,11 @@ class Figures:
         return bool(self.used or self.limit or self.allocated or self.held or self.pending)
 
     @property
+    def idle(self) -> bool:
+        """Only a limit: nothing used, budgeted, held or asked for (listed, not charted)."""
+        return not (self.used or self.allocated or self.held or self.pending)
+
+    @property
     def over_allocated(self) -> int:
         """How many more cores the teams' budgets give away than the limit (0 when they fit)."""
         return max(self.allocated - self.limit, 0) if self.limit is not None else 0

@@ -123,14 +123,17 @@ class RegionView:
     capacity: capacity_report.RegionCapacity
     totals: list[Chart]
     families: list[Chart]
+    idle_families: list[capacity_report.Figures]
 
 
 def region_view(region: capacity_report.RegionCapacity) -> RegionView:
+    """Families with something in use, budgeted, held or pending are charted; the rest only listed."""
     name = region.region.name
     return RegionView(
         capacity=region,
         totals=[chart(region.dedicated_total, region=name), chart(region.low_priority_total, region=name)],
-        families=[chart(f, region=name) for f in region.families],
+        families=[chart(f, region=name) for f in region.families if not f.idle],
+        idle_families=[f for f in region.families if f.idle],
     )
 
 

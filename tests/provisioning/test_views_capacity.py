@@ -91,6 +91,11 @@ def test_the_page_shows_used_allocated_pending_and_limit_per_region_and_family(c
         "Requested, pending: 10 cores; Limit (Azure): 100 cores."
     )
     assert 'role="img"' in html and "Refresh from Azure" in html
+    # A family with only a limit (nothing used, budgeted, held or asked for) is listed, not charted.
+    assert "Standard NV Family, dedicated cores in eastus2" not in html
+    idle = re.search(r"<details class=\"mb-3\">(.*?)</details>", html, re.S)
+    assert idle and "1 other family with a dedicated limit and nothing in use" in idle.group(1)
+    assert re.search(r"standardNVFamily</span></th><td class=\"text-end\">24</td>", idle.group(1))
     # westeurope has a catalog but no usage read yet: its empty state says so and offers the button
     assert "No usage read from Azure for West Europe yet" in html
 
