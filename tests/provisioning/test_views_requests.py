@@ -702,6 +702,23 @@ def test_alice_requests_a_cluster_as_a_draft(client, workspace, alice):
     assert [c.name for c in RequestSpec.from_json(cr.spec).clusters] == ["gpu-big"]
 
 
+def test_a_cancelled_cluster_request_is_copied_for_the_same_workspace(client, workspace, alice):
+    client.force_login(alice)
+    new = {**BLANK_CLUSTER, "name": "gpu-big", "vm_size": "STANDARD_NV6", "max_nodes": "4"}
+    client.post(
+        reverse("provisioning:add_clusters", args=[workspace.pk]),
+        {"action": "draft", **rows("clusters", [new], BLANK_CLUSTER)},
+    )
+    first = ChangeRequest.objects.get(kind=Kind.ADD_CLUSTERS)
+    services.request_cancel(request_id=first.pk, actor=alice)
+
+    response = client.post(reverse("provisioning:request_copy", args=[first.pk]), follow=True)
+
+    copy = ChangeRequest.objects.filter(kind=Kind.ADD_CLUSTERS).exclude(pk=first.pk).get()
+    assert (copy.status, copy.workspace, copy.spec) == (Status.DRAFT, workspace, first.spec)
+    assert 'value="gpu-big"' in response.content.decode()
+
+
 def test_a_cluster_name_already_in_the_workspace_is_reported(client, workspace, alice):
     client.force_login(alice)
     again = {**TUTORIAL_CLUSTER_ROWS[0]}
