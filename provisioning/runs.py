@@ -20,10 +20,11 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import name_checks, queue
+from provisioning import budgets, name_checks, queue
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
-from provisioning.services import TransitionError, request_locked, request_transition
+from provisioning.services import TransitionError, request_locked, request_transition, workspace_quotas_for
+from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key, steps_for_plan
 
 logger = logging.getLogger(__name__)
@@ -234,8 +235,34 @@ def run_finish(*, run_id: int, worker: str) -> Run:
             memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.FAILED)
         else:
             _apply_success(cr, run)
-            request_transition(cr, Status.SUCCEEDED, actor=WORKER, message=f"run {run.number} finished")
+            message = f"run {run.number} finished"
+            if _budgets_changed_since_approval(cr):
+                message += "; the team's budgets changed since approval: they are applied as workspace quota"
+                ws = cr.workspace
+                assert ws is not None
+                job_id = f"team-quota-{cr.pk}-run-{run.number}"
+                transaction.on_commit(
+                    lambda: budgets.team_quota_enqueue(
+                        department=ws.department, team=ws.team, region=ws.region, job_id=job_id
+                    )
+                )
+            request_transition(cr, Status.SUCCEEDED, actor=WORKER, message=message)
     return run
+
+
+def _budgets_changed_since_approval(cr: ChangeRequest) -> bool:
+    """Whether the team's budgets differ from the workspace quota the approved plan applied.
+
+    A budget saved while the request was provisioning (or failed, awaiting a retry) reached only the
+    team's active workspaces; this one becomes active now and must get the same figures.
+    """
+    if cr.workspace is None or cr.kind not in (
+        ChangeRequest.Kind.NEW_WORKSPACE,
+        ChangeRequest.Kind.ADD_CLUSTERS,
+    ):
+        return False
+    planned = (cr.plan or {}).get("workspace_quotas") or []
+    return bool(workspace_quotas_for(cr, RequestSpec.from_json(cr.spec)) != planned)
 
 
 def request_retry(*, request_id: int, actor: User) -> ChangeRequest:

@@ -240,12 +240,13 @@ def request_plan(cr: ChangeRequest) -> dict[str, Any]:
         existing_names=_workspace_names(ws) if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
-        workspace_quotas=_workspace_quotas(cr, spec),
+        workspace_quotas=workspace_quotas_for(cr, spec),
     )
 
 
-def _workspace_quotas(cr: ChangeRequest, spec: RequestSpec) -> list[dict[str, Any]]:
-    """The team's dedicated budgets in the region, applied as workspace quota when clusters are made."""
+def workspace_quotas_for(cr: ChangeRequest, spec: RequestSpec) -> list[dict[str, Any]]:
+    """The team's dedicated budgets in the region as they are now, applied as workspace quota when clusters
+    are made (the plan keeps them as they were at approval)."""
     if cr.kind not in (Kind.NEW_WORKSPACE, Kind.ADD_CLUSTERS):
         return []
     team = capacity.request_check(spec, workspace=cr.workspace).team

@@ -256,8 +256,36 @@ def test_provisioning_applies_the_teams_budget_as_workspace_quota(
         "workspace quota for 2 VM families",
     )
     assert AuditEvent.objects.filter(request_id=cr.pk, action="workspace_quota.applied").count() == 1
+    assert not [j for j in rq_queue.job_ids if j.startswith("team-quota-")]  # the budgets did not change
     # The portal's own clusters keep to the dev policy: nothing to flag.
     assert capacity_sync.clusters_guard(azure_clients)["flagged"] == 0
+
+
+def test_a_budget_changed_while_provisioning_reaches_the_new_workspace(
+    policy, alice, bob, standin, azure_clients, rq_queue, start_worker
+) -> None:
+    _principals(standin)
+    _budget("standardDSv2Family", 8)
+    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
+    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = services.request_approve(request_id=cr.pk, approver=bob)
+    rq_queue.empty()  # the provisioning job: this test runs the engine itself
+    _budget("standardDSv2Family", 12)  # saved while the workspace is not active yet: no quota job reached it
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == ChangeRequest.Status.SUCCEEDED
+
+    ws = Workspace.objects.get()
+    assert cr.plan["workspace_quotas"] == [{"family": "standardDSv2Family", "limit": 8}]  # as approved
+    succeeded = AuditEvent.objects.get(request_id=cr.pk, action="request.succeeded")
+    assert "the team's budgets changed since approval" in succeeded.message
+    assert f"team-quota-{cr.pk}-run-1" in rq_queue.job_ids
+    start_worker()
+    wait_for(
+        lambda: standin.state.quotas.get((ws.azure_id.lower(), DSV2_QUOTA)) == 12,
+        timeout=60,
+        describe=lambda: f"quotas: {standin.state.quotas}",
+    )
+    assert WorkspaceQuota.objects.get(workspace=ws, family="standardDSv2Family").applied == 12
 
 
 def test_running_the_same_plan_again_sends_no_quota_update(
