@@ -20,6 +20,24 @@ from tests import factories
 pytest_plugins = ["tests.standin_plugin", "tests.worker_plugin"]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The test database lets Django empty the audit table between transactional tests.
+
+    PostgreSQL refuses TRUNCATE on it (migration 0007) unless the database sets
+    ``portal.allow_audit_truncate``; only this throwaway database does.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock():
+            name = connection.settings_dict["NAME"]
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER DATABASE \"{name}\" SET portal.allow_audit_truncate = 'on'")
+                cursor.execute("SET portal.allow_audit_truncate = 'on'")
+    return django_db_setup
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -143,6 +143,15 @@ def test_raw_update_and_delete_are_refused(trail, sql: str):
 
 
 @postgres_only
+def test_truncate_is_refused_where_the_database_does_not_allow_it(trail):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL portal.allow_audit_truncate = 'off'")  # as on every real database
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE"), transaction.atomic():
+            cursor.execute("TRUNCATE provisioning_auditevent CASCADE")
+    assert AuditEvent.objects.count() == 6
+
+
+@postgres_only
 def test_orm_update_and_delete_are_refused(trail):
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=trail[0].pk).update(message="nothing happened")
