@@ -492,6 +492,14 @@ class ChangeRequest(models.Model):
         related_name="approved_requests",
     )
     reason = models.TextField(blank=True, help_text="Why it was rejected")
+    copied_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="copies",
+        help_text="The rejected or cancelled request this draft was copied from",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

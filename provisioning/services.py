@@ -117,6 +117,7 @@ def request_create(
             workspace=workspace,
             workspace_name=_workspace_name_for(spec, workspace),
             spec=spec.to_json(),
+            copied_from_id=copied_from,
         )
         audit_record(
             actor=requester,

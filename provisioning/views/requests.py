@@ -297,6 +297,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "plan": services.request_plan(cr),
         "can_decide": cr.can_approve(request.user),
         "workspace_visible": _workspace_visible(cr, request.user),
+        "copied_from_visible": cr.copied_from_id is not None
+        and selectors.requests_visible_to(request.user).filter(pk=cr.copied_from_id).exists(),
         **_requester_actions(cr, request.user),
     }
     if spec.clusters:

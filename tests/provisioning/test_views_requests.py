@@ -620,6 +620,12 @@ def test_alice_copies_a_rejected_request_into_a_new_draft_and_fixes_one_field(cl
         assert f'value="{value}"' in page
     created = AuditEvent.objects.get(request_id=copy.pk, action="request.created")
     assert created.message == f"copied from request #{draft.pk}"
+    assert copy.copied_from == draft
+    detail = client.get(reverse("provisioning:request_detail", args=[copy.pk])).content.decode()
+    assert (
+        f'copied from <a href="{reverse("provisioning:request_detail", args=[draft.pk])}">request #{draft.pk}</a>'
+        in detail
+    )
     draft.refresh_from_db()
     assert draft.status == Status.REJECTED  # the decision stays as it was
 
