@@ -22,6 +22,8 @@ from azure.core.exceptions import HttpResponseError
 from provisioning.azure.clients import AzureClients
 
 OWNERSHIP_TAG = "managed-by"
+# Microsoft.MachineLearningServices/workspaces read through the generic resources API (a GA version).
+WORKSPACE_API_VERSION = "2024-04-01"
 OWNERSHIP_VALUE = "azureml-portal"
 # Namespace of the portal's deterministic ids (role definitions and role assignments).
 PORTAL_NAMESPACE = uuid.UUID("6f1c2f4e-8d3a-5b7e-9c1d-2a4b6c8d0e1f")
@@ -137,8 +139,11 @@ def _owned(resource: Any) -> bool:
 
 def _provisioning_state(resource: Any) -> str:
     """The resource's provisioning state in lower case ("" when its model has none)."""
-    state = getattr(resource, "provisioning_state", None) or getattr(
-        getattr(resource, "properties", None), "provisioning_state", None
+    properties = getattr(resource, "properties", None)
+    state = getattr(resource, "provisioning_state", None) or (
+        properties.get("provisioningState")  # a generic resource's properties are a plain dict
+        if isinstance(properties, dict)
+        else getattr(properties, "provisioning_state", None)
     )
     return str(getattr(state, "value", state) or "").lower()  # SDK enums or plain strings
 
@@ -343,15 +348,41 @@ def ensure_workspace(
     registry_id: str,
     app_insights_id: str,
 ) -> Outcome:
-    """The AzureML workspace, wired to the resources created before it."""
+    """The AzureML workspace, wired to the resources created before it.
+
+    Read as a generic ARM resource: azure-ai-ml's Workspace has no provisioning state, and a workspace
+    an interrupted attempt left Creating (or Failed) must not be taken as done.
+    """
     from azure.ai.ml.entities import Workspace as MlWorkspace
 
-    ml = clients.ml(subscription, resource_group, name)
-    existing = _get_or_none(ml.workspaces.get, name)
-    if existing is not None and not _owned(existing):
-        raise not_managed("workspace", name)
-    if existing is not None:
+    workspace_id = arm_id(subscription, resource_group, "Microsoft.MachineLearningServices/workspaces", name)
+    arm = clients.resources(subscription)
+    existing = _settled(
+        "workspace", name, lambda: arm.resources.get_by_id(workspace_id, api_version=WORKSPACE_API_VERSION)
+    )
+    if existing is not None and not _provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
+    if existing is not None:
+        # azure-ai-ml would PATCH an existing workspace, which leaves a failed one failed: only a PUT
+        # (Workspaces_CreateOrUpdate) provisions it again.
+        body = {
+            "location": location,
+            "tags": tags,
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "friendlyName": name,
+                "storageAccount": storage_id,
+                "keyVault": key_vault_id,
+                "containerRegistry": registry_id,
+                "applicationInsights": app_insights_id,
+            },
+        }
+        with azure_errors():
+            repaired = arm.resources.begin_create_or_update_by_id(
+                workspace_id, body, api_version=WORKSPACE_API_VERSION
+            ).result()
+        return Outcome("created", repaired.id)
+    ml = clients.ml(subscription, resource_group, name)
     workspace = MlWorkspace(
         name=name,
         location=location,

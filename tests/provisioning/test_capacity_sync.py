@@ -16,6 +16,7 @@ from django.core.management import call_command
 
 from provisioning import capacity_sync, engine, runs, services
 from provisioning.audit import audit_verify_chain
+from provisioning.azure import operations as ops
 from provisioning.azure import quotas
 from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
 from provisioning.models import (
@@ -477,3 +478,32 @@ def test_findings_name_the_justification_the_portal_recorded() -> None:
         detail
         == "1 nodes stay up (and bill) while idle; the portal recorded a justification: nightly batch SLA"
     )
+
+
+def test_a_workspace_made_outside_the_portal_is_never_taken_over(policy, standin, azure_clients) -> None:
+    group = _outside_workspace(azure_clients, "handws")
+    ids = {
+        r["type"]: r["id"]
+        for r in standin.state.list_resources()
+        if f"/resourcegroups/{group}/" in r["id"].lower()
+    }
+    writes = ("workspace.create", "workspace.update", "workspace.deployment")
+    before = [standin.state.count(op) for op in writes]
+
+    with pytest.raises(ops.AzureStepError) as raised:
+        ops.ensure_workspace(
+            azure_clients,
+            subscription=SUB,
+            resource_group=group,
+            name="handws",
+            location="eastus2",
+            tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+            storage_id=ids["Microsoft.Storage/storageAccounts"],
+            key_vault_id=ids["Microsoft.KeyVault/vaults"],
+            registry_id=ids["Microsoft.ContainerRegistry/registries"],
+            app_insights_id=ids["Microsoft.Insights/components"],
+        )
+
+    assert raised.value.code == "NotManagedByPortal"
+    assert "workspace 'handws' exists, not managed by the portal" in raised.value.message
+    assert [standin.state.count(op) for op in writes] == before

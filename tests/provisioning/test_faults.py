@@ -291,3 +291,55 @@ def test_an_operation_that_outlasts_the_wait_fails_the_step_with_what_azure_is_d
     assert raised.value.code == "StillInProgress" and not raised.value.transient
     assert f"compute cluster '{cluster.name}' is still creating in Azure" in raised.value.message
     assert "retry the run once it has finished" in raised.value.hint
+
+
+def _workspace_left_creating(azure_clients: Any, standin: Any, *, fails: bool) -> str:
+    """The workspace's PUT sent by an attempt that was killed; Azure's operation runs on without it."""
+    workspace_id = ops.arm_id(
+        TUTORIAL_SUBSCRIPTION, GROUP, "Microsoft.MachineLearningServices/workspaces", WORKSPACE
+    )
+    standin.state.delete(workspace_id)  # as before the first attempt reached it
+    if fails:
+        standin.lro_fail("workspace.create", "InternalServerError", "The workspace could not be provisioned.")
+    standin.set_latency("workspace.create", 1.5)
+    body = {"location": "eastus2", "tags": {ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE}, "properties": {}}
+    azure_clients.resources(TUTORIAL_SUBSCRIPTION).resources.begin_create_or_update_by_id(
+        workspace_id, body, api_version=ops.WORKSPACE_API_VERSION
+    )  # nobody waits for the result
+    assert standin.state.resource(workspace_id)["properties"]["provisioningState"] == "Creating"
+    standin.set_latency("workspace.create", 0)
+    return workspace_id
+
+
+@pytest.mark.parametrize("fails", [True, False], ids=["creation-fails", "creation-succeeds"])
+def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
+    policy, alice, bob, standin, azure_clients, rq_queue, fails
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    workspace_id = _workspace_left_creating(azure_clients, standin, fails=fails)
+
+    def resource(kind: str, name: str) -> str:
+        (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
+        return str(found)
+
+    outcome = ops.ensure_workspace(
+        azure_clients,
+        subscription=TUTORIAL_SUBSCRIPTION,
+        resource_group=GROUP,
+        name=WORKSPACE,
+        location="eastus2",
+        tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+        storage_id=resource("storage", STORAGE_WORK),
+        key_vault_id=resource("key_vault", "bgmrfaultse2devkv"),
+        registry_id=resource("registry", "bgmrfaultse2devcr"),
+        app_insights_id=resource("app_insights", "bgmrfaultse2devai"),
+    )
+
+    held = standin.state.resource(workspace_id)
+    assert held["properties"]["provisioningState"] == "Succeeded"
+    assert outcome.action == ("created" if fails else "unchanged")
+    assert standin.state.count("workspace.create") == (2 if fails else 1)
+    if fails:  # provisioned again with what it depends on
+        assert held["properties"]["storageAccount"].lower() == resource("storage", STORAGE_WORK).lower()
