@@ -236,10 +236,8 @@ def run_finish(*, run_id: int, worker: str) -> Run:
         else:
             _apply_success(cr, run)
             message = f"run {run.number} finished"
-            if _budgets_changed_since_approval(cr):
+            if (ws := _quota_out_of_date(cr)) is not None:
                 message += "; the team's budgets changed since approval: they are applied as workspace quota"
-                ws = cr.workspace
-                assert ws is not None
                 job_id = f"team-quota-{cr.pk}-run-{run.number}"
                 transaction.on_commit(
                     lambda: budgets.team_quota_enqueue(
@@ -250,19 +248,15 @@ def run_finish(*, run_id: int, worker: str) -> Run:
     return run
 
 
-def _budgets_changed_since_approval(cr: ChangeRequest) -> bool:
-    """Whether the team's budgets differ from the workspace quota the approved plan applied.
+def _quota_out_of_date(cr: ChangeRequest) -> Workspace | None:
+    """The request's workspace when the team's budgets differ from the workspace quota the approved plan applied.
 
     A budget saved while the request was provisioning (or failed, awaiting a retry) reached only the
     team's active workspaces; this one becomes active now and must get the same figures.
     """
-    if cr.workspace is None or cr.kind not in (
-        ChangeRequest.Kind.NEW_WORKSPACE,
-        ChangeRequest.Kind.ADD_CLUSTERS,
-    ):
-        return False
     planned = (cr.plan or {}).get("workspace_quotas") or []
-    return bool(workspace_quotas_for(cr, RequestSpec.from_json(cr.spec)) != planned)
+    now = workspace_quotas_for(cr, RequestSpec.from_json(cr.spec))  # [] for kinds that make no clusters
+    return cr.workspace if cr.workspace is not None and now != planned else None
 
 
 def request_retry(*, request_id: int, actor: User) -> ChangeRequest:

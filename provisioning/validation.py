@@ -47,9 +47,10 @@ def _workspace_problems(spec: RequestSpec) -> list[Problem]:
                 f"subscription '{ws.subscription_id}' is not one the portal allows",
             )
         )
-    if not AllowedRegion.objects.filter(name=ws.region, is_active=True).exists():
+    region = AllowedRegion.objects.filter(name=ws.region, is_active=True).first()
+    if region is None:
         problems.append(Problem("workspace.region", f"region '{ws.region}' is not one the portal allows"))
-    elif wrong := region_abbreviation_problem(ws.region, ws.region_abbv):
+    elif wrong := region_abbreviation_problem(region, ws.region_abbv):
         problems.append(Problem(f"workspace.{wrong.field}", wrong.message))
     for p in naming.naming_problems(ws.naming_input(), data_lake=ws.data_lake):
         problems.append(Problem(f"workspace.{p.field}", p.message))
@@ -58,18 +59,17 @@ def _workspace_problems(spec: RequestSpec) -> list[Problem]:
     return problems
 
 
-def region_abbreviation_problem(region: str, abbreviation: str) -> Problem | None:
+def region_abbreviation_problem(region: AllowedRegion | None, abbreviation: str) -> Problem | None:
     """The region's abbreviation is the one the portal knows for it.
 
     Names carry the region: ``we`` in an eastus2 workspace's names would tell everyone the wrong place.
     """
-    allowed = AllowedRegion.objects.filter(name=region.strip().lower()).first()
     typed = abbreviation.strip().lower()
-    if allowed is None or not allowed.abbreviation or not typed or typed == allowed.abbreviation.lower():
+    if region is None or not region.abbreviation or not typed or typed == region.abbreviation.lower():
         return None
     return Problem(
         "region_abbv",
-        f"{allowed.display_name} is abbreviated '{allowed.abbreviation}' in resource names, not '{typed}'",
+        f"{region.display_name} is abbreviated '{region.abbreviation}' in resource names, not '{typed}'",
     )
 
 

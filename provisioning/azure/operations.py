@@ -22,9 +22,9 @@ from azure.core.exceptions import HttpResponseError
 from provisioning.azure.clients import AzureClients
 
 OWNERSHIP_TAG = "managed-by"
+OWNERSHIP_VALUE = "azureml-portal"
 # Microsoft.MachineLearningServices/workspaces read through the generic resources API (a GA version).
 WORKSPACE_API_VERSION = "2024-04-01"
-OWNERSHIP_VALUE = "azureml-portal"
 # Namespace of the portal's deterministic ids (role definitions and role assignments).
 PORTAL_NAMESPACE = uuid.UUID("6f1c2f4e-8d3a-5b7e-9c1d-2a4b6c8d0e1f")
 

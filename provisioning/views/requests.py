@@ -21,7 +21,7 @@ from accounts import personas
 from accounts.models import User
 from provisioning import capacity, cost, naming, selectors, services, validation
 from provisioning.forms import RequestForms, WorkspaceForm, request_data
-from provisioning.models import ChangeRequest, ResourceState, Workspace
+from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.views.progress import progress_context
 
@@ -82,7 +82,8 @@ def name_preview(data: Any) -> dict[str, Any]:
     names = naming.resource_names(inp, data_lake=data_lake).as_dict()
     labels = WorkspaceForm.base_fields
     problems = [(labels[p.field].label, p.message) for p in naming.naming_problems(inp, data_lake=data_lake)]
-    if wrong := validation.region_abbreviation_problem(inp.region, inp.region_abbv):
+    region = AllowedRegion.objects.filter(name=inp.region.strip().lower()).first()
+    if wrong := validation.region_abbreviation_problem(region, inp.region_abbv):
         problems.append((labels[wrong.field].label, wrong.message))
     in_use = [] if problems else validation.names_in_use(naming.resource_names(inp, data_lake=data_lake))
     return {

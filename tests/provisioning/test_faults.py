@@ -214,6 +214,14 @@ def test_a_storage_name_taken_in_another_subscription_fails_with_azures_code_and
     assert "StorageAccountAlreadyTaken" in page and escape(step.hint) in page
 
 
+@pytest.fixture
+def provisioned(policy, alice, bob, standin, azure_clients, rq_queue) -> None:  # type: ignore[no-untyped-def]
+    """The small workspace, provisioned: what an interrupted later attempt finds in Azure."""
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+
 def _cluster_left_creating(azure_clients: Any, standin: Any, *, fails: bool, seconds: float = 1.5) -> Any:
     """A worker killed right after sending a cluster's PUT: Azure's operation runs on without it."""
     from azure.ai.ml.entities import AmlCompute
@@ -237,10 +245,11 @@ def _cluster_left_creating(azure_clients: Any, standin: Any, *, fails: bool, sec
     )  # the poller is dropped: nobody waits for the result
     (left,) = standin.state.list_resources("compute")
     assert left["properties"]["provisioningState"] == "Creating"
+    standin.set_latency("compute.create", 0)  # what comes next is quick; the operation above keeps its time
     return cluster
 
 
-def _ensure(azure_clients: Any, cluster: Any) -> ops.Outcome:
+def _ensure_cluster(azure_clients: Any, cluster: Any) -> ops.Outcome:
     return ops.ensure_cluster(
         azure_clients,
         subscription=TUTORIAL_SUBSCRIPTION,
@@ -259,15 +268,11 @@ def _ensure(azure_clients: Any, cluster: Any) -> ops.Outcome:
 
 @pytest.mark.parametrize("fails", [True, False], ids=["creation-fails", "creation-succeeds"])
 def test_a_cluster_an_earlier_attempt_left_creating_is_waited_for(
-    policy, alice, bob, standin, azure_clients, rq_queue, fails
+    provisioned, standin, azure_clients, fails
 ) -> None:
-    standin.add_user(MEMBER)
-    cr = _approved(alice, bob, _small_spec())
-    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
     cluster = _cluster_left_creating(azure_clients, standin, fails=fails)
-    standin.set_latency("compute.create", 0)
 
-    outcome = _ensure(azure_clients, cluster)
+    outcome = _ensure_cluster(azure_clients, cluster)
 
     # Not "unchanged" while Azure was still creating it: a failure would have gone unnoticed.
     (held,) = standin.state.list_resources("compute")
@@ -277,11 +282,8 @@ def test_a_cluster_an_earlier_attempt_left_creating_is_waited_for(
 
 
 def test_an_operation_that_outlasts_the_wait_fails_the_step_with_what_azure_is_doing(
-    policy, alice, bob, standin, azure_clients, rq_queue
+    provisioned, standin, azure_clients
 ) -> None:
-    standin.add_user(MEMBER)
-    cr = _approved(alice, bob, _small_spec())
-    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
     cluster = _cluster_left_creating(azure_clients, standin, fails=False, seconds=60)  # the wait is 1 s
     ml = azure_clients.ml(TUTORIAL_SUBSCRIPTION, GROUP, WORKSPACE)
 
@@ -313,11 +315,8 @@ def _workspace_left_creating(azure_clients: Any, standin: Any, *, fails: bool) -
 
 @pytest.mark.parametrize("fails", [True, False], ids=["creation-fails", "creation-succeeds"])
 def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
-    policy, alice, bob, standin, azure_clients, rq_queue, fails
+    provisioned, standin, azure_clients, fails
 ) -> None:
-    standin.add_user(MEMBER)
-    cr = _approved(alice, bob, _small_spec())
-    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
     workspace_id = _workspace_left_creating(azure_clients, standin, fails=fails)
 
     def resource(kind: str, name: str) -> str:
