@@ -13,7 +13,7 @@ from accounts import personas
 from accounts.entra import EntraIdentity
 from accounts.models import User
 from provisioning.audit import audit_record
-from provisioning.services import membership_link_user
+from provisioning.workflow.services import membership_link_user
 
 # The app roles defined on the portal's app registration, and the persona each one grants.
 ROLE_PERSONAS = {

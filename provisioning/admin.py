@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from provisioning import budgets
+from provisioning.capacity import budgets
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning import runs
+from provisioning.engine import runs
 
 
 def provision_request(request_id: int) -> str:
     """Provision an approved request, or resume its run; a duplicate delivery finds nothing to do."""
-    from provisioning.engine import request_execute
+    from provisioning.engine.executor import request_execute
 
     return request_execute(request_id=request_id)
 
@@ -21,21 +21,21 @@ def sweep() -> list[int]:
 
 def check_names(request_id: int) -> int:
     """Ask Azure whether a submitted request's globally unique names are free; returns how many are taken."""
-    from provisioning.name_checks import request_check_names
+    from provisioning.workflow.name_checks import request_check_names
 
     return sum(1 for answer in request_check_names(request_id=request_id) if not answer["available"])
 
 
 def capacity_refresh() -> dict[str, Any]:
     """Read the size catalog and core usages of every allowed subscription and region from Azure."""
-    from provisioning import capacity_sync
+    from provisioning.capacity import sync as capacity_sync
 
     return capacity_sync.capacity_refresh()
 
 
 def clusters_guard() -> dict[str, Any]:
     """Flag the clusters in Azure that break policy (made by the portal or not); resolve old flags."""
-    from provisioning import capacity_sync
+    from provisioning.capacity import sync as capacity_sync
 
     return capacity_sync.clusters_guard()
 
@@ -47,6 +47,6 @@ def capacity_check() -> dict[str, Any]:
 
 def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
     """Apply a team's budgets in a region as workspace quota to each of its active workspaces there."""
-    from provisioning import capacity_sync
+    from provisioning.capacity import sync as capacity_sync
 
     return capacity_sync.team_quota_apply(department, team, region)

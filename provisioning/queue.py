@@ -1,7 +1,7 @@
 """Hand-off to the RQ workers. Called only from ``transaction.on_commit`` and from the sweeper.
 
 Redis may be down or may lose jobs; the database stays the source of truth, so a failed enqueue is
-logged and the request keeps ``enqueued_at`` empty: the sweeper (``provisioning.runs.runs_sweep``)
+logged and the request keeps ``enqueued_at`` empty: the sweeper (``provisioning.engine.runs.runs_sweep``)
 finds approved work that no worker holds and enqueues it again.
 """
 

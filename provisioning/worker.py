@@ -21,6 +21,6 @@ class PortalWorker(Worker):
         os.environ.pop("AZUREML_CURRENT_CLOUD", None)
         import azure.ai.ml  # noqa: F401 - preloaded for the work horses
 
-        import provisioning.engine  # noqa: F401
+        import provisioning.engine.executor  # noqa: F401
 
         super().__init__(*args, **kwargs)

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from provisioning import selectors
 from provisioning.models import Cluster, Membership, ResourceState, Workspace
+from provisioning.workflow import selectors
 
 STUDIO_URL = (
     "https://ml.azure.com/?wsid=/subscriptions/{s}/resourcegroups/{rg}"

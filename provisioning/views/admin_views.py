@@ -15,9 +15,9 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
-from provisioning import selectors, services
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.workflow import selectors, services
 
 Status = ChangeRequest.Status
 DECIDED = (Status.APPROVED, Status.REJECTED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)

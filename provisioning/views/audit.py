@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts import personas
-from provisioning import selectors
 from provisioning.models import AuditEvent
+from provisioning.workflow import selectors
 
 PAGE_SIZE = 50
 CSV_COLUMNS = (

@@ -8,9 +8,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from provisioning import runs, selectors
+from provisioning.engine import runs
 from provisioning.models import ChangeRequest
-from provisioning.services import TransitionError
+from provisioning.workflow import selectors
+from provisioning.workflow.services import TransitionError
 
 
 def progress_context(cr: ChangeRequest) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The team lead's pages: requesting a workspace, following requests, and changing managed workspaces.
 
 Views validate the forms and call one service. The rules (naming, policy, uniqueness) are in
-``provisioning.validation`` and every status change in ``provisioning.services``; a draft is saved
+``provisioning.workflow.validation`` and every status change in ``provisioning.workflow.services``; a draft is saved
 even when it breaks a rule, and its edit page shows each problem next to the field to change.
 """
 
@@ -19,11 +19,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import personas
 from accounts.models import User
-from provisioning import capacity, cost, naming, selectors, services, validation
-from provisioning.forms import RequestForms, WorkspaceForm, request_data
+from provisioning import naming
+from provisioning.capacity import checks as capacity
+from provisioning.capacity import cost
 from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.views.progress import progress_context
+from provisioning.workflow import selectors, services, validation
+from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 
 Kind = ChangeRequest.Kind
 Status = ChangeRequest.Status

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from accounts.models import User
-from provisioning import services
 from provisioning.models import Membership, Workspace
 from provisioning.spec import MemberSpec
+from provisioning.workflow import services
 from tests.accounts.conftest import QUERY_MODE_WARNING, sign_in
 from tests.factories import tutorial_spec
 

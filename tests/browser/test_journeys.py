@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from provisioning import services
 from provisioning.models import ChangeRequest, Workspace
+from provisioning.workflow import services
 from tests import factories
 from tests.browser.conftest import Portal
 from tests.browser.tour import Tour, missing_tools

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from provisioning import services
+from provisioning.workflow import services
 from tests.factories import MemberSpec, tutorial_spec
 
 pytestmark = pytest.mark.django_db

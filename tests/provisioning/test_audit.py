@@ -12,9 +12,9 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.utils import Error as DatabaseError
 
-from provisioning import services
 from provisioning.audit import GENESIS_HASH, audit_record, audit_verify_chain
 from provisioning.models import AuditEvent, ChangeRequest
+from provisioning.workflow import services
 from tests.factories import tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
-from provisioning import capacity, cost, services
+from provisioning.capacity import checks as capacity
+from provisioning.capacity import cost
 from provisioning.models import (
     AllowedVmSize,
     AuditEvent,
@@ -22,9 +23,10 @@ from provisioning.models import (
     Workspace,
     WorkspaceQuota,
 )
-from provisioning.services import RequestError
 from provisioning.spec import ClusterSpec, RequestSpec
-from provisioning.validation import spec_problems
+from provisioning.workflow import services
+from provisioning.workflow.services import RequestError
+from provisioning.workflow.validation import spec_problems
 from tests import factories
 from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
 

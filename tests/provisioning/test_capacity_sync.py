@@ -14,10 +14,12 @@ from azure.ai.ml.entities import AmlCompute
 from azure.ai.ml.entities import Workspace as MlWorkspace
 from django.core.management import call_command
 
-from provisioning import capacity_sync, engine, runs, services
 from provisioning.audit import audit_verify_chain
 from provisioning.azure import operations as ops
 from provisioning.azure import quotas
+from provisioning.capacity import sync as capacity_sync
+from provisioning.engine import executor as engine
+from provisioning.engine import runs
 from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
 from provisioning.models import (
     AllowedRegion,
@@ -33,6 +35,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceQuota,
 )
+from provisioning.workflow import services
 from tests import factories
 from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
 from tests.worker_plugin import wait_for

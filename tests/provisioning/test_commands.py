@@ -12,10 +12,10 @@ from django.core.management.base import CommandError
 
 from accounts import personas
 from accounts.models import User
-from provisioning import services
-from provisioning.config_yaml import parse_config
+from provisioning.configfile import parse_config
 from provisioning.models import AllowedRegion, AllowedVmSize, AuditEvent, ChangeRequest, Workspace
 from provisioning.spec import RequestSpec
+from provisioning.workflow import services
 from tests.factories import UserFactory
 from tests.provisioning.test_config_yaml import MALFORMED, TUTORIAL, assert_issue, malformed_text
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from provisioning import services
 from provisioning.audit import audit_record, audit_verify_chain
 from provisioning.models import AuditEvent, ChangeRequest, Workspace
 from provisioning.queue import provisioning_job_id
-from provisioning.services import TransitionError
+from provisioning.workflow import services
+from provisioning.workflow.services import TransitionError
 from tests import factories
 from tests.factories import tutorial_spec
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import services
-from provisioning.config_yaml import ConfigError, export_config, parse_config
+from provisioning.configfile import ConfigError, export_config, parse_config
 from provisioning.models import ChangeRequest, Workspace
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_CLUSTERS, tutorial_workspace
 
 DATA = Path(__file__).resolve().parent.parent / "data"

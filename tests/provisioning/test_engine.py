@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from provisioning import engine, runs, services
+from provisioning.engine import executor as engine
+from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
 from provisioning.spec import ClusterSpec, RequestSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]

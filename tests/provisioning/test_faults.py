@@ -12,10 +12,12 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from provisioning import engine, runs, services
 from provisioning.azure import operations as ops
+from provisioning.engine import executor as engine
+from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Run, Step
 from provisioning.spec import MemberSpec, RequestSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_SUBSCRIPTION, tutorial_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from provisioning import services
-from provisioning.forms import ClusterFormSet, RequestForms, RevokeForm, WorkspaceForm, request_data
 from provisioning.models import AllowedRegion, ChangeRequest, Membership, ResourceState
 from provisioning.spec import ClusterSpec, RequestSpec
-from provisioning.validation import Problem
+from provisioning.workflow import services
+from provisioning.workflow.forms import ClusterFormSet, RequestForms, RevokeForm, WorkspaceForm, request_data
+from provisioning.workflow.validation import Problem
 from tests.factories import tutorial_spec, tutorial_workspace
 
 pytestmark = pytest.mark.django_db

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning import jobs, services
+from provisioning import jobs
 from provisioning.models import ChangeRequest
-from provisioning.name_checks import request_check_names
-from provisioning.services import RequestError
+from provisioning.workflow import services
+from provisioning.workflow.name_checks import request_check_names
+from provisioning.workflow.services import RequestError
 from tests.factories import tutorial_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_only")]

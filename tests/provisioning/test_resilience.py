@@ -19,10 +19,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from provisioning import runs, services
+from provisioning.engine import runs
 from provisioning.models import ChangeRequest, Run, Step
 from provisioning.queue import provisioning_job_id
 from provisioning.spec import MemberSpec, RequestSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
 from tests.worker_plugin import WorkerProcess, wait_for
 

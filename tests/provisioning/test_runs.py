@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from provisioning import runs, services
+from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Run
+from provisioning.workflow import services
 from tests.factories import tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -16,10 +16,11 @@ import pytest
 from django.core import serializers
 from django.urls import reverse
 
-from provisioning import engine, services
 from provisioning.azure.clients import AzureClients
+from provisioning.engine import executor as engine
 from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
 from provisioning.queue import provisioning_job_id
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_MEMBERS, tutorial_spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from accounts import personas
-from provisioning import services
 from provisioning.audit import audit_verify_chain
 from provisioning.models import (
     AllowedVmSize,
@@ -22,8 +21,9 @@ from provisioning.models import (
     Workspace,
 )
 from provisioning.queue import provisioning_job_id
-from provisioning.services import RequestError, TransitionError
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
+from provisioning.workflow import services
+from provisioning.workflow.services import RequestError, TransitionError
 from tests import factories
 from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
 

@@ -28,10 +28,11 @@ from hypothesis.stateful import (
 
 from accounts import personas
 from accounts.models import User
-from provisioning import runs, services
 from provisioning.audit import audit_verify_chain
+from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, Run, Step, Workspace
-from provisioning.services import RequestError, TransitionError
+from provisioning.workflow import services
+from provisioning.workflow.services import RequestError, TransitionError
 from tests import factories
 from tests.factories import tutorial_spec
 

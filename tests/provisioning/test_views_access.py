@@ -8,9 +8,9 @@ import json
 import pytest
 from django.urls import reverse
 
-from provisioning import services
 from provisioning.models import Membership, ResourceState, Workspace
 from provisioning.spec import MemberSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_SUBSCRIPTION, data_scientist, tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts import personas
-from provisioning import services
 from provisioning.models import AllowedVmSize, AuditEvent, ChangeRequest, Workspace
 from provisioning.queue import provisioning_job_id
+from provisioning.workflow import services
 from tests.factories import UserFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from provisioning import services
 from provisioning.audit import audit_record
 from provisioning.models import AuditEvent
 from provisioning.views.audit import CSV_COLUMNS, change_summary, csv_safe
+from provisioning.workflow import services
 from tests.factories import tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rq.job import Job
 
-from provisioning import capacity_sync, services
+from provisioning.capacity import sync as capacity_sync
 from provisioning.models import AuditEvent, ChangeRequest, ClusterFlag, CoreUsage, TeamBudget
+from provisioning.workflow import services
 from tests import factories
 from tests.factories import TUTORIAL_SUBSCRIPTION, tutorial_spec
 

@@ -10,9 +10,9 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from provisioning import services
 from provisioning.models import AuditEvent, ChangeRequest, Membership, ResourceState, Workspace
 from provisioning.spec import RequestSpec
+from provisioning.workflow import services
 from tests.factories import TUTORIAL_SUBSCRIPTION, tutorial_spec
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import User
 from provisioning.models import ChangeRequest
-from provisioning.services import RequestError
+from provisioning.workflow.services import RequestError
 
 
 def user_by_name(name: str, *, role: str) -> User:

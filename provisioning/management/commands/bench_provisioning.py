@@ -81,9 +81,9 @@ class Command(BaseCommand):
 
     def _approved_request(self) -> int:
         from accounts.models import User
-        from provisioning import services
         from provisioning.models import AllowedRegion, AllowedSubscription, AllowedVmSize
         from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
+        from provisioning.workflow import services
 
         AllowedSubscription.objects.create(subscription_id=TUTORIAL_SUBSCRIPTION, display_name="bench")
         AllowedRegion.objects.create(name="eastus2", display_name="East US 2", abbreviation="e2")
@@ -117,7 +117,7 @@ class Command(BaseCommand):
 
     def _run(self, standin: Any, scale: float) -> None:
         from provisioning.azure.clients import AzureClients
-        from provisioning.engine import request_execute
+        from provisioning.engine.executor import request_execute
         from provisioning.models import Step
         from provisioning.steps import critical_path, steps_for_plan
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning.config_yaml import export_config
+from provisioning.configfile import export_config
 from provisioning.models import Workspace
 
 

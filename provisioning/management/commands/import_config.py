@@ -16,10 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts import personas
-from provisioning import services
-from provisioning.config_yaml import ConfigError, parse_config
+from provisioning.configfile import ConfigError, parse_config
 from provisioning.management.commands._cli import request_error, user_by_name
 from provisioning.models import ChangeRequest
+from provisioning.workflow import services
 
 
 def _read(path: str) -> tuple[str, str]:

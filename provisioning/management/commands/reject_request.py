@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning import services
 from provisioning.management.commands._cli import request_error, user_by_name
+from provisioning.workflow import services
 
 
 class Command(BaseCommand):

@@ -17,7 +17,6 @@ from django.db import transaction
 from accounts import personas
 from accounts.models import User
 from accounts.services import admin_permissions
-from provisioning import services
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,
@@ -27,6 +26,7 @@ from provisioning.models import (
     TeamBudget,
 )
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
+from provisioning.workflow import services
 
 DEMO_SUBSCRIPTION = ("8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27", "Data science (demo)")
 # username, first name, last name, persona

@@ -13,9 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
-from provisioning import services
 from provisioning.management.commands._cli import change_request
 from provisioning.models import ChangeRequest
+from provisioning.workflow import services
 
 
 def _principal(user: Any) -> str | None:

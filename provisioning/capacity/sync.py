@@ -1,7 +1,7 @@
 """What Azure says about compute capacity, written into the database by workers.
 
 - The size catalog (``VmSize``) and the subscription's core usages (``CoreUsage``) of every allowed
-  subscription and region, read periodically (``capacity_refresh``) so that ``provisioning.capacity``
+  subscription and region, read periodically (``capacity_refresh``) so that ``provisioning.capacity.checks``
   checks requests without calling Azure.
 - Team budgets applied as AzureML workspace-level quota (``workspace_quota_apply``,
   ``team_quota_apply``): Azure's answer per family, refusal reasons included, lands in

@@ -1,7 +1,7 @@
 """Forms of the team lead's pages: a request's workspace details, clusters, members and revocations.
 
 The forms only check what a browser can get wrong (required fields, numbers, known choices). The
-portal's own rules (naming, policy, uniqueness) are in ``provisioning.validation``; their problems
+portal's own rules (naming, policy, uniqueness) are in ``provisioning.workflow.validation``; their problems
 are attached to these forms by field path (``workspace.team``, ``clusters.1.name``) so each one
 appears next to the field the team lead typed in, with everything they typed kept.
 """
@@ -38,7 +38,7 @@ from provisioning.spec import (
     RequestSpec,
     WorkspaceSpec,
 )
-from provisioning.validation import Problem
+from provisioning.workflow.validation import Problem
 
 Kind = ChangeRequest.Kind
 

@@ -11,7 +11,7 @@ limits, dedicated and low-priority apart:
 
 Over either limit, the environment's policy either refuses the cluster (a problem on its max nodes
 field, with the numbers) or lets it through with a second admin's approval. No Azure call is made
-here: the catalog and usages are refreshed by workers (``provisioning.capacity_sync``).
+here: the catalog and usages are refreshed by workers (``provisioning.capacity.sync``).
 """
 
 from __future__ import annotations

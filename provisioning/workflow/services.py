@@ -17,12 +17,14 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import capacity, name_checks, queue, selectors
+from provisioning import queue
 from provisioning.audit import audit_record
+from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, TeamBudget, Workspace
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
-from provisioning.validation import Problem, spec_problems
+from provisioning.workflow import name_checks, selectors
+from provisioning.workflow.validation import Problem, spec_problems
 
 Status = ChangeRequest.Status
 Kind = ChangeRequest.Kind

@@ -16,7 +16,7 @@ from django.utils import timezone
 from provisioning import queue
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
-from provisioning.validation import Problem
+from provisioning.workflow.validation import Problem
 
 logger = logging.getLogger(__name__)
 

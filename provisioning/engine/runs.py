@@ -20,12 +20,19 @@ from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
-from provisioning import budgets, name_checks, queue
+from provisioning import queue
 from provisioning.audit import audit_record
+from provisioning.capacity import budgets
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
-from provisioning.services import TransitionError, request_locked, request_transition, workspace_quotas_for
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key, steps_for_plan
+from provisioning.workflow import name_checks
+from provisioning.workflow.services import (
+    TransitionError,
+    request_locked,
+    request_transition,
+    workspace_quotas_for,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
-from provisioning import capacity, naming
+from provisioning import naming
+from provisioning.capacity import checks as capacity
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,

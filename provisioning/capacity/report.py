@@ -21,8 +21,8 @@ from datetime import datetime
 
 from django.db.models import Max
 
-from provisioning import capacity
-from provisioning.capacity import Team, family_label
+from provisioning.capacity import checks as capacity
+from provisioning.capacity.checks import Team, family_label
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,

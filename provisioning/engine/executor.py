@@ -1,7 +1,7 @@
 """Executes a run: the plan's steps in dependency order, independent steps concurrently (bounded).
 
 Azure calls run in a thread pool; every database write happens on the calling thread, in short
-transactions, through ``provisioning.runs``. The lease is renewed while the run works; if another
+transactions, through ``provisioning.engine.runs``. The lease is renewed while the run works; if another
 worker takes the run over, this one stops scheduling and leaves.
 """
 
@@ -17,11 +17,12 @@ from typing import Any
 
 from django.conf import settings
 
-from provisioning import capacity_sync, runs
 from provisioning.azure import operations as ops
 from provisioning.azure import quotas
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.operations import AzureStepError, Outcome, RoleCatalog
+from provisioning.capacity import sync as capacity_sync
+from provisioning.engine import runs
 from provisioning.models import ChangeRequest, Run, Step
 from provisioning.steps import StepSpec, principal_key, steps_for_plan
 

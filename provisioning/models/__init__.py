@@ -1,0 +1,51 @@
+"""The portal's domain models, one module per concern; every model is importable from here.
+
+``ChangeRequest`` is what a team lead asked for; its status changes only through
+``provisioning.workflow.transitions``. ``Workspace``, ``Cluster`` and ``Membership`` are the desired
+state created when a request is approved; their ``ResourceState`` changes only through
+``provisioning.workflow.transitions`` too. ``AuditEvent`` is the append-only, hash-chained record of
+every change.
+"""
+
+from provisioning.models.audit import AuditEvent
+from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
+from provisioning.models.inventory import Cluster, Membership, ResourceState, Workspace
+from provisioning.models.policy import (
+    AllowedRegion,
+    AllowedSubscription,
+    AllowedVmSize,
+    Environment,
+    EnvironmentPolicy,
+    OverBudget,
+    Persona,
+    Policy,
+    Priority,
+)
+from provisioning.models.requests import ChangeRequest
+from provisioning.models.runs import Run, Step
+
+__all__ = [
+    "AllowedRegion",
+    "AllowedSubscription",
+    "AllowedVmSize",
+    "AuditEvent",
+    "ChangeRequest",
+    "Cluster",
+    "ClusterFlag",
+    "CoreUsage",
+    "Environment",
+    "EnvironmentPolicy",
+    "Membership",
+    "OverBudget",
+    "Persona",
+    "Policy",
+    "Priority",
+    "ResourceState",
+    "Run",
+    "Step",
+    "TeamBudget",
+    "VmPrice",
+    "VmSize",
+    "Workspace",
+    "WorkspaceQuota",
+]

@@ -1,0 +1,146 @@
+"""The desired state an approved request stands for: workspaces, their clusters and memberships."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from provisioning import naming
+from provisioning.models.policy import Environment, Persona, Priority
+
+
+class ResourceState(models.TextChoices):
+    """Lifecycle of desired-state rows (workspaces, clusters, memberships)."""
+
+    PENDING = "pending", "Pending provisioning"
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Failed"
+    REVOKING = "revoking", "Revoking"
+    REVOKED = "revoked", "Revoked"
+
+
+class Workspace(models.Model):
+    """An AzureML workspace and its dependent resources, as the portal wants them to exist."""
+
+    subscription_id = models.CharField(max_length=36)
+    region = models.CharField(max_length=40)
+    department = models.CharField(max_length=4)
+    team = models.CharField(max_length=24)
+    region_abbv = models.CharField(max_length=2)
+    environment = models.CharField(max_length=3, choices=Environment.choices)
+    custom_name = models.CharField(max_length=24, blank=True)
+    security_group = models.CharField(max_length=256, blank=True)
+    data_lake = models.BooleanField(default=False)
+
+    resource_group = models.CharField(max_length=90)
+    workspace_name = models.CharField(max_length=33, unique=True)
+    storage_work = models.CharField(max_length=24, unique=True)
+    storage_data = models.CharField(max_length=24, unique=True)
+    data_lake_name = models.CharField(max_length=24, blank=True)
+    key_vault = models.CharField(max_length=24, unique=True)
+    registry = models.CharField(max_length=50, unique=True)
+    app_insights = models.CharField(max_length=255)
+
+    azure_id = models.CharField(max_length=400, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_workspaces"
+    )
+    state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace_name"]
+
+    def __str__(self) -> str:
+        return self.workspace_name
+
+    def naming_input(self) -> naming.NamingInput:
+        return naming.NamingInput(
+            department=self.department,
+            team=self.team,
+            region=self.region,
+            region_abbv=self.region_abbv,
+            environment=self.environment,
+            custom_name=self.custom_name,
+        )
+
+    def sdk_config(self) -> dict[str, str]:
+        """The ``config.json`` the AzureML SDK reads (``MLClient.from_config``)."""
+        return {
+            "subscription_id": self.subscription_id,
+            "resource_group": self.resource_group,
+            "workspace_name": self.workspace_name,
+        }
+
+    def environment_variables(self) -> dict[str, str]:
+        """The variables the tutorial printed at the end of its workspace script."""
+        return {
+            "SUBSCRIPTION_ID": self.subscription_id,
+            "RESOURCE_GROUP": self.resource_group,
+            "WORKSPACE_NAME": self.workspace_name,
+            "WORKSPACE_STORAGE_ACCOUNT": self.storage_work,
+        }
+
+
+class Cluster(models.Model):
+    """An AmlCompute cluster in a workspace (autoscaling; min 0 nodes and 120 s idle by default)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="clusters")
+    name = models.CharField(max_length=16)
+    vm_size = models.CharField(max_length=60)
+    priority = models.CharField(max_length=20, choices=Priority.choices, default=Priority.LOW_PRIORITY)
+    min_nodes = models.PositiveIntegerField(default=0)
+    max_nodes = models.PositiveIntegerField(default=1)
+    idle_seconds = models.PositiveIntegerField(default=120)
+    justification = models.TextField(blank=True, help_text="Why min nodes is above 0 (policy asks for it)")
+    state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
+    change_request = models.ForeignKey("ChangeRequest", on_delete=models.PROTECT, related_name="clusters")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "workspace", name="cluster_unique_name_per_workspace"),
+            models.CheckConstraint(
+                condition=models.Q(min_nodes__lte=models.F("max_nodes")),
+                name="cluster_min_nodes_le_max_nodes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace}/{self.name}"
+
+
+class Membership(models.Model):
+    """A user or group's access to a workspace as a persona (team lead or data scientist)."""
+
+    class PrincipalType(models.TextChoices):
+        USER = "user", "User"
+        GROUP = "group", "Group"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    principal_type = models.CharField(
+        max_length=10, choices=PrincipalType.choices, default=PrincipalType.USER
+    )
+    principal_name = models.CharField(max_length=256, help_text="UPN or email (users), display name (groups)")
+    object_id = models.CharField(max_length=36, blank=True, help_text="Entra object id, once resolved")
+    persona = models.CharField(max_length=20, choices=Persona.choices)
+    state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    change_request = models.ForeignKey("ChangeRequest", on_delete=models.PROTECT, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["persona", "principal_name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("principal_name"),
+                "workspace",
+                condition=~models.Q(state="revoked"),
+                name="membership_unique_live_principal_per_workspace",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal_name} ({self.get_persona_display()}) on {self.workspace}"

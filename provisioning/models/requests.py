@@ -1,0 +1,127 @@
+"""What a team lead asked for, and where it is in the approval and provisioning workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from provisioning.models.inventory import Workspace
+
+
+class ChangeRequest(models.Model):
+    """What a team lead asked for, and where it is in the approval and provisioning workflow.
+
+    The ``spec`` holds the request as submitted (see ``provisioning.spec``); ``plan`` is computed
+    from it at approval and lists every resource and role assignment to be made.
+    """
+
+    class Kind(models.TextChoices):
+        NEW_WORKSPACE = "new_workspace", "New workspace"
+        ADD_CLUSTERS = "add_clusters", "Add clusters"
+        GRANT_ACCESS = "grant_access", "Grant access"
+        REVOKE_ACCESS = "revoke_access", "Revoke access"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        PROVISIONING = "provisioning", "Provisioning"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.DRAFT: frozenset({Status.SUBMITTED, Status.CANCELLED}),
+        Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
+        Status.APPROVED: frozenset({Status.PROVISIONING}),
+        Status.PROVISIONING: frozenset({Status.SUCCEEDED, Status.FAILED}),
+        Status.FAILED: frozenset({Status.PROVISIONING}),
+        Status.REJECTED: frozenset(),
+        Status.SUCCEEDED: frozenset(),
+        Status.CANCELLED: frozenset(),
+    }
+    EDITABLE = frozenset({Status.DRAFT})
+    OPEN = frozenset({Status.DRAFT, Status.SUBMITTED})
+    PENDING_OR_LIVE = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING})
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, null=True, blank=True, related_name="change_requests"
+    )
+    workspace_name = models.CharField(
+        max_length=33, db_index=True, help_text="The workspace this request creates or changes"
+    )
+    spec = models.JSONField(encoder=DjangoJSONEncoder)
+    plan = models.JSONField(encoder=DjangoJSONEncoder, null=True, blank=True)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approved_requests",
+    )
+    reason = models.TextField(blank=True, help_text="Why it was rejected")
+    copied_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="copies",
+        help_text="The rejected or cancelled request this draft was copied from",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    name_check = models.JSONField(
+        null=True, blank=True, help_text="Azure's answer on the globally unique names, checked by a worker"
+    )
+    name_checked_at = models.DateTimeField(null=True, blank=True)
+    first_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="first_approved_requests",
+        help_text="The first of two admins, when policy asks a second approval for going over budget",
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} {self.workspace_name}"
+
+    def can_transition(self, target: str) -> bool:
+        """Whether the status machine allows moving from the current status to ``target``."""
+        return target in self.TRANSITIONS[self.status]
+
+    def can_approve(self, user: Any) -> bool:
+        """Admins decide submitted requests, never their own; a second approval needs another admin."""
+        from accounts.personas import is_admin
+
+        return (
+            self.status == self.Status.SUBMITTED
+            and is_admin(user)
+            and user.pk not in (self.requester_id, self.first_approver_id)
+        )
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE
+
+    @property
+    def names_taken(self) -> list[dict[str, str]]:
+        """Globally unique names Azure said are taken (empty until checked, or when all are free)."""
+        return [c for c in (self.name_check or []) if not c.get("available")]
