@@ -21,21 +21,21 @@ def sweep() -> list[int]:
 
 def check_names(request_id: int) -> int:
     """Ask Azure whether a submitted request's globally unique names are free; returns how many are taken."""
-    from provisioning.workflow.name_checks import request_check_names
+    from provisioning.engine.name_checks import request_check_names
 
     return sum(1 for answer in request_check_names(request_id=request_id) if not answer["available"])
 
 
 def capacity_refresh() -> dict[str, Any]:
     """Read the size catalog and core usages of every allowed subscription and region from Azure."""
-    from provisioning.capacity import sync as capacity_sync
+    from provisioning.engine import capacity_sync
 
     return capacity_sync.capacity_refresh()
 
 
 def clusters_guard() -> dict[str, Any]:
     """Flag the clusters in Azure that break policy (made by the portal or not); resolve old flags."""
-    from provisioning.capacity import sync as capacity_sync
+    from provisioning.engine import capacity_sync
 
     return capacity_sync.clusters_guard()
 
@@ -47,6 +47,6 @@ def capacity_check() -> dict[str, Any]:
 
 def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
     """Apply a team's budgets in a region as workspace quota to each of its active workspaces there."""
-    from provisioning.capacity import sync as capacity_sync
+    from provisioning.engine import capacity_sync
 
     return capacity_sync.team_quota_apply(department, team, region)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning import naming
+from provisioning.arm import CUSTOM_ROLES, OWNERSHIP_TAG, OWNERSHIP_VALUE
 from provisioning.spec import MemberSpec, RequestSpec
 
 # DESIGN section 5: least privilege per persona and scope. Built-in roles are looked up by name at
@@ -32,10 +33,6 @@ ROLE_MATRIX: dict[str, dict[str, str]] = {
         "app_insights": "Reader",
     },
 }
-CUSTOM_ROLES = ("Data Scientist", "Team Lead")
-
-OWNERSHIP_TAG = "managed-by"
-OWNERSHIP_VALUE = "azureml-portal"
 
 
 def _scopes(names: dict[str, str]) -> list[tuple[str, str, str]]:

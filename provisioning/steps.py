@@ -9,15 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KIND_PROVIDER = {
-    "storage_account": "Microsoft.Storage/storageAccounts",
-    "key_vault": "Microsoft.KeyVault/vaults",
-    "registry": "Microsoft.ContainerRegistry/registries",
-    "container_registry": "Microsoft.ContainerRegistry/registries",
-    "app_insights": "Microsoft.Insights/components",
-    "workspace": "Microsoft.MachineLearningServices/workspaces",
-}
-CUSTOM_ROLES = frozenset({"Data Scientist", "Team Lead"})
+from provisioning.arm import CUSTOM_ROLES, KIND_PROVIDER
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,20 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
+from provisioning.arm import (
+    QUOTA_SUFFIX,
+    dedicated_quota_name,
+    family_label,
+    family_stem,
+    quota_key,
+)
 from provisioning.azure.clients import AzureClients
-from provisioning.azure.operations import azure_errors
+from provisioning.azure.common import azure_errors
 
 # The api-version of Microsoft.MachineLearningServices quota calls (the one azure-ai-ml's compute
 # operations use, and the one of Microsoft's Quota examples).
 ML_API_VERSION = "2023-08-01-preview"
-WORKSPACE_PROVIDER = "Microsoft.MachineLearningServices/workspaces"
 WORKSPACE_QUOTA_TYPE = "Microsoft.MachineLearningServices/workspaces/quotas"
-QUOTA_SUFFIX = re.compile(r"[ _]Cluster[ _](Dedicated|LowPriority)[ _]vCPUs$", re.IGNORECASE)
 SUCCESS = "Success"
 REFUSALS = {
     "InvalidQuotaExceedsSubscriptionLimit": "Azure refused {requested} vCPUs of {label} for this workspace: "
@@ -41,44 +46,6 @@ REFUSALS = {
     "{location}.",
 }
 DEFAULT_REFUSAL = "Azure did not apply {requested} vCPUs of {label} (status {status})."
-
-
-# --- names of VM families ----------------------------------------------------------------------------------
-
-
-def family_stem(text: str) -> str:
-    """A comparable form of a VM family, from its vmSizes key or its quota name.
-
-    ``standardDSv2Family``, ``Standard DSv2 Family Cluster Dedicated vCPUs`` and
-    ``Standard_DSv2_Family_Cluster_Dedicated_vCPUs`` all give ``standarddsv2family``.
-    """
-    return re.sub(r"[^a-z0-9]", "", QUOTA_SUFFIX.sub("", text).lower())
-
-
-def family_key(quota_name: str) -> str:
-    """The vmSizes family key a quota name derives from: ``Standard NV Family ...`` -> ``standardNVFamily``.
-
-    Used only when the size catalog has no family matching Azure's name.
-    """
-    stem = QUOTA_SUFFIX.sub("", quota_name).replace("_", " ").strip()
-    found = re.fullmatch(r"Standard (.+) Family", stem)
-    return f"standard{found.group(1).replace(' ', '_')}Family" if found else stem
-
-
-def family_label(family: str) -> str:
-    """A family in words, as Azure's quota names spell it: ``standardDSv2Family`` -> ``Standard DSv2 Family``."""
-    found = re.fullmatch(r"standard(.+)Family", family)
-    return f"Standard {found.group(1)} Family" if found else family
-
-
-def dedicated_quota_name(family: str) -> str:
-    """The dedicated quota name Azure uses for a family when it lists none to copy the spelling from."""
-    return f"{family_label(family)} Cluster Dedicated vCPUs"
-
-
-def quota_key(quota_name: str) -> str:
-    """The last segment of a quota's id: its name with underscores (``Standard_DSv2_Family_...``)."""
-    return quota_name.replace(" ", "_")
 
 
 # --- VM sizes and usages of a location ---------------------------------------------------------------------

@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 
 from accounts import personas
 from provisioning import queue
+from provisioning.arm import family_label
 from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
-from provisioning.capacity.checks import family_label
 from provisioning.models import AllowedRegion, AllowedSubscription, CoreUsage, TeamBudget, VmSize, Workspace
 from provisioning.problems import Problem
 

@@ -11,16 +11,16 @@ limits, dedicated and low-priority apart:
 
 Over either limit, the environment's policy either refuses the cluster (a problem on its max nodes
 field, with the numbers) or lets it through with a second admin's approval. No Azure call is made
-here: the catalog and usages are refreshed by workers (``provisioning.capacity.sync``).
+here: the catalog and usages are refreshed by workers (``provisioning.engine.capacity_sync``).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from provisioning.arm import family_label
 from provisioning.models import (
     ChangeRequest,
     Cluster,
@@ -38,12 +38,6 @@ from provisioning.spec import ClusterSpec, RequestSpec
 
 HOLDING = (ResourceState.PENDING, ResourceState.PROVISIONING, ResourceState.ACTIVE)
 PRIORITY_WORDS = {Priority.DEDICATED: "dedicated", Priority.LOW_PRIORITY: "low-priority"}
-
-
-def family_label(family: str) -> str:
-    """Azure's family key in words: ``standardDSv2Family`` -> ``Standard DSv2 Family``."""
-    found = re.fullmatch(r"standard(.+)Family", family)
-    return f"Standard {found.group(1)} Family" if found else family
 
 
 @dataclass(frozen=True)

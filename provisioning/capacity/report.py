@@ -21,8 +21,9 @@ from datetime import datetime
 
 from django.db.models import Max
 
+from provisioning.arm import family_label
 from provisioning.capacity import checks as capacity
-from provisioning.capacity.checks import Team, family_label
+from provisioning.capacity.checks import Team
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,

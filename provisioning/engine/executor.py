@@ -12,19 +12,17 @@ import os
 import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
-from provisioning.azure import operations as ops
-from provisioning.azure import quotas
 from provisioning.azure.clients import AzureClients
-from provisioning.azure.operations import AzureStepError, Outcome, RoleCatalog
-from provisioning.capacity import sync as capacity_sync
+from provisioning.azure.common import AzureStepError, Outcome
+from provisioning.capacity import store as capacity_store
 from provisioning.engine import runs
-from provisioning.models import ChangeRequest, Run, Step
-from provisioning.steps import StepSpec, principal_key, steps_for_plan
+from provisioning.engine.handlers import RunContext, run_context, step_do
+from provisioning.models import Run, Step
+from provisioning.steps import StepSpec, steps_for_plan
 
 logger = logging.getLogger(__name__)
 
@@ -46,158 +44,11 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
-class RunContext:
-    """What every step of one run needs besides its own parameters."""
-
-    clients: AzureClients
-    plan: dict[str, Any]
-    region: str
-    tags: dict[str, str]
-    tenant_id: str
-    results: dict[str, str]
-    roles: RoleCatalog
-    # Azure's answer per family of a workspace_quota step, stored by the calling thread (step key -> results).
-    quota_results: dict[str, list[quotas.QuotaResult]] = field(default_factory=dict)
-
-    @property
-    def subscription(self) -> str:
-        return str(self.plan["subscription_id"])
-
-    @property
-    def resource_group(self) -> str:
-        return str(self.plan["names"]["resource_group"])
-
-
-def _context(cr: ChangeRequest, clients: AzureClients, results: dict[str, str]) -> RunContext:
-    plan = cr.plan or {}
-    workspace = cr.workspace
-    group = next((r for r in plan.get("resources", []) if r["type"] == "resource_group"), None)
-    tags = group["tags"] if group else {ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE}
-    region = group["location"] if group else (workspace.region if workspace else "")
-    return RunContext(
-        clients=clients,
-        plan=plan,
-        region=region,
-        tags=tags,
-        tenant_id=settings.AZURE_TENANT_ID,
-        results=results,
-        roles=RoleCatalog(clients, str(plan.get("subscription_id", ""))),
-    )
-
-
-def _resource_id(ctx: RunContext, kind: str, name: str) -> str:
-    provider = {
-        "storage_account": "Microsoft.Storage/storageAccounts",
-        "key_vault": "Microsoft.KeyVault/vaults",
-        "container_registry": "Microsoft.ContainerRegistry/registries",
-        "app_insights": "Microsoft.Insights/components",
-    }[kind]
-    return ctx.results.get(f"{kind}:{name}") or ops.arm_id(
-        ctx.subscription, ctx.resource_group, provider, name
-    )
-
-
-def _workspace_quota(ctx: RunContext, spec: StepSpec) -> Outcome:
-    """The team's dedicated budgets as the workspace's AzureML quota; any refusal fails the step."""
-    workspace_id = ops.arm_id(
-        ctx.subscription,
-        ctx.resource_group,
-        "Microsoft.MachineLearningServices/workspaces",
-        ctx.plan["names"]["workspace"],
-    )
-    results = quotas.apply_workspace_quotas(
-        ctx.clients,
-        subscription=ctx.subscription,
-        location=ctx.region,
-        workspace_id=workspace_id,
-        limits={str(q["family"]): int(q["limit"]) for q in spec.params["quotas"]},
-    )
-    ctx.quota_results[spec.key] = results
-    refused = [r for r in results if not r.ok]
-    if refused:
-        raise AzureStepError(refused[0].status, " ".join(r.message for r in refused))
-    return Outcome("updated" if any(r.sent for r in results) else "unchanged", workspace_id)
-
-
-def _do_step(ctx: RunContext, spec: StepSpec) -> Outcome:
-    p = spec.params
-    common: dict[str, Any] = {"subscription": ctx.subscription}
-    placed: dict[str, Any] = {
-        **common,
-        "resource_group": ctx.resource_group,
-        "location": ctx.region,
-        "tags": ctx.tags,
-    }
-    if spec.kind == "resource_group":
-        return ops.ensure_resource_group(
-            ctx.clients, **common, name=p["name"], location=ctx.region, tags=ctx.tags
-        )
-    if spec.kind == "storage_account":
-        return ops.ensure_storage_account(
-            ctx.clients,
-            **placed,
-            name=p["name"],
-            hierarchical_namespace=p["settings"].get("hierarchical_namespace", False),
-        )
-    if spec.kind == "key_vault":
-        return ops.ensure_key_vault(ctx.clients, **placed, name=p["name"], tenant_id=ctx.tenant_id)
-    if spec.kind == "container_registry":
-        return ops.ensure_container_registry(ctx.clients, **placed, name=p["name"])
-    if spec.kind == "app_insights":
-        return ops.ensure_app_insights(ctx.clients, **placed, name=p["name"])
-    if spec.kind == "workspace":
-        names = ctx.plan["names"]
-        return ops.ensure_workspace(
-            ctx.clients,
-            **placed,
-            name=p["name"],
-            storage_id=_resource_id(ctx, "storage_account", names["storage_work"]),
-            key_vault_id=_resource_id(ctx, "key_vault", names["key_vault"]),
-            registry_id=_resource_id(ctx, "container_registry", names["registry"]),
-            app_insights_id=_resource_id(ctx, "app_insights", names["app_insights"]),
-        )
-    if spec.kind == "cluster":
-        return ops.ensure_cluster(
-            ctx.clients,
-            **placed,
-            workspace=ctx.plan["names"]["workspace"],
-            name=p["name"],
-            vm_size=p["vm_size"],
-            priority=p["priority"],
-            min_nodes=p["min_nodes"],
-            max_nodes=p["max_nodes"],
-            idle_seconds=p["idle_seconds"],
-        )
-    if spec.kind == "workspace_quota":
-        return _workspace_quota(ctx, spec)
-    if spec.kind == "custom_role":
-        return ops.ensure_custom_role(ctx.clients, **common, role_name=p["role"])
-    if spec.kind == "principal":
-        return ops.resolve_principal(
-            ctx.clients, principal=p["principal"], principal_type=p["principal_type"]
-        )
-    principal_id = ctx.results[principal_key(p["principal"], p["principal_type"])]
-    role_id = ctx.results.get(f"custom_role:{p['role']}") or ctx.roles.role_id(p["role"])
-    if spec.kind == "role_grant":
-        return ops.ensure_role_assignment(
-            ctx.clients,
-            **common,
-            scope=p["scope"],
-            role_definition_id=role_id,
-            principal_id=principal_id,
-            principal_type=p["principal_type"],
-        )
-    return ops.remove_role_assignment(
-        ctx.clients, **common, scope=p["scope"], role_definition_id=role_id, principal_id=principal_id
-    )
-
-
 def _attempt(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError, int]:
     """Run one step with bounded retries for transient errors; return its outcome or last error."""
     for attempt in range(1, STEP_ATTEMPTS + 1):
         try:
-            return _do_step(ctx, spec), attempt
+            return step_do(ctx, spec), attempt
         except AzureStepError as exc:
             if not exc.transient or attempt == STEP_ATTEMPTS:
                 return exc, attempt
@@ -233,7 +84,7 @@ class _Execution:
         results = self.ctx.quota_results.pop(key, None)
         cr = self.run.change_request
         if results is not None and cr.workspace is not None:
-            capacity_sync.workspace_quotas_record(workspace=cr.workspace, results=results, request_id=cr.pk)
+            capacity_store.workspace_quotas_record(workspace=cr.workspace, results=results, request_id=cr.pk)
 
     def _record(self, key: str, result: Outcome | AzureStepError, attempts: int) -> None:
         row = self.rows[key]
@@ -288,7 +139,7 @@ def request_execute(
     if run is None:
         return "nothing to do"
     cr = run.change_request
-    execution = _Execution(run, _context(cr, clients or AzureClients.from_settings(), {}), worker)
+    execution = _Execution(run, run_context(cr, clients or AzureClients.from_settings(), {}), worker)
     execution.execute()
     finished = None if execution.lost_lease else runs.run_finish(run_id=run.pk, worker=worker)
     if finished is None or finished.status == Run.Status.RUNNING:

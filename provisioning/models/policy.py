@@ -20,6 +20,15 @@ class AllowedSubscription(models.Model):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.subscription_id})"
 
+    @classmethod
+    def active_ids(cls) -> list[str]:
+        """The ids of the subscriptions team leads may use now, in a stable order."""
+        return list(
+            cls.objects.filter(is_active=True)
+            .order_by("subscription_id")
+            .values_list("subscription_id", flat=True)
+        )
+
 
 class AllowedRegion(models.Model):
     """An Azure region team leads may use, with the convention's 2-character abbreviation."""

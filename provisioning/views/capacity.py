@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
+from provisioning.arm import family_label
 from provisioning.capacity import budgets
 from provisioning.capacity import report as capacity_report
-from provisioning.capacity.checks import family_label
 from provisioning.capacity.report import Figures
 from provisioning.models import TeamBudget
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from provisioning import queue
 from provisioning.models import ChangeRequest
+from provisioning.problems import Problem
 from provisioning.spec import RequestSpec
-from provisioning.workflow.validation import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -45,26 +45,16 @@ def name_check_enqueue(*, request_id: int) -> bool:
     )
 
 
-def request_check_names(*, request_id: int, clients: Any = None) -> list[dict[str, Any]]:
-    """Ask Azure about every name, then store the answers on the request (worker side)."""
-    from provisioning.azure import operations
-    from provisioning.azure.clients import AzureClients
-
-    cr = ChangeRequest.objects.get(pk=request_id)
-    spec = RequestSpec.from_json(cr.spec)
-    if spec.workspace is None or cr.status != ChangeRequest.Status.SUBMITTED:
-        return []
-    clients = clients or AzureClients.from_settings()
-    answers = [
-        operations.name_available(clients, subscription=spec.workspace.subscription_id, kind=kind, name=name)
-        for kind, name in names_to_check(cr)
-    ]
+def name_check_record(*, request_id: int, answers: list[dict[str, Any]]) -> bool:
+    """Store Azure's answers on a request still waiting for approval; False when it was decided meanwhile."""
     with transaction.atomic():
-        ChangeRequest.objects.filter(pk=request_id).update(name_check=answers, name_checked_at=timezone.now())
+        stored = ChangeRequest.objects.filter(pk=request_id, status=ChangeRequest.Status.SUBMITTED).update(
+            name_check=answers, name_checked_at=timezone.now()
+        )
     taken = [a["name"] for a in answers if not a["available"]]
-    if taken:
+    if stored and taken:
         logger.info("request #%s: names taken in Azure: %s", request_id, ", ".join(taken))
-    return answers
+    return bool(stored)
 
 
 def taken_name_problems(cr: ChangeRequest) -> list[Problem]:

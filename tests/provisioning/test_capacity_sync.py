@@ -14,12 +14,12 @@ from azure.ai.ml.entities import AmlCompute
 from azure.ai.ml.entities import Workspace as MlWorkspace
 from django.core.management import call_command
 
+from provisioning import arm
 from provisioning.audit import audit_verify_chain
-from provisioning.azure import operations as ops
-from provisioning.azure import quotas
-from provisioning.capacity import sync as capacity_sync
+from provisioning.azure import common, ml, quotas
+from provisioning.capacity import guard
+from provisioning.engine import capacity_sync, runs
 from provisioning.engine import executor as engine
-from provisioning.engine import runs
 from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
 from provisioning.models import (
     AllowedRegion,
@@ -466,7 +466,7 @@ def test_findings_name_the_justification_the_portal_recorded() -> None:
         idle_seconds=120,
         tags={},
     )
-    rules = capacity_sync.Rules(
+    rules = guard.Rules(
         environment="dev",
         allowed_sizes=frozenset({"STANDARD_DS3_V2"}),
         portal_sizes=frozenset({"STANDARD_DS3_V2"}),
@@ -474,7 +474,7 @@ def test_findings_name_the_justification_the_portal_recorded() -> None:
         dedicated_allowed=True,
     )
 
-    [(kind, detail)] = capacity_sync.cluster_findings(cluster, rules, justification="nightly batch SLA")
+    [(kind, detail)] = guard.cluster_findings(cluster, rules, justification="nightly batch SLA")
 
     assert kind == "min_nodes"
     assert (
@@ -493,14 +493,14 @@ def test_a_workspace_made_outside_the_portal_is_never_taken_over(policy, standin
     writes = ("workspace.create", "workspace.update", "workspace.deployment")
     before = [standin.state.count(op) for op in writes]
 
-    with pytest.raises(ops.AzureStepError) as raised:
-        ops.ensure_workspace(
+    with pytest.raises(common.AzureStepError) as raised:
+        ml.ensure_workspace(
             azure_clients,
             subscription=SUB,
             resource_group=group,
             name="handws",
             location="eastus2",
-            tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
             storage_id=ids["Microsoft.Storage/storageAccounts"],
             key_vault_id=ids["Microsoft.KeyVault/vaults"],
             registry_id=ids["Microsoft.ContainerRegistry/registries"],

@@ -12,7 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from provisioning.azure import operations as ops
+from provisioning import arm
+from provisioning.azure import common, ml
 from provisioning.engine import executor as engine
 from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Run, Step
@@ -95,7 +96,7 @@ def test_an_outage_fails_the_step_after_bounded_attempts_with_a_clear_message(
     assert step.status == Step.Status.FAILED
     assert step.error_code == "ServiceUnavailable"
     assert "temporarily unavailable" in step.error_message
-    assert step.hint == ops.DEFAULT_HINT
+    assert step.hint == common.DEFAULT_HINT
     assert 1 < step.attempts <= engine.STEP_ATTEMPTS
     # Every attempt is azure-core's call plus its three retries, so the outage saw a bounded number of calls.
     assert standin.state.count("storage.create") <= 2 * 4 * engine.STEP_ATTEMPTS
@@ -188,7 +189,7 @@ def test_an_existing_resource_group_without_the_portals_tag_is_left_alone(
     step = _step(cr, "resource_group")
     assert step.error_code == "NotManagedByPortal"
     assert "exists, not managed by the portal" in step.error_message
-    assert step.hint == ops.HINTS["NotManagedByPortal"]
+    assert step.hint == common.HINTS["NotManagedByPortal"]
     group = standin.state.resource(f"/subscriptions/{TUTORIAL_SUBSCRIPTION}/resourceGroups/{GROUP}")
     assert group["tags"] == {"owner": "someone else"}
     assert [r for r in standin.state.list_resources() if f"/resourcegroups/{GROUP}/" in r["id"].lower()] == []
@@ -209,7 +210,7 @@ def test_a_storage_name_taken_in_another_subscription_fails_with_azures_code_and
     step = _step(cr, f"storage_account:{STORAGE_WORK}")
     assert step.error_code == "StorageAccountAlreadyTaken"
     assert step.attempts == 1  # a taken name is not transient: no retries
-    assert step.hint == ops.HINTS["StorageAccountAlreadyTaken"]
+    assert step.hint == common.HINTS["StorageAccountAlreadyTaken"]
     cr.refresh_from_db()
     assert cr.status == ChangeRequest.Status.FAILED
     page = _page(client, bob, cr)
@@ -242,7 +243,7 @@ def _cluster_left_creating(azure_clients: Any, standin: Any, *, fails: bool, sec
             min_instances=0,
             max_instances=cluster.max_nodes,
             idle_time_before_scale_down=cluster.idle_seconds,
-            tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
         )
     )  # the poller is dropped: nobody waits for the result
     (left,) = standin.state.list_resources("compute")
@@ -251,8 +252,8 @@ def _cluster_left_creating(azure_clients: Any, standin: Any, *, fails: bool, sec
     return cluster
 
 
-def _ensure_cluster(azure_clients: Any, cluster: Any) -> ops.Outcome:
-    return ops.ensure_cluster(
+def _ensure_cluster(azure_clients: Any, cluster: Any) -> common.Outcome:
+    return ml.ensure_cluster(
         azure_clients,
         subscription=TUTORIAL_SUBSCRIPTION,
         resource_group=GROUP,
@@ -264,7 +265,7 @@ def _ensure_cluster(azure_clients: Any, cluster: Any) -> ops.Outcome:
         min_nodes=cluster.min_nodes,
         max_nodes=cluster.max_nodes,
         idle_seconds=cluster.idle_seconds,
-        tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
     )
 
 
@@ -289,8 +290,8 @@ def test_an_operation_that_outlasts_the_wait_fails_the_step_with_what_azure_is_d
     cluster = _cluster_left_creating(azure_clients, standin, fails=False, seconds=60)  # the wait is 1 s
     ml = azure_clients.ml(TUTORIAL_SUBSCRIPTION, GROUP, WORKSPACE)
 
-    with pytest.raises(ops.AzureStepError) as raised:
-        ops._settled("compute cluster", cluster.name, lambda: ml.compute.get(cluster.name), seconds=1)
+    with pytest.raises(common.AzureStepError) as raised:
+        common.settled("compute cluster", cluster.name, lambda: ml.compute.get(cluster.name), seconds=1)
 
     assert raised.value.code == "StillInProgress" and not raised.value.transient
     assert f"compute cluster '{cluster.name}' is still creating in Azure" in raised.value.message
@@ -299,16 +300,16 @@ def test_an_operation_that_outlasts_the_wait_fails_the_step_with_what_azure_is_d
 
 def _workspace_left_creating(azure_clients: Any, standin: Any, *, fails: bool) -> str:
     """The workspace's PUT sent by an attempt that was killed; Azure's operation runs on without it."""
-    workspace_id = ops.arm_id(
+    workspace_id = arm.arm_id(
         TUTORIAL_SUBSCRIPTION, GROUP, "Microsoft.MachineLearningServices/workspaces", WORKSPACE
     )
     standin.state.delete(workspace_id)  # as before the first attempt reached it
     if fails:
         standin.lro_fail("workspace.create", "InternalServerError", "The workspace could not be provisioned.")
     standin.set_latency("workspace.create", 1.5)
-    body = {"location": "eastus2", "tags": {ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE}, "properties": {}}
+    body = {"location": "eastus2", "tags": {arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE}, "properties": {}}
     azure_clients.resources(TUTORIAL_SUBSCRIPTION).resources.begin_create_or_update_by_id(
-        workspace_id, body, api_version=ops.WORKSPACE_API_VERSION
+        workspace_id, body, api_version=ml.WORKSPACE_API_VERSION
     )  # nobody waits for the result
     assert standin.state.resource(workspace_id)["properties"]["provisioningState"] == "Creating"
     standin.set_latency("workspace.create", 0)
@@ -325,13 +326,13 @@ def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
         (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
         return str(found)
 
-    outcome = ops.ensure_workspace(
+    outcome = ml.ensure_workspace(
         azure_clients,
         subscription=TUTORIAL_SUBSCRIPTION,
         resource_group=GROUP,
         name=WORKSPACE,
         location="eastus2",
-        tags={ops.OWNERSHIP_TAG: ops.OWNERSHIP_VALUE},
+        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
         storage_id=resource("storage", STORAGE_WORK),
         key_vault_id=resource("key_vault", "bgmrfaultse2devkv"),
         registry_id=resource("registry", "bgmrfaultse2devcr"),

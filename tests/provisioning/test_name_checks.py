@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provisioning import jobs
+from provisioning.engine.name_checks import request_check_names
 from provisioning.models import ChangeRequest
 from provisioning.workflow import services
-from provisioning.workflow.name_checks import request_check_names
 from provisioning.workflow.services import RequestError
 from tests.factories import tutorial_spec
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rq.job import Job
 
-from provisioning.capacity import sync as capacity_sync
+from provisioning.engine import capacity_sync
 from provisioning.models import AuditEvent, ChangeRequest, ClusterFlag, CoreUsage, TeamBudget
 from provisioning.workflow import services
 from tests import factories

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning.capacity import sync as capacity_sync
+from provisioning.engine import capacity_sync
 from provisioning.models import ClusterFlag, CoreUsage
 
 

@@ -1,0 +1,83 @@
+"""Facts of Azure Resource Manager the portal relies on, defined once (pure: no Django, no SDK).
+
+The provider type of each resource kind the portal makes, the tag that marks what the portal owns,
+the names of its custom roles, how resource ids are written, and how Azure spells VM families.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The tag every resource the portal makes carries; a resource without it is never modified.
+OWNERSHIP_TAG = "managed-by"
+OWNERSHIP_VALUE = "azureml-portal"
+
+# The portal's custom roles (their permissions are in provisioning.azure.authz).
+CUSTOM_ROLES = ("Data Scientist", "Team Lead")
+
+WORKSPACE_PROVIDER = "Microsoft.MachineLearningServices/workspaces"
+STORAGE_PROVIDER = "Microsoft.Storage/storageAccounts"
+KEY_VAULT_PROVIDER = "Microsoft.KeyVault/vaults"
+REGISTRY_PROVIDER = "Microsoft.ContainerRegistry/registries"
+APP_INSIGHTS_PROVIDER = "Microsoft.Insights/components"
+
+# Resource kinds as plans and steps name them, with their ARM provider type.
+KIND_PROVIDER = {
+    "storage_account": STORAGE_PROVIDER,
+    "key_vault": KEY_VAULT_PROVIDER,
+    "registry": REGISTRY_PROVIDER,
+    "container_registry": REGISTRY_PROVIDER,
+    "app_insights": APP_INSIGHTS_PROVIDER,
+    "workspace": WORKSPACE_PROVIDER,
+}
+
+
+def ownership_tags() -> dict[str, str]:
+    """The tags that mark a resource as the portal's."""
+    return {OWNERSHIP_TAG: OWNERSHIP_VALUE}
+
+
+def arm_id(subscription: str, resource_group: str, provider: str, name: str) -> str:
+    """The ARM id of a resource in a resource group."""
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
+
+
+QUOTA_SUFFIX = re.compile(r"[ _]Cluster[ _](Dedicated|LowPriority)[ _]vCPUs$", re.IGNORECASE)
+
+
+# --- names of VM families ----------------------------------------------------------------------------------
+
+
+def family_stem(text: str) -> str:
+    """A comparable form of a VM family, from its vmSizes key or its quota name.
+
+    ``standardDSv2Family``, ``Standard DSv2 Family Cluster Dedicated vCPUs`` and
+    ``Standard_DSv2_Family_Cluster_Dedicated_vCPUs`` all give ``standarddsv2family``.
+    """
+    return re.sub(r"[^a-z0-9]", "", QUOTA_SUFFIX.sub("", text).lower())
+
+
+def family_key(quota_name: str) -> str:
+    """The vmSizes family key a quota name derives from: ``Standard NV Family ...`` -> ``standardNVFamily``.
+
+    Used only when the size catalog has no family matching Azure's name.
+    """
+    stem = QUOTA_SUFFIX.sub("", quota_name).replace("_", " ").strip()
+    found = re.fullmatch(r"Standard (.+) Family", stem)
+    return f"standard{found.group(1).replace(' ', '_')}Family" if found else stem
+
+
+def family_label(family: str) -> str:
+    """A family in words, as Azure's quota names spell it: ``standardDSv2Family`` -> ``Standard DSv2 Family``."""
+    found = re.fullmatch(r"standard(.+)Family", family)
+    return f"Standard {found.group(1)} Family" if found else family
+
+
+def dedicated_quota_name(family: str) -> str:
+    """The dedicated quota name Azure uses for a family when it lists none to copy the spelling from."""
+    return f"{family_label(family)} Cluster Dedicated vCPUs"
+
+
+def quota_key(quota_name: str) -> str:
+    """The last segment of a quota's id: its name with underscores (``Standard_DSv2_Family_...``)."""
+    return quota_name.replace(" ", "_")
