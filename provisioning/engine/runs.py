@@ -1,4 +1,4 @@
-"""Services of the provisioning engine: claiming runs, recording steps, finishing, retrying, sweeping.
+"""Services of the provisioning engine: claiming runs, recording steps, finishing, sweeping.
 
 The database is the source of truth. A worker claims a run with a conditional update and holds a
 lease it renews while it works; every step's result is written in its own short transaction with
@@ -13,26 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts import personas
-from accounts.models import User
 from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import budgets
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
+from provisioning.models import ChangeRequest, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
-from provisioning.steps import principal_key, steps_for_plan
-from provisioning.workflow import name_checks
-from provisioning.workflow.services import (
-    TransitionError,
-    request_locked,
-    request_transition,
-    workspace_quotas_for,
-)
+from provisioning.steps import principal_key
+from provisioning.workflow import name_checks, selectors
+from provisioning.workflow.services import workspace_quotas_for
+from provisioning.workflow.transitions import request_locked, request_transition, resource_transition
 
 logger = logging.getLogger(__name__)
 
@@ -50,37 +43,6 @@ def _lease_until() -> Any:
     return timezone.now() + timedelta(seconds=lease_seconds())
 
 
-def _create_run(cr: ChangeRequest) -> Run:
-    """A new run of the request's plan; steps finished by an earlier run are carried over as done."""
-    number = (cr.runs.aggregate(n=Max("number"))["n"] or 0) + 1
-    run = Run.objects.create(change_request=cr, number=number)
-    done_before = dict(
-        Step.objects.filter(run__change_request=cr, status__in=Step.DONE).values_list("key", "azure_id")
-    )
-    Step.objects.bulk_create(
-        Step(
-            run=run,
-            key=spec.key,
-            kind=spec.kind,
-            target=spec.target,
-            depends_on=list(spec.depends_on),
-            position=i,
-            status=Step.Status.SKIPPED if spec.key in done_before else Step.Status.PENDING,
-            azure_id=done_before.get(spec.key, ""),
-            outcome="done in an earlier run" if spec.key in done_before else "",
-        )
-        for i, spec in enumerate(steps_for_plan(cr.plan or {}))
-    )
-    return run
-
-
-def _desired_rows(cr: ChangeRequest) -> tuple[Any, Any, Any]:
-    workspaces = Workspace.objects.filter(
-        change_requests=cr, change_requests__kind=ChangeRequest.Kind.NEW_WORKSPACE
-    )
-    return workspaces, Cluster.objects.filter(change_request=cr), Membership.objects.filter(change_request=cr)
-
-
 def run_claim(*, request_id: int, worker: str) -> Run | None:
     """Take (or resume) the request's current run for this worker; None when there is nothing to do.
 
@@ -91,13 +53,10 @@ def run_claim(*, request_id: int, worker: str) -> Run | None:
         cr = request_locked(request_id)
         if cr.status == Status.APPROVED:
             request_transition(cr, Status.PROVISIONING, actor=WORKER, message=f"picked up by {worker}")
-            workspaces, clusters, memberships = _desired_rows(cr)
-            workspaces.update(state=ResourceState.PROVISIONING)
-            clusters.update(state=ResourceState.PROVISIONING)
-            memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.PROVISIONING)
-            run = _create_run(cr)
+            _desired_rows_become(cr, ResourceState.PROVISIONING)
+            run = Run.objects.create_next(cr)
         elif cr.status == Status.PROVISIONING:
-            run = cr.runs.order_by("-number").first() or _create_run(cr)
+            run = cr.runs.order_by("-number").first() or Run.objects.create_next(cr)
         else:
             return None
         run = Run.objects.select_for_update().get(pk=run.pk)
@@ -194,19 +153,32 @@ def steps_block(*, run_id: int, keys: list[str]) -> None:
     )
 
 
+def _desired_rows_become(cr: ChangeRequest, target: str, **kwargs: Any) -> None:
+    """The request's workspace, clusters and memberships (those it grants) move to ``target`` together."""
+    for rows in selectors.rows_of_request(cr):
+        resource_transition(rows, target, actor=WORKER, request_id=cr.pk, **kwargs)
+
+
 def _apply_success(cr: ChangeRequest, run: Run) -> None:
     results = dict(run.steps.values_list("key", "azure_id"))
-    workspaces, clusters, memberships = _desired_rows(cr)
-    workspaces.update(state=ResourceState.ACTIVE, azure_id=results.get("workspace", ""))
-    clusters.update(state=ResourceState.ACTIVE)
-    for m in memberships.exclude(state=ResourceState.REVOKING):
-        m.object_id = results.get(principal_key(m.principal_name, m.principal_type), m.object_id)
-        m.state = ResourceState.ACTIVE
-        m.save(update_fields=["object_id", "state"])
+    workspaces, clusters, memberships = selectors.rows_of_request(cr)
+    done: dict[str, Any] = {"actor": WORKER, "request_id": cr.pk}
+    resource_transition(
+        workspaces, ResourceState.ACTIVE, **done, fields=lambda ws: {"azure_id": results.get("workspace", "")}
+    )
+    resource_transition(clusters, ResourceState.ACTIVE, **done)
+    resource_transition(
+        memberships,
+        ResourceState.ACTIVE,
+        **done,
+        fields=lambda m: {
+            "object_id": results.get(principal_key(m.principal_name, m.principal_type), m.object_id)
+        },
+    )
     revoked = Membership.objects.filter(
         workspace=cr.workspace, state=ResourceState.REVOKING, pk__in=(cr.spec or {}).get("revoke", [])
     )
-    revoked.update(state=ResourceState.REVOKED)
+    resource_transition(revoked, ResourceState.REVOKED, **done)
 
 
 def run_finish(*, run_id: int, worker: str) -> Run:
@@ -236,10 +208,7 @@ def run_finish(*, run_id: int, worker: str) -> Run:
             first = failed[0]
             message = f"{first.target}: {first.error_code}: {first.error_message}"
             request_transition(cr, Status.FAILED, actor=WORKER, message=message)
-            workspaces, clusters, memberships = _desired_rows(cr)
-            workspaces.update(state=ResourceState.FAILED)
-            clusters.update(state=ResourceState.FAILED)
-            memberships.exclude(state=ResourceState.REVOKING).update(state=ResourceState.FAILED)
+            _desired_rows_become(cr, ResourceState.FAILED, message=message)
         else:
             _apply_success(cr, run)
             message = f"run {run.number} finished"
@@ -264,22 +233,6 @@ def _quota_out_of_date(cr: ChangeRequest) -> Workspace | None:
     planned = (cr.plan or {}).get("workspace_quotas") or []
     now = workspace_quotas_for(cr, RequestSpec.from_json(cr.spec))  # [] for kinds that make no clusters
     return cr.workspace if cr.workspace is not None and now != planned else None
-
-
-def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
-    """An admin retries a failed request: a new run resumes it, skipping the steps already done."""
-    if not personas.is_admin(actor):
-        raise PermissionDenied("only admins can retry provisioning")
-    with transaction.atomic():
-        cr = request_locked(request_id)
-        if cr.status != Status.FAILED:
-            raise TransitionError(
-                f"request #{cr.pk} is {cr.get_status_display().lower()}; only failed requests can be retried"
-            )
-        request_transition(cr, Status.PROVISIONING, actor=actor, message="retry")
-        run = _create_run(cr)
-        transaction.on_commit(lambda: queue.run_enqueue(request_id=cr.pk, job_id=run.job_id))
-    return cr
 
 
 def runs_sweep(*, now: Any = None, grace_seconds: int | None = None) -> list[int]:

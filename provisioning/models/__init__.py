@@ -9,7 +9,7 @@ every change.
 
 from provisioning.models.audit import AuditEvent
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
-from provisioning.models.inventory import Cluster, Membership, ResourceState, Workspace
+from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
 from provisioning.models.policy import (
     AllowedRegion,
     AllowedSubscription,
@@ -25,6 +25,7 @@ from provisioning.models.requests import ChangeRequest
 from provisioning.models.runs import Run, Step
 
 __all__ = [
+    "RESOURCE_TRANSITIONS",
     "AllowedRegion",
     "AllowedSubscription",
     "AllowedVmSize",

@@ -21,7 +21,29 @@ class ResourceState(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
-class Workspace(models.Model):
+# The lifecycle of a desired-state row; ``provisioning.workflow.transitions.resource_transition`` is
+# the one way to move along it.
+RESOURCE_TRANSITIONS: dict[str, frozenset[str]] = {
+    ResourceState.PENDING: frozenset({ResourceState.PROVISIONING}),
+    ResourceState.PROVISIONING: frozenset({ResourceState.ACTIVE, ResourceState.FAILED}),
+    ResourceState.FAILED: frozenset({ResourceState.PROVISIONING}),
+    ResourceState.ACTIVE: frozenset({ResourceState.REVOKING}),
+    ResourceState.REVOKING: frozenset({ResourceState.REVOKED}),
+    ResourceState.REVOKED: frozenset(),
+}
+
+
+class StateMachine:
+    """What a desired-state row (workspace, cluster, membership) may become from its current state."""
+
+    state: str
+
+    def can_become(self, target: str) -> bool:
+        """Whether the lifecycle allows moving from the current state to ``target``."""
+        return target in RESOURCE_TRANSITIONS[self.state]
+
+
+class Workspace(StateMachine, models.Model):
     """An AzureML workspace and its dependent resources, as the portal wants them to exist."""
 
     subscription_id = models.CharField(max_length=36)
@@ -84,7 +106,7 @@ class Workspace(models.Model):
         }
 
 
-class Cluster(models.Model):
+class Cluster(StateMachine, models.Model):
     """An AmlCompute cluster in a workspace (autoscaling; min 0 nodes and 120 s idle by default)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="clusters")
@@ -112,7 +134,7 @@ class Cluster(models.Model):
         return f"{self.workspace}/{self.name}"
 
 
-class Membership(models.Model):
+class Membership(StateMachine, models.Model):
     """A user or group's access to a workspace as a persona (team lead or data scientist)."""
 
     class PrincipalType(models.TextChoices):

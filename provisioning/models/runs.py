@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.db.models import Max
 
 from provisioning.models.requests import ChangeRequest
+from provisioning.steps import steps_for_plan
+
+
+class RunManager(models.Manager["Run"]):
+    """Creates runs with their steps."""
+
+    def create_next(self, cr: ChangeRequest) -> Run:
+        """A new run of the request's plan; steps finished by an earlier run are carried over as done."""
+        number = (cr.runs.aggregate(n=Max("number"))["n"] or 0) + 1
+        run = self.create(change_request=cr, number=number)
+        done_before: dict[str, Any] = dict(
+            Step.objects.filter(run__change_request=cr, status__in=Step.DONE).values_list("key", "azure_id")
+        )
+        Step.objects.bulk_create(
+            Step(
+                run=run,
+                key=spec.key,
+                kind=spec.kind,
+                target=spec.target,
+                depends_on=list(spec.depends_on),
+                position=i,
+                status=Step.Status.SKIPPED if spec.key in done_before else Step.Status.PENDING,
+                azure_id=done_before.get(spec.key, ""),
+                outcome="done in an earlier run" if spec.key in done_before else "",
+            )
+            for i, spec in enumerate(steps_for_plan(cr.plan or {}))
+        )
+        return run
 
 
 class Run(models.Model):
@@ -32,6 +63,8 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunManager()
 
     class Meta:
         ordering = ["change_request", "number"]

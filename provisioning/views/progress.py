@@ -8,10 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from provisioning.engine import runs
 from provisioning.models import ChangeRequest
-from provisioning.workflow import selectors
-from provisioning.workflow.services import TransitionError
+from provisioning.workflow import selectors, services
+from provisioning.workflow.transitions import TransitionError
 
 
 def progress_context(cr: ChangeRequest) -> dict[str, Any]:
@@ -46,7 +45,7 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """An admin retries a failed request; the new run skips what is already done."""
     cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
     try:
-        runs.request_retry(request_id=cr.pk, actor=request.user)  # type: ignore[arg-type]
+        services.request_retry(request_id=cr.pk, actor=request.user)  # type: ignore[arg-type]
     except TransitionError as exc:
         messages.error(request, exc.message)
     else:

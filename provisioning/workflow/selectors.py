@@ -104,3 +104,16 @@ def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
     if not personas.is_admin(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
+
+
+def rows_of_request(cr: ChangeRequest) -> tuple[QuerySet[Workspace], QuerySet[Cluster], QuerySet[Membership]]:
+    """The desired-state rows a request stands for: the workspace it creates (if it creates one), its
+    clusters, and the memberships it grants (not those it revokes)."""
+    workspaces = Workspace.objects.filter(
+        change_requests=cr, change_requests__kind=ChangeRequest.Kind.NEW_WORKSPACE
+    )
+    return (
+        workspaces,
+        Cluster.objects.filter(change_request=cr),
+        Membership.objects.filter(change_request=cr).exclude(state=ResourceState.REVOKING),
+    )

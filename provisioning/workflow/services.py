@@ -1,13 +1,12 @@
-"""Every write of the request workflow. Views, commands and jobs call these; nothing else changes status.
+"""Every write of the request workflow. Views, commands and jobs call these.
 
-A status change locks the request row, checks the transition against the status machine, saves,
-writes its audit event in the same transaction, and enqueues work only once the transaction has
-committed.
+A status change locks the request row and goes through ``provisioning.workflow.transitions`` (the
+status machine, saved and audited in the same transaction); work is enqueued only once the
+transaction has committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -20,65 +19,21 @@ from accounts.models import User
 from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, TeamBudget, Workspace
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, TeamBudget, Workspace
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
 from provisioning.workflow import name_checks, selectors
+from provisioning.workflow.transitions import (
+    RequestError,
+    TransitionError,
+    request_locked,
+    request_transition,
+    resource_transition,
+)
 from provisioning.workflow.validation import Problem, spec_problems
 
 Status = ChangeRequest.Status
 Kind = ChangeRequest.Kind
-
-
-class RequestError(Exception):
-    """A request cannot do what was asked; ``problems`` says why, field by field when it can."""
-
-    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = list(problems)
-
-
-class TransitionError(RequestError):
-    """The status machine does not allow this change from the request's current status."""
-
-
-def _summary(cr: ChangeRequest) -> dict[str, Any]:
-    return {"status": cr.status, "kind": cr.kind, "workspace_name": cr.workspace_name}
-
-
-def request_locked(request_id: int) -> ChangeRequest:
-    """The request, row-locked until the caller's transaction ends (the one way to change its status)."""
-    try:
-        return ChangeRequest.objects.select_for_update().get(pk=request_id)
-    except ChangeRequest.DoesNotExist as exc:
-        raise RequestError(f"request #{request_id} does not exist") from exc
-
-
-def request_transition(
-    cr: ChangeRequest, target: str, *, actor: Any, message: str = "", **fields: Any
-) -> None:
-    """Move a locked request to ``target``, save it and audit the change (caller holds the transaction)."""
-    if not cr.can_transition(target):
-        raise TransitionError(
-            f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot become {target}"
-        )
-    before = _summary(cr)
-    cr.status = target
-    for name, value in fields.items():
-        setattr(cr, name, value)
-    cr.save()
-    audit_record(
-        actor=actor,
-        action=f"request.{target}",
-        obj=cr,
-        object_type="change_request",
-        request_id=cr.pk,
-        workspace_name=cr.workspace_name,
-        before=before,
-        after=_summary(cr),
-        message=message,
-    )
 
 
 def _require_problem_free(
@@ -273,7 +228,7 @@ def _workspace_names(ws: Workspace) -> dict[str, str]:
     }
 
 
-def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
+def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Workspace:
     """Create the desired-state rows an approved request stands for."""
     if cr.kind == Kind.NEW_WORKSPACE:
         ws_spec = spec.workspace
@@ -328,7 +283,13 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec) -> Workspace:
         )
         for m in spec.all_members()
     )
-    Membership.objects.filter(pk__in=spec.revoke, workspace=workspace).update(state=ResourceState.REVOKING)
+    resource_transition(
+        Membership.objects.filter(pk__in=spec.revoke, workspace=workspace),
+        ResourceState.REVOKING,
+        actor=approver,
+        request_id=cr.pk,
+        message=f"revoked by request #{cr.pk}",
+    )
     return workspace
 
 
@@ -354,7 +315,7 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
                 "this request goes over budget: a second admin must approve it, not the first approver"
             )
         plan = request_plan(cr)
-        _materialize(cr, spec)
+        _materialize(cr, spec, approver)
         request_transition(
             cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan
         )
@@ -398,6 +359,29 @@ def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeReq
             reason=reason,
             message=reason,
         )
+    return cr
+
+
+def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
+    """An admin retries a failed request: a new run resumes it, skipping the steps already done."""
+    if not personas.is_admin(actor):
+        raise PermissionDenied("only admins can retry provisioning")
+    with transaction.atomic():
+        cr = request_locked(request_id)
+        if cr.status != Status.FAILED:
+            raise TransitionError(
+                f"request #{cr.pk} is {cr.get_status_display().lower()}; only failed requests can be retried"
+            )
+        request_transition(cr, Status.PROVISIONING, actor=actor, message="retry")
+        for rows in selectors.rows_of_request(cr):
+            resource_transition(
+                rows.filter(state=ResourceState.FAILED),
+                ResourceState.PROVISIONING,
+                actor=actor,
+                request_id=cr.pk,
+            )
+        run = Run.objects.create_next(cr)
+        transaction.on_commit(lambda: queue.run_enqueue(request_id=cr.pk, job_id=run.job_id))
     return cr
 
 
