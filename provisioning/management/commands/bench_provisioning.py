@@ -3,7 +3,8 @@
 Provisions the tutorial's example (a workspace with its storage, data lake, key vault, registry and
 app insights, its 3 clusters, 2 team leads, 2 data scientists and a security group) against a fresh
 local Azure stand-in that answers with typical Azure durations scaled by F, through the real SDK
-clients and the real engine, in a throwaway database. Prints the wall time, the critical path of
+clients and the real engine, in process, in a throwaway database, with every RQ queue on a throwaway
+embedded Redis (the jobs that submit and approval queue never reach the configured Redis). Prints the wall time, the critical path of
 the dependency graph, the sequential sum (what the tutorial's scripts pay), the ratio wall /
 critical path, and the requests sent per operation.
 """
@@ -21,6 +22,7 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from accounts import personas
+from provisioning.management.embedded_redis import isolated_queues
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 LEADS = ("admin1@contoso.com", "user1@contoso.com")
@@ -56,7 +58,7 @@ class Command(BaseCommand):
         try:
             env = standin.environment(standin.write_ca_bundle())
             os.environ.update({k: env[k] for k in saved})
-            with override_settings(**self._azure_settings(standin, base_url)):
+            with override_settings(**self._azure_settings(standin, base_url)), isolated_queues():
                 self._run(standin, scale)
         finally:
             for key, value in saved.items():

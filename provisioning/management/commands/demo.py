@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from provisioning.management import embedded_redis
 
 # People and the group the demo's Entra directory knows, so requests naming them can be provisioned.
 DEMO_DIRECTORY_USERS = (
@@ -48,12 +49,6 @@ DEMO_NAMES = {
 }
 SWEEP_SECONDS = 10.0
 CAPACITY_SECONDS = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Command(BaseCommand):
@@ -97,8 +92,7 @@ class Command(BaseCommand):
             self._stop_worker(worker)
             standin.stop()
             if redis_server is not None:
-                redis_server.shutdown()
-                redis_server.server_close()
+                embedded_redis.redis_server_stop(redis_server)
             self.stdout.write("Demo stopped.")
 
     def _start_redis(self) -> Any:
@@ -106,15 +100,9 @@ class Command(BaseCommand):
         if os.environ.get("REDIS_URL"):
             self.stdout.write(f"Using Redis at {settings.REDIS_URL}")
             return None
-        from fakeredis import TcpFakeServer
-
-        port = _free_port()
-        server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-        threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
-        url = f"redis://127.0.0.1:{port}/0"
+        server, url = embedded_redis.redis_server_start()
         os.environ["REDIS_URL"] = url  # inherited by the worker
-        for queue in settings.RQ_QUEUES.values():
-            queue["URL"] = url
+        embedded_redis.queues_point_at(url)
         self.stdout.write(f"Embedded Redis-protocol server on {url}")
         return server
 

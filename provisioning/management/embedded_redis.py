@@ -1,0 +1,68 @@
+"""An in-process Redis-protocol server (fakeredis) for the demo and the benchmarks.
+
+The demo uses it when no ``REDIS_URL`` is set; the benchmarks always do, so that no job they queue
+reaches the configured Redis (where a real worker would run it against a real request of the same id).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_server_start() -> tuple[Any, str]:
+    """Start a fakeredis TCP server on 127.0.0.1 in a daemon thread; returns it and its URL."""
+    from fakeredis import TcpFakeServer
+
+    port = free_port()
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
+    return server, f"redis://127.0.0.1:{port}/0"
+
+
+def redis_server_stop(server: Any) -> None:
+    """Stop a server from ``redis_server_start``."""
+    server.shutdown()
+    server.server_close()
+
+
+def queues_point_at(url: str) -> dict[str, str]:
+    """Point every RQ queue at ``url``; returns the URLs they had, for ``queues_restore``.
+
+    django-rq reads ``RQ_QUEUES`` through the same dict objects, so changing them in place is seen
+    by every later ``django_rq.get_queue``.
+    """
+    before = {name: str(queue.get("URL", "")) for name, queue in settings.RQ_QUEUES.items()}
+    for queue in settings.RQ_QUEUES.values():
+        queue["URL"] = url
+    return before
+
+
+def queues_restore(before: dict[str, str]) -> None:
+    """Give every RQ queue back the URL it had."""
+    for name, url in before.items():
+        settings.RQ_QUEUES[name]["URL"] = url
+
+
+@contextmanager
+def isolated_queues() -> Iterator[str]:
+    """Every RQ queue on a throwaway embedded server for the duration (what a benchmark enqueues dies with it)."""
+    server, url = redis_server_start()
+    before = queues_point_at(url)
+    try:
+        yield url
+    finally:
+        queues_restore(before)
+        redis_server_stop(server)
