@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import factory
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts import personas
 from accounts.models import User
+from provisioning import naming
+from provisioning.arm import WORKSPACE_PROVIDER
+from provisioning.engine import runs
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,
     AllowedVmSize,
+    ChangeRequest,
+    Cluster,
     CoreUsage,
+    Membership,
+    ResourceState,
+    Run,
+    Step,
     TeamBudget,
     VmSize,
+    Workspace,
 )
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
+from provisioning.workflow import services
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 
@@ -158,3 +172,304 @@ def team_budget(
         defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
     )
     return budget
+
+
+# --- requests, brought to each status by the real services ---------------------------------------------
+
+Status = ChangeRequest.Status
+Kind = ChangeRequest.Kind
+# Statuses reached through an approval, in the order a request passes them.
+APPROVED_OR_LATER = (Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
+WORKER = "test-worker"
+
+
+def _default_spec(kind: str, n: int) -> RequestSpec | None:
+    """What a request of this kind asks for when the test does not say (revocations must say whom)."""
+    if kind == Kind.NEW_WORKSPACE:
+        return tutorial_spec()
+    if kind == Kind.ADD_CLUSTERS:
+        return RequestSpec(clusters=(ClusterSpec(name=f"extra{n}", vm_size="STANDARD_DS3_V2"),))
+    if kind == Kind.GRANT_ACCESS:
+        return RequestSpec(
+            members=(MemberSpec(principal=f"member{n}@contoso.com", persona="data_scientist"),)
+        )
+    return None
+
+
+def _azure_id(plan: dict[str, Any], step: Step) -> str:
+    """What Azure would answer for a step the worker made: object ids for principals, ARM ids otherwise."""
+    if step.kind == "principal":
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, step.key))
+    group = f"/subscriptions/{plan['subscription_id']}/resourceGroups/{plan['names']['resource_group']}"
+    if step.kind == "resource_group":
+        return group
+    workspace = f"{group}/providers/{WORKSPACE_PROVIDER}/{plan['names']['workspace']}"
+    if step.kind == "workspace":
+        return workspace
+    if step.kind == "cluster":
+        return f"{workspace}/computes/{step.key.removeprefix('cluster:')}"
+    return ""
+
+
+def _failing_key(run: Run, failed_step: str | None) -> str:
+    """The step that fails: the one named, else the first storage account (a name taken), else the first."""
+    keys = list(run.steps.order_by("position").values_list("key", flat=True))
+    if failed_step is not None:
+        if failed_step not in keys:
+            raise ValueError(f"the plan has no step {failed_step!r}; it has {keys}")
+        return failed_step
+    return next((k for k in keys if k.startswith("storage_account:")), keys[0])
+
+
+def _work_the_run(cr: ChangeRequest, *, fail: bool, failed_step: str | None) -> None:
+    """What a worker does to the database, without Azure: claim, each step in order, finish.
+
+    As the engine does, a failed step stops the run and the steps not started are blocked.
+    """
+    run = runs.run_claim(request_id=cr.pk, worker=WORKER)
+    if run is None:
+        raise RuntimeError(f"request #{cr.pk} has no run to claim")
+    failing = _failing_key(run, failed_step) if fail else None
+    steps = list(run.steps.exclude(status__in=Step.DONE).order_by("position"))
+    for i, step in enumerate(steps):
+        runs.step_start(step_id=step.pk)
+        if step.key == failing:
+            runs.step_finish(
+                step_id=step.pk,
+                ok=False,
+                error_code="StorageAccountAlreadyTaken",
+                error_message=f"The storage account named {step.target.split()[-1]} is already taken.",
+                correlation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cr.pk}:{step.key}")),
+                hint="Reject the request and ask for another team or custom name.",
+            )
+            runs.steps_block(run_id=run.pk, keys=[s.key for s in steps[i + 1 :]])
+            break
+        runs.step_finish(step_id=step.pk, ok=True, outcome="created", azure_id=_azure_id(cr.plan or {}, step))
+    runs.run_finish(run_id=run.pk, worker=WORKER)
+
+
+class ChangeRequestFactory(factory.django.DjangoModelFactory):
+    """A change request in any status, reached through the services production uses.
+
+    ``ChangeRequestFactory()`` is a draft of the tutorial's new workspace by a new team lead; a trait
+    (``submitted``, ``approved``, ``rejected``, ``cancelled``, ``provisioning``, ``succeeded``,
+    ``failed``) or ``status=`` takes it further. The requester creates and submits (or cancels it, as a
+    draft), an admin who is not the requester approves or rejects (``approver=``, else a new admin), and
+    a worker's database services claim the run and record each step (no Azure): so the audit chain, the
+    plan, the run and the desired-state rows are exactly what production makes. ``reason=`` is the
+    rejection's, ``failed_step=`` the plan step that fails (default: the first storage account).
+
+    Two live requests for new workspaces need different names: pass ``spec=tutorial_spec(team=...)``.
+    Changes to a workspace take ``workspace=`` (the requester defaults to its owner) and a ``kind``.
+    """
+
+    class Meta:
+        model = ChangeRequest
+        skip_postgeneration_save = True
+
+    class Params:
+        draft = factory.Trait(status=Status.DRAFT)
+        submitted = factory.Trait(status=Status.SUBMITTED)
+        approved = factory.Trait(status=Status.APPROVED)
+        rejected = factory.Trait(status=Status.REJECTED)
+        cancelled = factory.Trait(status=Status.CANCELLED)
+        provisioning = factory.Trait(status=Status.PROVISIONING)
+        succeeded = factory.Trait(status=Status.SUCCEEDED)
+        failed = factory.Trait(status=Status.FAILED)
+
+    status = Status.DRAFT
+    workspace = None
+    kind = factory.Maybe("workspace", yes_declaration=Kind.ADD_CLUSTERS, no_declaration=Kind.NEW_WORKSPACE)
+    requester = factory.Maybe(
+        "workspace",
+        yes_declaration=factory.SelfAttribute("workspace.owner"),
+        no_declaration=factory.SubFactory(UserFactory, persona=personas.TEAM_LEAD),
+    )
+    spec = factory.LazyAttributeSequence(lambda o, n: _default_spec(o.kind, n))
+    approver = None
+    reason = "Not this quarter: the team has no budget yet."
+    failed_step = None
+
+    @classmethod
+    def _build(cls, model_class: type[ChangeRequest], *args: Any, **kwargs: Any) -> ChangeRequest:
+        raise TypeError("ChangeRequestFactory makes requests through the services: use create(), not build()")
+
+    @classmethod
+    def _create(cls, model_class: type[ChangeRequest], *args: Any, **kwargs: Any) -> ChangeRequest:
+        status = kwargs.pop("status")
+        requester = kwargs.pop("requester")
+        approver = kwargs.pop("approver")
+        reason = kwargs.pop("reason")
+        failed_step = kwargs.pop("failed_step")
+        spec = kwargs.pop("spec")
+        kind, workspace = kwargs.pop("kind"), kwargs.pop("workspace")
+        if kwargs:
+            raise TypeError(f"ChangeRequestFactory sets only what the services set; not {sorted(kwargs)}")
+        if spec is None:
+            raise TypeError(f"a {kind} request needs a spec (say which memberships to revoke)")
+        if isinstance(spec, dict):
+            spec = RequestSpec.from_json(spec)
+
+        cr = services.request_create(requester=requester, kind=kind, spec=spec, workspace=workspace)
+        if status == Status.CANCELLED:
+            services.request_cancel(request_id=cr.pk, actor=requester)
+        elif status != Status.DRAFT:
+            allow_tutorial_policy()
+            services.request_submit(request_id=cr.pk, actor=requester)
+        if status in (Status.REJECTED, *APPROVED_OR_LATER):
+            approver = approver or UserFactory(persona=personas.ADMIN)
+        if status == Status.REJECTED:
+            services.request_reject(request_id=cr.pk, approver=approver, reason=reason)
+        elif status in APPROVED_OR_LATER:
+            approved = services.request_approve(request_id=cr.pk, approver=approver)
+            if approved.status != Status.APPROVED:
+                raise RuntimeError(f"request #{cr.pk} is over budget: it waits for a second admin's approval")
+        cr = ChangeRequest.objects.get(pk=cr.pk)
+        if status == Status.PROVISIONING:
+            if runs.run_claim(request_id=cr.pk, worker=WORKER) is None:
+                raise RuntimeError(f"request #{cr.pk} has no run to claim")
+        elif status in (Status.SUCCEEDED, Status.FAILED):
+            _work_the_run(cr, fail=status == Status.FAILED, failed_step=failed_step)
+        cr = ChangeRequest.objects.get(pk=cr.pk)
+        if cr.status != status:
+            raise RuntimeError(f"request #{cr.pk} ended {cr.status}, not {status}")
+        return cr
+
+
+# --- desired-state rows, runs and steps as plain rows ----------------------------------------------------
+
+
+def _origin_request(workspace: Workspace) -> ChangeRequest:
+    """The request a plain desired-state row belongs to: the workspace's first, else a plain row for it.
+
+    The plain request has no audit events; use ``ChangeRequestFactory`` when the story matters.
+    """
+    first = workspace.change_requests.order_by("pk").first()
+    if first is not None:
+        return first
+    spec = RequestSpec(
+        workspace=WorkspaceSpec(
+            subscription_id=workspace.subscription_id,
+            region=workspace.region,
+            department=workspace.department,
+            team=workspace.team,
+            region_abbv=workspace.region_abbv,
+            environment=workspace.environment,
+            custom_name=workspace.custom_name,
+            security_group=workspace.security_group,
+            data_lake=workspace.data_lake,
+        )
+    )
+    return ChangeRequest.objects.create(
+        kind=Kind.NEW_WORKSPACE,
+        status=Status.SUCCEEDED,
+        requester=workspace.owner,
+        workspace=workspace,
+        workspace_name=workspace.workspace_name,
+        spec=spec.to_json(),
+    )
+
+
+def _names(o: Any) -> naming.ResourceNames:
+    return naming.resource_names(
+        naming.NamingInput(
+            department=o.department,
+            team=o.team,
+            region=o.region,
+            region_abbv=o.region_abbv,
+            environment=o.environment,
+            custom_name=o.custom_name,
+        ),
+        data_lake=o.data_lake,
+    )
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    """An active workspace of team ``teamN`` (bgmr, eastus2, dev), named by the convention."""
+
+    class Meta:
+        model = Workspace
+
+    subscription_id = TUTORIAL_SUBSCRIPTION
+    region = "eastus2"
+    department = "bgmr"
+    team = factory.Sequence(lambda n: f"team{n}")
+    region_abbv = "e2"
+    environment = "dev"
+    custom_name = ""
+    security_group = ""
+    data_lake = False
+    resource_group = factory.LazyAttribute(lambda o: _names(o).resource_group)
+    workspace_name = factory.LazyAttribute(lambda o: _names(o).workspace)
+    storage_work = factory.LazyAttribute(lambda o: _names(o).storage_work)
+    storage_data = factory.LazyAttribute(lambda o: _names(o).storage_data)
+    data_lake_name = factory.LazyAttribute(lambda o: _names(o).data_lake)
+    key_vault = factory.LazyAttribute(lambda o: _names(o).key_vault)
+    registry = factory.LazyAttribute(lambda o: _names(o).registry)
+    app_insights = factory.LazyAttribute(lambda o: _names(o).app_insights)
+    azure_id = factory.LazyAttribute(
+        lambda o: (
+            f"/subscriptions/{o.subscription_id}/resourceGroups/{o.resource_group}/providers/"
+            f"{WORKSPACE_PROVIDER}/{o.workspace_name}"
+        )
+    )
+    owner = factory.SubFactory(UserFactory, persona=personas.TEAM_LEAD)
+    state = ResourceState.ACTIVE
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    """An active low-priority DS3_v2 cluster (0 to 1 node), of its workspace's first request."""
+
+    class Meta:
+        model = Cluster
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"cluster{n}")
+    vm_size = "STANDARD_DS3_V2"
+    priority = "low_priority"
+    min_nodes = 0
+    max_nodes = 1
+    idle_seconds = 120
+    state = ResourceState.ACTIVE
+    change_request = factory.LazyAttribute(lambda o: _origin_request(o.workspace))
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    """An active data scientist ``memberN@contoso.com``, of its workspace's first request."""
+
+    class Meta:
+        model = Membership
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    principal_type = Membership.PrincipalType.USER
+    principal_name = factory.Sequence(lambda n: f"member{n}@contoso.com")
+    persona = "data_scientist"
+    state = ResourceState.ACTIVE
+    change_request = factory.LazyAttribute(lambda o: _origin_request(o.workspace))
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    """A queued run of an approved request (its next number), without steps."""
+
+    class Meta:
+        model = Run
+
+    change_request = factory.SubFactory(
+        ChangeRequestFactory, approved=True, spec=factory.Sequence(lambda n: tutorial_spec(team=f"run{n}"))
+    )
+    number = factory.LazyAttribute(lambda o: o.change_request.runs.count() + 1)
+    status = Run.Status.QUEUED
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    """A pending step of a run (a resource group, unless told otherwise), after the run's last step."""
+
+    class Meta:
+        model = Step
+
+    run = factory.SubFactory(RunFactory)
+    kind = "resource_group"
+    key = factory.Sequence(lambda n: f"step:{n}")
+    target = factory.LazyAttribute(lambda o: f"{o.kind.replace('_', ' ')} {o.key}")
+    status = Step.Status.PENDING
+    position = factory.LazyAttribute(lambda o: o.run.steps.count())

@@ -9,9 +9,8 @@ import pytest
 from accounts.models import User
 from provisioning.models import Membership, Workspace
 from provisioning.spec import MemberSpec
-from provisioning.workflow import services
 from tests.accounts.conftest import QUERY_MODE_WARNING, sign_in
-from tests.factories import tutorial_spec
+from tests.factories import ChangeRequestFactory, tutorial_spec
 
 pytestmark = [pytest.mark.django_db, QUERY_MODE_WARNING]
 
@@ -25,10 +24,7 @@ def workspace(policy, alice, bob, people) -> Workspace:  # type: ignore[no-untyp
     spec = dataclasses.replace(
         spec, members=(*spec.members, MemberSpec(people["scientist"].upn.upper(), "data_scientist"))
     )
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    return Workspace.objects.get()
+    return ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True).workspace
 
 
 def test_a_member_added_by_upn_before_the_first_sign_in_sees_the_workspace(client, people, workspace):

@@ -9,8 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from provisioning.workflow import services
-from tests.factories import MemberSpec, tutorial_spec
+from tests.factories import ChangeRequestFactory, MemberSpec, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -30,20 +29,16 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
         clusters=spec.clusters,
         members=(MemberSpec("dana@contoso.com", "data_scientist"),),
     )
-    approved = services.request_create(requester=alice, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=approved.pk, actor=alice)
-    services.request_approve(request_id=approved.pk, approver=bob)
-    approved.refresh_from_db()
-    submitted = services.request_create(
-        requester=alice, kind="new_workspace", spec=tutorial_spec(team="second")
+    approved = ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True)
+    submitted = ChangeRequestFactory(requester=alice, spec=tutorial_spec(team="second"), submitted=True)
+    draft = ChangeRequestFactory(requester=alice, spec=tutorial_spec(team="third"))
+    rejected = ChangeRequestFactory(
+        requester=alice,
+        approver=bob,
+        spec=tutorial_spec(team="fourth"),
+        reason="the team is not funded yet",
+        rejected=True,
     )
-    services.request_submit(request_id=submitted.pk, actor=alice)
-    draft = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec(team="third"))
-    rejected = services.request_create(
-        requester=alice, kind="new_workspace", spec=tutorial_spec(team="fourth")
-    )
-    services.request_submit(request_id=rejected.pk, actor=alice)
-    services.request_reject(request_id=rejected.pk, approver=bob, reason="the team is not funded yet")
     return {
         "ws": approved.workspace.pk,
         "submitted": submitted.pk,

@@ -13,9 +13,8 @@ from django.db import connection, transaction
 from django.db.utils import Error as DatabaseError
 
 from provisioning.audit import GENESIS_HASH, audit_record, audit_verify_chain
-from provisioning.models import AuditEvent, ChangeRequest
-from provisioning.workflow import services
-from tests.factories import tutorial_spec
+from provisioning.models import AuditEvent
+from tests.factories import ChangeRequestFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +27,14 @@ postgres_only = pytest.mark.skipif(
 @pytest.fixture
 def trail(policy, alice, bob, charlie) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     """Events written by the services: alice's request approved, charlie's rejected (six events)."""
-    cr = services.request_create(requester=alice, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    other = services.request_create(
-        requester=charlie, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=tutorial_spec(team="other")
+    ChangeRequestFactory(requester=alice, approver=bob, approved=True)
+    ChangeRequestFactory(
+        requester=charlie,
+        approver=bob,
+        spec=tutorial_spec(team="other"),
+        reason="duplicate of alice's",
+        rejected=True,
     )
-    services.request_submit(request_id=other.pk, actor=charlie)
-    services.request_reject(request_id=other.pk, approver=bob, reason="duplicate of alice's")
     return list(AuditEvent.objects.order_by("id"))
 
 

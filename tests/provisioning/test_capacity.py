@@ -20,7 +20,6 @@ from provisioning.models import (
     EnvironmentPolicy,
     OverBudget,
     VmPrice,
-    Workspace,
     WorkspaceQuota,
 )
 from provisioning.spec import ClusterSpec, RequestSpec
@@ -28,7 +27,13 @@ from provisioning.workflow import services
 from provisioning.workflow.services import RequestError
 from provisioning.workflow.validation import spec_problems
 from tests import factories
-from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
+from tests.factories import (
+    TUTORIAL_CLUSTERS,
+    TUTORIAL_MEMBERS,
+    ChangeRequestFactory,
+    tutorial_spec,
+    tutorial_workspace,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +60,7 @@ def one_cluster(*, environment: str = "dev", **cluster: object) -> RequestSpec:
 
 
 def draft(spec: RequestSpec, requester) -> ChangeRequest:  # type: ignore[no-untyped-def]
-    return services.request_create(requester=requester, kind=NEW, spec=spec)
+    return ChangeRequestFactory(requester=requester, kind=NEW, spec=spec)
 
 
 def problem_messages(spec: RequestSpec) -> dict[str, str]:
@@ -126,8 +131,7 @@ def test_min_nodes_above_zero_needs_a_written_justification(catalog):
 
 def test_the_admin_reads_the_justification_in_the_plan(client, catalog, alice, bob):
     spec = one_cluster(min_nodes=1, max_nodes=2, justification="Interactive demos every morning at 9")
-    cr = draft(spec, alice)
-    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = ChangeRequestFactory(requester=alice, spec=spec, submitted=True)
     client.force_login(bob)
 
     page = client.get(reverse("provisioning:request_detail", args=[cr.pk])).content.decode()
@@ -271,12 +275,8 @@ def test_over_budget_in_production_needs_a_second_admin(client, catalog, alice, 
 def test_the_plan_carries_the_teams_dedicated_budgets_as_workspace_quota(catalog, alice, bob):
     budget("standardDv2Family", dedicated=24, low_priority=32)
     budget("standardNVFamily", dedicated=6, low_priority=6)
-    cr = draft(tutorial_spec(), alice)
-    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
 
-    services.request_approve(request_id=cr.pk, approver=bob)
-
-    cr.refresh_from_db()
     assert cr.plan["workspace_quotas"] == [
         {"family": "standardDv2Family", "limit": 24},
         {"family": "standardNVFamily", "limit": 6},
@@ -326,12 +326,8 @@ def test_the_form_marks_sizes_an_environment_refuses(client, catalog, alice):
 
 
 def test_adding_clusters_offers_only_what_the_workspace_may_use(client, catalog, alice, bob):
-    cr = draft(tutorial_spec(environment="res"), alice)
-    cr.spec = RequestSpec(workspace=tutorial_workspace(environment="res"), members=TUTORIAL_MEMBERS).to_json()
-    cr.save()
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    workspace = Workspace.objects.get()
+    spec = RequestSpec(workspace=tutorial_workspace(environment="res"), members=TUTORIAL_MEMBERS)
+    workspace = ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True).workspace
     AllowedVmSize.objects.create(name="STANDARD_NC6S_V3")  # allowed, but not offered in eastus2
     EnvironmentPolicy.objects.get(environment="res").allowed_sizes.set(
         AllowedVmSize.objects.exclude(name="STANDARD_NV6")
@@ -346,10 +342,7 @@ def test_adding_clusters_offers_only_what_the_workspace_may_use(client, catalog,
 
 
 def test_the_workspace_page_shows_its_cost_and_quota(client, catalog, alice, bob):
-    cr = draft(tutorial_spec(), alice)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    workspace = Workspace.objects.get()
+    workspace = ChangeRequestFactory(requester=alice, approver=bob, approved=True).workspace
     WorkspaceQuota.objects.create(
         workspace=workspace,
         family="standardNVFamily",

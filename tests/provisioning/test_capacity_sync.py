@@ -18,7 +18,7 @@ from provisioning import arm
 from provisioning.audit import audit_verify_chain
 from provisioning.azure import common, ml, quotas
 from provisioning.capacity import guard
-from provisioning.engine import capacity_sync, runs
+from provisioning.engine import capacity_sync
 from provisioning.engine import executor as engine
 from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
 from provisioning.models import (
@@ -37,7 +37,7 @@ from provisioning.models import (
 )
 from provisioning.workflow import services
 from tests import factories
-from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
+from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, ChangeRequestFactory
 from tests.worker_plugin import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
@@ -127,9 +127,7 @@ def _budget(family: str, dedicated: int, low_priority: int = 16) -> None:
 
 def _provision_tutorial(alice: Any, bob: Any, standin: Any, clients: Any) -> ChangeRequest:
     _principals(standin)
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    cr = services.request_approve(request_id=cr.pk, approver=bob)
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     engine.request_execute(request_id=cr.pk, clients=clients)
     cr.refresh_from_db()
     return cr
@@ -270,9 +268,7 @@ def test_a_budget_changed_while_provisioning_reaches_the_new_workspace(
 ) -> None:
     _principals(standin)
     _budget("standardDSv2Family", 8)
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    cr = services.request_approve(request_id=cr.pk, approver=bob)
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     rq_queue.empty()  # the provisioning job: this test runs the engine itself
     _budget("standardDSv2Family", 12)  # saved while the workspace is not active yet: no quota job reached it
 
@@ -301,7 +297,7 @@ def test_running_the_same_plan_again_sends_no_quota_update(
 
     ChangeRequest.objects.filter(pk=cr.pk).update(status=ChangeRequest.Status.FAILED)
     Step.objects.filter(run__change_request=cr).update(status=Step.Status.FAILED)
-    runs.request_retry(request_id=cr.pk, actor=bob)
+    services.request_retry(request_id=cr.pk, actor=bob)
     assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
 
     step = Step.objects.get(run__change_request=cr, run__number=2, key="workspace_quota")

@@ -59,10 +59,9 @@ def run_together(*calls: Callable[[], Any]) -> list[Any]:
 def test_two_admins_approving_the_same_request_at_once(policy, alice, bob, rq_queue):
     frank = factories.admin("frank")
     for i in range(TRIALS):
-        cr = services.request_create(
-            requester=alice, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=tutorial_spec(team=f"team{i}")
+        cr = factories.ChangeRequestFactory(
+            requester=alice, spec=tutorial_spec(team=f"team{i}"), submitted=True
         )
-        services.request_submit(request_id=cr.pk, actor=alice)
 
         outcomes = run_together(
             lambda cr=cr: services.request_approve(request_id=cr.pk, approver=bob),

@@ -9,8 +9,7 @@ import pytest
 from provisioning.configfile import ConfigError, export_config, parse_config
 from provisioning.models import ChangeRequest, Workspace
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
-from provisioning.workflow import services
-from tests.factories import TUTORIAL_CLUSTERS, tutorial_workspace
+from tests.factories import TUTORIAL_CLUSTERS, ChangeRequestFactory, tutorial_workspace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TUTORIAL = (DATA / "config.yml").read_text()
@@ -287,9 +286,7 @@ def test_every_problem_is_reported_in_line_order(policy):
 
 
 def test_name_already_used_by_a_portal_workspace(policy, alice, bob):
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=parse_config(TUTORIAL))
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
+    ChangeRequestFactory(requester=alice, approver=bob, spec=parse_config(TUTORIAL), approved=True)
 
     with pytest.raises(ConfigError) as raised:
         parse_config(TUTORIAL)
@@ -303,8 +300,7 @@ def test_name_already_used_by_a_portal_workspace(policy, alice, bob):
 
 
 def test_name_already_requested_by_a_pending_request(policy, alice):
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=parse_config(TUTORIAL))
-    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = ChangeRequestFactory(requester=alice, spec=parse_config(TUTORIAL), submitted=True)
 
     with pytest.raises(ConfigError) as raised:
         parse_config(TUTORIAL)
@@ -313,10 +309,7 @@ def test_name_already_requested_by_a_pending_request(policy, alice):
 
 
 def approved_workspace(spec: RequestSpec, requester, approver) -> Workspace:  # type: ignore[no-untyped-def]
-    cr = services.request_create(requester=requester, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=cr.pk, actor=requester)
-    services.request_approve(request_id=cr.pk, approver=approver)
-    return Workspace.objects.get(workspace_name=spec.workspace.names().workspace)
+    return ChangeRequestFactory(requester=requester, approver=approver, spec=spec, approved=True).workspace
 
 
 def test_export_writes_the_tutorial_layout_and_reads_back_as_the_same_request(policy, alice, bob):

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from provisioning.engine import executor as engine
-from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
 from provisioning.spec import ClusterSpec, RequestSpec
 from provisioning.workflow import services
-from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, tutorial_spec
+from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, ChangeRequestFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
 
@@ -23,9 +22,7 @@ def _principals(standin: Any) -> None:
 
 
 def _approved_tutorial(alice: Any, bob: Any) -> ChangeRequest:
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    return services.request_approve(request_id=cr.pk, approver=bob)
+    return ChangeRequestFactory(requester=alice, approver=bob, approved=True)
 
 
 def test_tutorial_example_is_provisioned(policy, alice, bob, standin, azure_clients, rq_queue) -> None:
@@ -101,7 +98,7 @@ def test_same_plan_twice_creates_nothing_new_and_sends_no_failing_request(
     # Run the very same plan again as a new run (what an admin's retry of the plan does).
     ChangeRequest.objects.filter(pk=cr.pk).update(status=ChangeRequest.Status.FAILED)
     Step.objects.filter(run__change_request=cr).update(status=Step.Status.FAILED)
-    runs.request_retry(request_id=cr.pk, actor=bob)
+    services.request_retry(request_id=cr.pk, actor=bob)
     assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
 
     assert (len(standin.state.list_resources()), len(standin.state.list_role_assignments())) == before
@@ -133,14 +130,14 @@ def test_revoking_a_member_removes_exactly_the_assignments_the_portal_made(
         ),
     )
 
-    revoke = services.request_create(
+    revoke = ChangeRequestFactory(
         requester=alice,
+        approver=bob,
         kind="revoke_access",
         spec=RequestSpec(revoke=(user2.pk,)),
         workspace=Workspace.objects.get(),
+        approved=True,
     )
-    services.request_submit(request_id=revoke.pk, actor=alice)
-    services.request_approve(request_id=revoke.pk, approver=bob)
     assert engine.request_execute(request_id=revoke.pk, clients=azure_clients) == Run.Status.SUCCEEDED
 
     left = standin.state.list_role_assignments(principal_id=user2.object_id)
@@ -156,14 +153,14 @@ def test_adding_a_cluster_to_an_existing_workspace(
     _principals(standin)
     cr = _approved_tutorial(alice, bob)
     engine.request_execute(request_id=cr.pk, clients=azure_clients)
-    more = services.request_create(
+    more = ChangeRequestFactory(
         requester=alice,
+        approver=bob,
         kind="add_clusters",
         spec=RequestSpec(clusters=(ClusterSpec("gpu-big", "STANDARD_NV6", "dedicated", max_nodes=2),)),
         workspace=Workspace.objects.get(),
+        approved=True,
     )
-    services.request_submit(request_id=more.pk, actor=alice)
-    services.request_approve(request_id=more.pk, approver=bob)
 
     assert engine.request_execute(request_id=more.pk, clients=azure_clients) == Run.Status.SUCCEEDED
     names = {

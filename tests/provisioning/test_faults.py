@@ -15,11 +15,10 @@ from django.utils.html import escape
 from provisioning import arm
 from provisioning.azure import common, ml
 from provisioning.engine import executor as engine
-from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Run, Step
 from provisioning.spec import MemberSpec, RequestSpec
 from provisioning.workflow import services
-from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_SUBSCRIPTION, tutorial_workspace
+from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_SUBSCRIPTION, ChangeRequestFactory, tutorial_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
 
@@ -40,9 +39,7 @@ def _small_spec(*, clusters: int = 0) -> RequestSpec:
 
 
 def _approved(alice: Any, bob: Any, spec: RequestSpec) -> ChangeRequest:
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    return services.request_approve(request_id=cr.pk, approver=bob)
+    return ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True)
 
 
 def _step(cr: ChangeRequest, key: str, run: int = 1) -> Step:
@@ -161,7 +158,7 @@ def test_a_failed_long_running_operation_fails_its_step_and_a_retry_resumes(
     )
 
     # The fault was for one operation only: the admin retries.
-    runs.request_retry(request_id=cr.pk, actor=bob)
+    services.request_retry(request_id=cr.pk, actor=bob)
     assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
 
     cr.refresh_from_db()

@@ -8,10 +8,9 @@ import pytest
 
 from provisioning.models import AllowedRegion, ChangeRequest, Membership, ResourceState
 from provisioning.spec import ClusterSpec, RequestSpec
-from provisioning.workflow import services
 from provisioning.workflow.forms import ClusterFormSet, RequestForms, RevokeForm, WorkspaceForm, request_data
 from provisioning.workflow.validation import Problem
-from tests.factories import tutorial_spec, tutorial_workspace
+from tests.factories import ChangeRequestFactory, tutorial_spec, tutorial_workspace
 
 pytestmark = pytest.mark.django_db
 
@@ -159,10 +158,7 @@ def test_a_blank_form_shows_no_errors(policy):
 
 
 def test_only_active_memberships_can_be_revoked(policy, alice, bob):
-    cr = services.request_create(requester=alice, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    cr.refresh_from_db()
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     Membership.objects.filter(principal_name="user3@contoso.com").update(state=ResourceState.ACTIVE)
     active = Membership.objects.get(principal_name="user3@contoso.com")
 

@@ -9,16 +9,14 @@ from provisioning.engine.name_checks import request_check_names
 from provisioning.models import ChangeRequest
 from provisioning.workflow import services
 from provisioning.workflow.services import RequestError
-from tests.factories import tutorial_spec
+from tests.factories import ChangeRequestFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_only")]
 
 
 def _submitted(alice, django_capture_on_commit_callbacks) -> ChangeRequest:
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    with django_capture_on_commit_callbacks(execute=True):
-        services.request_submit(request_id=cr.pk, actor=alice)
-    return cr
+    with django_capture_on_commit_callbacks(execute=True):  # the check is queued once the submit commits
+        return ChangeRequestFactory(requester=alice, submitted=True)
 
 
 def test_submit_queues_the_check(policy, alice, rq_queue, django_capture_on_commit_callbacks) -> None:

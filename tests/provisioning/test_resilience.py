@@ -24,7 +24,7 @@ from provisioning.models import ChangeRequest, Run, Step
 from provisioning.queue import provisioning_job_id
 from provisioning.spec import MemberSpec, RequestSpec
 from provisioning.workflow import services
-from tests.factories import TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
+from tests.factories import TUTORIAL_MEMBERS, ChangeRequestFactory, tutorial_spec, tutorial_workspace
 from tests.worker_plugin import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
@@ -47,9 +47,7 @@ def _principals(standin: Any) -> None:
 
 
 def _approved(alice: Any, bob: Any, spec: RequestSpec) -> ChangeRequest:
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    return services.request_approve(request_id=cr.pk, approver=bob)
+    return ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True)
 
 
 def _small_spec(team: str) -> RequestSpec:
@@ -194,8 +192,7 @@ def test_an_approval_while_redis_is_down_is_kept_and_provisioned_later(
 ) -> None:
     standin.add_user(TUTORIAL_MEMBERS[1].principal)
     worker = start_worker()  # its environment names the real Redis
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=_small_spec("redisdown"))
-    services.request_submit(request_id=cr.pk, actor=alice)
+    cr = ChangeRequestFactory(requester=alice, spec=_small_spec("redisdown"), submitted=True)
     queue_config = settings.RQ_QUEUES["provisioning"]
     redis_url = queue_config["URL"]
     queue_config["URL"] = f"redis://127.0.0.1:{_unused_port()}/0"

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Run
-from provisioning.workflow import services
-from tests.factories import tutorial_spec
+from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +19,7 @@ Status = ChangeRequest.Status
 
 @pytest.fixture
 def approved(policy: Any, alice: Any, bob: Any, rq_queue: Any) -> ChangeRequest:
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    return services.request_approve(request_id=cr.pk, approver=bob)
+    return ChangeRequestFactory(requester=alice, approver=bob, approved=True)
 
 
 def _expire(run: Run) -> None:

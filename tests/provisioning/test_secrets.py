@@ -20,8 +20,7 @@ from provisioning.azure.clients import AzureClients
 from provisioning.engine import executor as engine
 from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
 from provisioning.queue import provisioning_job_id
-from provisioning.workflow import services
-from tests.factories import TUTORIAL_MEMBERS, tutorial_spec
+from tests.factories import TUTORIAL_MEMBERS, ChangeRequestFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
 
@@ -103,9 +102,7 @@ def test_no_token_or_secret_appears_in_logs_rows_jobs_or_pages(
     standin.fail_next("storage.create", status=429, retry_after=0.05)
     standin.fail_next("key_vault.create", status=503, retry_after=0.05, times=4)
 
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    cr = services.request_approve(request_id=cr.pk, approver=bob)
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     jobs = _queued_jobs_as_json(rq_queue)
     assert provisioning_job_id(cr.pk) in rq_queue.job_ids
     assert engine.request_execute(request_id=cr.pk, clients=fresh_clients) == Run.Status.SUCCEEDED

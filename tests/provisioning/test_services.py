@@ -25,7 +25,13 @@ from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 from provisioning.workflow import services
 from provisioning.workflow.services import RequestError, TransitionError
 from tests import factories
-from tests.factories import TUTORIAL_CLUSTERS, TUTORIAL_MEMBERS, tutorial_spec, tutorial_workspace
+from tests.factories import (
+    TUTORIAL_CLUSTERS,
+    TUTORIAL_MEMBERS,
+    ChangeRequestFactory,
+    tutorial_spec,
+    tutorial_workspace,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -77,17 +83,17 @@ def problem_fields(exc: pytest.ExceptionInfo[RequestError]) -> list[str]:
 
 
 def draft(user, spec: RequestSpec | None = None) -> ChangeRequest:  # type: ignore[no-untyped-def]
-    return services.request_create(requester=user, kind=NEW, spec=spec or tutorial_spec())
+    return ChangeRequestFactory(requester=user, kind=NEW, spec=spec or tutorial_spec())
 
 
 def submitted(user, spec: RequestSpec | None = None) -> ChangeRequest:  # type: ignore[no-untyped-def]
-    cr = draft(user, spec)
-    return services.request_submit(request_id=cr.pk, actor=user)
+    return ChangeRequestFactory(requester=user, spec=spec or tutorial_spec(), submitted=True)
 
 
 def approved(user, approver, spec: RequestSpec | None = None) -> ChangeRequest:  # type: ignore[no-untyped-def]
-    cr = submitted(user, spec)
-    return services.request_approve(request_id=cr.pk, approver=approver)
+    return ChangeRequestFactory(
+        requester=user, approver=approver, spec=spec or tutorial_spec(), approved=True
+    )
 
 
 @pytest.fixture

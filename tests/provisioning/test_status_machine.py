@@ -51,29 +51,13 @@ def last_event_id() -> int:
 
 
 def _drive(status: str, alice: User, bob: User) -> ChangeRequest:
-    """A request of alice's in ``status``: through the services where they reach it, else set directly."""
-    cr = services.request_create(requester=alice, kind=NEW, spec=tutorial_spec())
-    if status == Status.DRAFT:
-        return cr
-    if status == Status.CANCELLED:
-        return services.request_cancel(request_id=cr.pk, actor=alice)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    if status == Status.SUBMITTED:
-        return cr
-    if status == Status.REJECTED:
-        return services.request_reject(request_id=cr.pk, approver=bob, reason="not this quarter")
-    cr = services.request_approve(request_id=cr.pk, approver=bob)
-    if status != Status.APPROVED:
-        # The provisioning engine moves requests on from here; its own tests drive it with Azure.
-        ChangeRequest.objects.filter(pk=cr.pk).update(status=status)
-    return cr
+    """A request of alice's in ``status``, reached through the services (the engine's without Azure)."""
+    return factories.ChangeRequestFactory(requester=alice, approver=bob, kind=NEW, status=status)
 
 
 def _finish_run(cr: ChangeRequest, *, failed: bool) -> None:
-    run = Run.objects.create(
-        change_request=cr, number=cr.runs.count() + 1, status=Run.Status.RUNNING, lease_owner="test-worker"
-    )
-    Step.objects.create(
+    run = factories.RunFactory(change_request=cr, status=Run.Status.RUNNING, lease_owner="test-worker")
+    factories.StepFactory(
         run=run,
         key="resource_group",
         kind="resource_group",
@@ -91,7 +75,7 @@ MOVES: dict[str, Callable[[ChangeRequest, User, User], Any]] = {
     Status.REJECTED: lambda cr, alice, bob: services.request_reject(
         request_id=cr.pk, approver=bob, reason="no"
     ),
-    Status.PROVISIONING: lambda cr, alice, bob: runs.request_retry(request_id=cr.pk, actor=bob),
+    Status.PROVISIONING: lambda cr, alice, bob: services.request_retry(request_id=cr.pk, actor=bob),
     Status.SUCCEEDED: lambda cr, alice, bob: _finish_run(cr, failed=False),
     Status.FAILED: lambda cr, alice, bob: _finish_run(cr, failed=True),
 }

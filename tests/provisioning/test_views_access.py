@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from provisioning.models import Membership, ResourceState, Workspace
 from provisioning.spec import MemberSpec
-from provisioning.workflow import services
-from tests.factories import TUTORIAL_SUBSCRIPTION, data_scientist, tutorial_spec
+from tests.factories import TUTORIAL_SUBSCRIPTION, ChangeRequestFactory, data_scientist, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +22,7 @@ def workspace(policy, alice, bob, dana) -> Workspace:
     spec = dataclasses.replace(
         spec, members=(*spec.members, MemberSpec("dana@contoso.com", "data_scientist"))
     )
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=spec)
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
-    return Workspace.objects.get()
+    return ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True).workspace
 
 
 def test_my_access_lists_the_workspace_and_how_to_connect(client, workspace, dana):

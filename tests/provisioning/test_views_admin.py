@@ -10,8 +10,7 @@ from django.urls import reverse
 from accounts import personas
 from provisioning.models import AllowedVmSize, AuditEvent, ChangeRequest, Workspace
 from provisioning.queue import provisioning_job_id
-from provisioning.workflow import services
-from tests.factories import UserFactory, tutorial_spec
+from tests.factories import ChangeRequestFactory, UserFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +23,7 @@ def provisioning_jobs(queue):
 
 
 def _submitted(requester, **overrides):  # type: ignore[no-untyped-def]
-    cr = services.request_create(requester=requester, kind="new_workspace", spec=tutorial_spec(**overrides))
-    return services.request_submit(request_id=cr.pk, actor=requester)
+    return ChangeRequestFactory(requester=requester, spec=tutorial_spec(**overrides), submitted=True)
 
 
 @pytest.fixture
@@ -150,7 +148,7 @@ def test_anonymous_users_are_sent_to_sign_in(client, submitted):
 
 
 def test_someone_elses_draft_is_not_found(client, policy, alice, bob):
-    draft = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
+    draft = ChangeRequestFactory(requester=alice)
     client.force_login(bob)
 
     assert client.post(reverse("provisioning:request_approve", args=[draft.pk])).status_code == 404
@@ -158,15 +156,15 @@ def test_someone_elses_draft_is_not_found(client, policy, alice, bob):
     assert draft.status == Status.DRAFT
 
 
-def test_approving_twice_explains_instead_of_failing(client, submitted, bob):
-    services.request_approve(request_id=submitted.pk, approver=bob)
+def test_approving_twice_explains_instead_of_failing(client, policy, alice, bob):
+    approved = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     client.force_login(bob)
 
-    response = client.post(reverse("provisioning:request_approve", args=[submitted.pk]))
+    response = client.post(reverse("provisioning:request_approve", args=[approved.pk]))
 
     assert response.status_code == 302
     assert any("cannot be approved" in m for m in _messages(response))
-    assert len(_decisions(submitted)) == 1
+    assert len(_decisions(approved)) == 1
 
 
 def test_approval_lists_the_problems_found_at_approval(client, submitted, bob):
@@ -203,15 +201,15 @@ def test_queue_lists_submitted_requests_oldest_first(client, policy, alice, char
     assert "Nothing waiting for approval" not in page
 
 
-def test_queue_empty_state_and_recent_decisions(client, submitted, bob):
-    services.request_approve(request_id=submitted.pk, approver=bob)
+def test_queue_empty_state_and_recent_decisions(client, policy, alice, bob):
+    approved = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     client.force_login(bob)
 
     response = client.get(reverse("provisioning:approval_queue"))
 
     page = response.content.decode()
     assert "Nothing waiting for approval" in page
-    assert [cr.pk for cr in response.context["decided"]] == [submitted.pk]
+    assert [cr.pk for cr in response.context["decided"]] == [approved.pk]
     assert "Recently decided" in page
 
 

@@ -15,8 +15,7 @@ from django.utils import timezone
 from provisioning.audit import audit_record
 from provisioning.models import AuditEvent
 from provisioning.views.audit import CSV_COLUMNS, change_summary, csv_safe
-from provisioning.workflow import services
-from tests.factories import tutorial_spec
+from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +26,7 @@ AUDIT_CSV = reverse("provisioning:audit_csv")
 @pytest.fixture
 def approved(policy, alice, bob):  # type: ignore[no-untyped-def]
     """Alice's tutorial request, created, submitted and approved by bob: three audit events."""
-    cr = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    return services.request_approve(request_id=cr.pk, approver=bob)
+    return ChangeRequestFactory(requester=alice, approver=bob, approved=True)
 
 
 def _record(count: int = 1, **fields: object) -> None:

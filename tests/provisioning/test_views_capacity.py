@@ -14,10 +14,9 @@ from django.utils import timezone
 from rq.job import Job
 
 from provisioning.engine import capacity_sync
-from provisioning.models import AuditEvent, ChangeRequest, ClusterFlag, CoreUsage, TeamBudget
-from provisioning.workflow import services
+from provisioning.models import AuditEvent, ClusterFlag, CoreUsage, TeamBudget
 from tests import factories
-from tests.factories import TUTORIAL_SUBSCRIPTION, tutorial_spec
+from tests.factories import TUTORIAL_SUBSCRIPTION, ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,11 +44,6 @@ def usages(catalog: None) -> None:
     _usage(Scope.LOW_PRIORITY_TOTAL, "", 12, 100)
 
 
-def _submitted(requester: Any) -> ChangeRequest:
-    cr = services.request_create(requester=requester, kind="new_workspace", spec=tutorial_spec())
-    return services.request_submit(request_id=cr.pk, actor=requester)
-
-
 def _messages(response: Any) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -68,7 +62,9 @@ def _chart_text(html: str, title: str) -> str:
 def test_the_page_shows_used_allocated_pending_and_limit_per_region_and_family(client, usages, alice, bob):
     _budget("standardDv2Family", dedicated=32, low_priority=8)
     _budget("standardDSv2Family", dedicated=0, low_priority=16)
-    _submitted(alice)  # ds13 dedicated 2 x 8 cores; ds3 and nv6 low priority, 1 node each
+    ChangeRequestFactory(
+        requester=alice, submitted=True
+    )  # ds13 dedicated 2 x 8 cores; ds3 and nv6 low priority, 1 node each
     client.force_login(bob)
 
     response = client.get(reverse("provisioning:capacity"))
@@ -103,8 +99,7 @@ def test_the_page_shows_used_allocated_pending_and_limit_per_region_and_family(c
 
 def test_approved_clusters_count_as_held_by_the_portal(client, usages, alice, bob):
     _budget("standardDv2Family", dedicated=32)
-    cr = _submitted(alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
+    ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     client.force_login(bob)
 
     html = client.get(reverse("provisioning:capacity")).content.decode()
@@ -319,8 +314,7 @@ def test_refused_workspace_quota_is_shown_with_azures_reason(client, usages, ali
     from provisioning.models import Workspace, WorkspaceQuota
 
     _budget("standardDv2Family", dedicated=16)
-    cr = _submitted(alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
+    ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     workspace = Workspace.objects.get()
     Workspace.objects.filter(pk=workspace.pk).update(state="active")
     WorkspaceQuota.objects.create(

@@ -13,7 +13,7 @@ from django.urls import reverse
 from provisioning.models import AuditEvent, ChangeRequest, Membership, ResourceState, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.workflow import services
-from tests.factories import TUTORIAL_SUBSCRIPTION, tutorial_spec
+from tests.factories import TUTORIAL_SUBSCRIPTION, ChangeRequestFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -149,17 +149,15 @@ def assert_accessible(page: str) -> None:
 @pytest.fixture
 def draft(policy, alice) -> ChangeRequest:
     """Alice's tutorial request, saved as a draft."""
-    return services.request_create(requester=alice, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec())
+    return ChangeRequestFactory(requester=alice)
 
 
 @pytest.fixture
 def workspace(policy, alice, bob) -> Workspace:
     """The tutorial's workspace, approved by bob, with its memberships provisioned (active)."""
-    cr = services.request_create(requester=alice, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec())
-    services.request_submit(request_id=cr.pk, actor=alice)
-    services.request_approve(request_id=cr.pk, approver=bob)
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     Membership.objects.update(state=ResourceState.ACTIVE)
-    return Workspace.objects.get()
+    return cr.workspace
 
 
 # --- New workspace ------------------------------------------------------------------------------------
@@ -312,8 +310,7 @@ def test_a_missing_field_is_shown_and_nothing_typed_is_lost(client, policy, alic
 
 
 def test_names_in_use_are_reported_when_submitting(client, policy, alice, charlie, bob):
-    other = services.request_create(requester=charlie, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec())
-    services.request_submit(request_id=other.pk, actor=charlie)
+    other = ChangeRequestFactory(requester=charlie, submitted=True)
     client.force_login(alice)
 
     response = client.post(reverse("provisioning:new_workspace"), tutorial_post("submit"), follow=True)
@@ -364,7 +361,7 @@ def test_alice_submits_her_draft_from_its_page(client, draft, alice):
 
 
 def test_submitting_a_draft_with_problems_sends_alice_back_to_fix_them(client, policy, alice):
-    cr = services.request_create(requester=alice, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec(team="x" * 12))
+    cr = ChangeRequestFactory(requester=alice, spec=tutorial_spec(team="x" * 12))
     client.force_login(alice)
 
     response = client.post(reverse("provisioning:request_submit", args=[cr.pk]), follow=True)
@@ -384,17 +381,17 @@ def test_alice_cancels_her_draft(client, draft, alice):
     assert draft.status == Status.CANCELLED
 
 
-def test_a_submitted_request_can_no_longer_be_edited(client, draft, alice):
-    services.request_submit(request_id=draft.pk, actor=alice)
+def test_a_submitted_request_can_no_longer_be_edited(client, policy, alice):
+    submitted = ChangeRequestFactory(requester=alice, submitted=True)
     client.force_login(alice)
 
     response = client.post(
-        reverse("provisioning:request_edit", args=[draft.pk]), tutorial_post(team="falcon")
+        reverse("provisioning:request_edit", args=[submitted.pk]), tutorial_post(team="falcon")
     )
 
-    assert response.url == reverse("provisioning:request_detail", args=[draft.pk])
-    draft.refresh_from_db()
-    assert draft.workspace_name == "bgmrbluegranite2devws"
+    assert response.url == reverse("provisioning:request_detail", args=[submitted.pk])
+    submitted.refresh_from_db()
+    assert submitted.workspace_name == "bgmrbluegranite2devws"
 
 
 @pytest.mark.parametrize("name", ["provisioning:request_submit", "provisioning:request_cancel"])
@@ -513,7 +510,7 @@ def test_preview_is_get_only_and_writes_nothing(client, policy, alice):
 
 
 def test_my_requests_lists_alices_requests(client, draft, alice, charlie):
-    services.request_create(requester=charlie, kind=Kind.NEW_WORKSPACE, spec=tutorial_spec(team="other"))
+    ChangeRequestFactory(requester=charlie, spec=tutorial_spec(team="other"))
     client.force_login(alice)
 
     response = client.get(reverse("provisioning:my_requests"))
@@ -562,14 +559,14 @@ def test_the_request_page_shows_the_full_plan(client, draft, alice):
     assert_accessible(page)
 
 
-def test_bob_sees_the_decision_form_on_a_submitted_request(client, draft, alice, bob):
-    services.request_submit(request_id=draft.pk, actor=alice)
+def test_bob_sees_the_decision_form_on_a_submitted_request(client, policy, alice, bob):
+    submitted = ChangeRequestFactory(requester=alice, submitted=True)
     client.force_login(bob)
 
-    response = client.get(reverse("provisioning:request_detail", args=[draft.pk]))
+    response = client.get(reverse("provisioning:request_detail", args=[submitted.pk]))
 
     assert response.context["can_decide"]
-    assert reverse("provisioning:request_approve", args=[draft.pk]) in response.content.decode()
+    assert reverse("provisioning:request_approve", args=[submitted.pk]) in response.content.decode()
     assert_accessible(response.content.decode())
     assert "Edit draft" not in response.content.decode()
 
@@ -584,50 +581,52 @@ def test_an_approved_request_says_provisioning_is_pending(client, workspace, ali
     assert "Cancel request" not in page
 
 
-def test_a_rejected_request_shows_the_reason(client, draft, alice, bob):
-    services.request_submit(request_id=draft.pk, actor=alice)
-    services.request_reject(request_id=draft.pk, approver=bob, reason="Use westeurope for this team.")
+def test_a_rejected_request_shows_the_reason(client, policy, alice, bob):
+    rejected = ChangeRequestFactory(
+        requester=alice, approver=bob, reason="Use westeurope for this team.", rejected=True
+    )
     client.force_login(alice)
 
-    page = client.get(reverse("provisioning:request_detail", args=[draft.pk])).content.decode()
+    page = client.get(reverse("provisioning:request_detail", args=[rejected.pk])).content.decode()
 
     assert "Rejected by bob" in page
     assert "Use westeurope for this team." in page
 
 
-def test_alice_copies_a_rejected_request_into_a_new_draft_and_fixes_one_field(client, draft, alice, bob):
-    services.request_submit(request_id=draft.pk, actor=alice)
-    services.request_reject(request_id=draft.pk, approver=bob, reason="The storage name is taken in Azure.")
+def test_alice_copies_a_rejected_request_into_a_new_draft_and_fixes_one_field(client, policy, alice, bob):
+    rejected = ChangeRequestFactory(
+        requester=alice, approver=bob, reason="The storage name is taken in Azure.", rejected=True
+    )
     client.force_login(alice)
     assert (
         "Copy into a new draft"
-        in client.get(reverse("provisioning:request_detail", args=[draft.pk])).content.decode()
+        in client.get(reverse("provisioning:request_detail", args=[rejected.pk])).content.decode()
     )
 
-    response = client.post(reverse("provisioning:request_copy", args=[draft.pk]), follow=True)
+    response = client.post(reverse("provisioning:request_copy", args=[rejected.pk]), follow=True)
 
-    copy = ChangeRequest.objects.exclude(pk=draft.pk).get()
+    copy = ChangeRequest.objects.exclude(pk=rejected.pk).get()
     assert response.redirect_chain[-1][0] == reverse("provisioning:request_edit", args=[copy.pk])
     assert (copy.status, copy.kind, copy.requester, copy.spec) == (
         Status.DRAFT,
-        draft.kind,
+        rejected.kind,
         alice,
-        draft.spec,
+        rejected.spec,
     )
-    assert any(f"Draft #{copy.pk} holds request #{draft.pk}'s content" in m for m in messages_of(response))
+    assert any(f"Draft #{copy.pk} holds request #{rejected.pk}'s content" in m for m in messages_of(response))
     page = response.content.decode()
     for value in ("bgmr", "bluegranit", "ds3-v2-cluster", "admin1@contoso.com"):
         assert f'value="{value}"' in page
     created = AuditEvent.objects.get(request_id=copy.pk, action="request.created")
-    assert created.message == f"copied from request #{draft.pk}"
-    assert copy.copied_from == draft
+    assert created.message == f"copied from request #{rejected.pk}"
+    assert copy.copied_from == rejected
     detail = client.get(reverse("provisioning:request_detail", args=[copy.pk])).content.decode()
     assert (
-        f'copied from <a href="{reverse("provisioning:request_detail", args=[draft.pk])}">request #{draft.pk}</a>'
+        f'copied from <a href="{reverse("provisioning:request_detail", args=[rejected.pk])}">request #{rejected.pk}</a>'
         in detail
     )
-    draft.refresh_from_db()
-    assert draft.status == Status.REJECTED  # the decision stays as it was
+    rejected.refresh_from_db()
+    assert rejected.status == Status.REJECTED  # the decision stays as it was
 
     post = tutorial_post("submit", custom_name="bgmrbluegranite2")
     client.post(reverse("provisioning:request_edit", args=[copy.pk]), post)
@@ -800,12 +799,12 @@ def test_only_active_members_can_be_revoked(client, workspace, alice):
     assert not ChangeRequest.objects.filter(kind=Kind.REVOKE_ACCESS).exists()
 
 
-def test_submitting_twice_explains_instead_of_failing(client, draft, alice):
-    services.request_submit(request_id=draft.pk, actor=alice)
+def test_submitting_twice_explains_instead_of_failing(client, policy, alice):
+    submitted = ChangeRequestFactory(requester=alice, submitted=True)
     client.force_login(alice)
 
-    response = client.post(reverse("provisioning:request_submit", args=[draft.pk]))
+    response = client.post(reverse("provisioning:request_submit", args=[submitted.pk]))
 
-    assert response.url == reverse("provisioning:request_detail", args=[draft.pk])
-    assert any(m.startswith(f"Could not submit request #{draft.pk}") for m in messages_of(response))
-    assert AuditEvent.objects.filter(request_id=draft.pk, action="request.submitted").count() == 1
+    assert response.url == reverse("provisioning:request_detail", args=[submitted.pk])
+    assert any(m.startswith(f"Could not submit request #{submitted.pk}") for m in messages_of(response))
+    assert AuditEvent.objects.filter(request_id=submitted.pk, action="request.submitted").count() == 1
