@@ -20,6 +20,9 @@ COPY . .
 RUN DEBUG=false SECRET_KEY=build-only ALLOWED_HOSTS=build ALLOW_LOCAL_AUTH_IN_PRODUCTION=true \
     python manage.py collectstatic --noinput
 
+# Audit exports (a volume in docker-compose.yml) are written by the unprivileged user.
+RUN mkdir -p /app/var/exports && chown -R portal /app/var
+
 USER portal
 EXPOSE 8000
 CMD ["gunicorn", "portal.wsgi:application", "--config", "portal/gunicorn.conf.py"]

@@ -121,6 +121,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Audit exports: workers write them, the web serves them to their requester, so in production this
+    # is a volume (or a cloud storage backend) both reach.
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("EXPORTS_DIR", default=str(VAR_DIR / "exports"))},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -143,7 +149,9 @@ RQ_SHOW_ADMIN_LINK = False
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
 PROVISIONING_HEARTBEAT_SECONDS = env.float("PROVISIONING_HEARTBEAT_SECONDS", default=5.0)
 # Workers: python manage.py rqworker provisioning --with-scheduler --serializer rq.serializers.JSONSerializer
-RQ = {"WORKER_CLASS": "provisioning.worker.PortalWorker"}
+# The portal enqueues after its own commits (transaction.on_commit), so django-rq sends at once:
+# deferring to a commit (its default) would hide a Redis error from the code that handles it.
+RQ = {"WORKER_CLASS": "provisioning.worker.PortalWorker", "COMMIT_MODE": "auto"}
 
 # Sessions and cookies.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

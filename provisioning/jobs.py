@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioning import exports
 from provisioning.engine import runs
 
 
@@ -15,8 +16,14 @@ def provision_request(request_id: int) -> str:
 
 
 def sweep() -> list[int]:
-    """Re-enqueue approved or running work that no live worker holds."""
+    """Re-enqueue approved or running work that no live worker holds; expire old audit exports."""
+    exports.audit_exports_sweep()
     return runs.runs_sweep()
+
+
+def audit_export(export_id: int) -> str:
+    """Write an admin's audit export to a file; a duplicate delivery finds nothing to do."""
+    return exports.audit_export_run(export_id=export_id)
 
 
 def check_names(request_id: int) -> int:

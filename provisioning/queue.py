@@ -8,6 +8,7 @@ finds approved work that no worker holds and enqueues it again.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import django_rq
 from django.utils import timezone
@@ -27,25 +28,31 @@ def provisioning_job_id(request_id: int) -> str:
     return f"provision-request-{request_id}-run-1"
 
 
-def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION, description: str = "") -> bool:
-    """Queue a job for a request under ``job_id``; False (and a log line) when Redis is unreachable."""
+def job_enqueue(func: str, *args: Any, job_id: str, description: str, result_ttl: int = 24 * 3600) -> bool:
+    """Queue ``func`` (a dotted path under ``provisioning.jobs``) with plain arguments under ``job_id``;
+    False (and a log line) when Redis is unreachable: the sweeper queues it again later."""
     try:
         django_rq.get_queue(QUEUE_NAME).enqueue(
             func,
-            request_id,
+            *args,
             job_id=job_id,
-            description=description or f"provision request #{request_id}",
-            result_ttl=24 * 3600,
+            description=description,
+            result_ttl=result_ttl,
             failure_ttl=7 * 24 * 3600,
         )
     except RedisError as exc:
         logger.warning(
-            "could not enqueue request #%s (%s); the sweeper will enqueue it later",
-            request_id,
-            exc.__class__.__name__,
+            "could not enqueue %s (%s); the sweeper will enqueue it later", job_id, exc.__class__.__name__
         )
         return False
     return True
+
+
+def run_enqueue(*, request_id: int, job_id: str, func: str = JOB_FUNCTION, description: str = "") -> bool:
+    """Queue a job for a request under ``job_id``; False (and a log line) when Redis is unreachable."""
+    return job_enqueue(
+        func, request_id, job_id=job_id, description=description or f"provision request #{request_id}"
+    )
 
 
 def provisioning_enqueue(*, request_id: int) -> bool:

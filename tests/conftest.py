@@ -110,3 +110,15 @@ def charlie(db: None):  # type: ignore[no-untyped-def]
 def dana(db: None):  # type: ignore[no-untyped-def]
     """A data scientist."""
     return factories.data_scientist("dana")
+
+
+@pytest.fixture(autouse=True)
+def _exports_in_tmp(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Audit export files go to the test's own directory, never var/."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "exports")},
+        },
+    }

@@ -7,7 +7,7 @@ state created when a request is approved; their ``ResourceState`` changes only t
 every change.
 """
 
-from provisioning.models.audit import AuditEvent
+from provisioning.models.audit import AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
 from provisioning.models.policy import (
@@ -30,6 +30,7 @@ __all__ = [
     "AllowedSubscription",
     "AllowedVmSize",
     "AuditEvent",
+    "AuditExport",
     "ChangeRequest",
     "Cluster",
     "ClusterFlag",

@@ -1,10 +1,11 @@
-"""The append-only, hash-chained record of every change."""
+"""The append-only, hash-chained record of every change, and exports of it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
@@ -56,3 +57,55 @@ class AuditEvent(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
+
+
+class AuditExport(models.Model):
+    """An export of the audit trail, written to a file by a worker and offered to its requester alone
+    until it expires (a large export never holds a web worker)."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON lines"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Being written"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_exports"
+    )
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    filters = models.JSONField(encoder=DjangoJSONEncoder, default=dict, help_text="The audit page's filters")
+    last_event_id = models.BigIntegerField(
+        default=0, help_text="The newest event when it was asked for: later events are not in it"
+    )
+    rows = models.PositiveIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True, help_text="In the exports storage")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"audit export #{self.pk} ({self.format}, {self.status})"
+
+    @property
+    def job_id(self) -> str:
+        """The RQ job that writes it (the same id every time, so a duplicate enqueue replaces it)."""
+        return f"audit-export-{self.pk}"
+
+    @property
+    def download_name(self) -> str:
+        """The file name the browser saves."""
+        extension = "csv" if self.format == self.Format.CSV else "jsonl"
+        return f"audit-{self.created_at:%Y%m%d-%H%M%S}-{self.pk}.{extension}"

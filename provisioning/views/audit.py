@@ -1,47 +1,30 @@
-"""The audit trail for admins: a filtered, paginated list and the same events as CSV."""
+"""The audit trail for admins: a filtered, paginated list, and exports of it written by a worker."""
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.shortcuts import render
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
-from provisioning.models import AuditEvent
+from provisioning import exports
+from provisioning.models import AuditEvent, AuditExport
 from provisioning.workflow import selectors
 
 PAGE_SIZE = 50
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "request_id",
-    "workspace_name",
-    "before",
-    "after",
-    "message",
-    "prev_hash",
-    "hash",
-)
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MAX_CHANGES_SHOWN = 3
+EXPORTS_SHOWN = 20
 
 
 class AuditFilterForm(forms.Form):
@@ -71,22 +54,11 @@ class AuditFilterForm(forms.Form):
 
     def filter_events(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         """Narrow ``events`` to the valid filters (call after ``is_valid``)."""
-        data = self.cleaned_data
-        if data.get("actor"):
-            events = events.filter(actor__icontains=data["actor"])
-        if data.get("workspace"):
-            events = events.filter(workspace_name__icontains=data["workspace"])
-        if data.get("request"):
-            events = events.filter(request_id=data["request"])
-        if data.get("date_from"):
-            events = events.filter(created_at__gte=_utc_midnight(data["date_from"]))
-        if data.get("date_to"):
-            events = events.filter(created_at__lt=_utc_midnight(data["date_to"] + timedelta(days=1)))
-        return events
+        return exports.events_matching(events, self.export_filters())
 
-
-def _utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    def export_filters(self) -> dict[str, Any]:
+        """The valid filters as an export stores them."""
+        return exports.filters_clean({k: v for k, v in self.cleaned_data.items() if v not in (None, "")})
 
 
 def _require_admin(user: Any) -> None:
@@ -159,63 +131,56 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "provisioning/audit_list.html", context)
 
 
-def csv_safe(cell: Any) -> Any:
-    """Quote a text cell a spreadsheet would otherwise run as a formula."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
-
-
-def _json_cell(value: Any) -> str:
-    return "" if value is None else json.dumps(value, sort_keys=True, cls=DjangoJSONEncoder)
-
-
-def csv_row(event: AuditEvent) -> list[Any]:
-    """One event as the CSV export's columns (``CSV_COLUMNS``)."""
-    cells = [
-        event.pk,
-        event.created_at.astimezone(UTC).isoformat(),
-        event.actor,
-        event.action,
-        event.object_type,
-        event.object_id,
-        "" if event.request_id is None else event.request_id,
-        event.workspace_name,
-        _json_cell(event.before),
-        _json_cell(event.after),
-        event.message,
-        event.prev_hash,
-        event.hash,
-    ]
-    return [csv_safe(cell) for cell in cells]
-
-
-class _Echo:
-    """A file-like object whose ``write`` hands back the line, so csv.writer can feed a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for event in events:
-        yield writer.writerow(csv_row(event))
+@login_required
+@require_POST
+def audit_export_create(request: HttpRequest) -> HttpResponse:
+    """Ask a worker to write the filtered trail to a file (CSV or JSON lines); its page offers it when ready."""
+    _require_admin(request.user)
+    form = AuditFilterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Fix the filters before exporting.")
+        return redirect(f"{reverse('provisioning:audit')}?{request.POST.urlencode()}")
+    try:
+        export = exports.audit_export_request(
+            requester=request.user, filters=form.export_filters(), fmt=request.POST.get("format", "")
+        )
+    except exports.ExportError as exc:
+        messages.error(request, str(exc))
+        return redirect("provisioning:audit_exports")
+    messages.success(request, f"Export #{export.pk} is being written; it appears below when ready.")
+    return redirect("provisioning:audit_exports")
 
 
 @login_required
 @require_GET
-def audit_csv(request: HttpRequest) -> HttpResponseBase:
-    """The filtered events as CSV, streamed so a long trail never sits in memory."""
+def audit_exports(request: HttpRequest) -> HttpResponse:
+    """The admin's own exports, newest first; the page refreshes itself while one is being written."""
     _require_admin(request.user)
-    form, events = _filtered(request)
-    if not form.is_valid():
-        errors = "; ".join(
-            f"{field}: {' '.join(str(m) for m in msgs)}" for field, msgs in form.errors.items()
-        )
-        return HttpResponse(f"Invalid filters: {errors}\n", status=400, content_type="text/plain")
-    response = StreamingHttpResponse(_csv_lines(events.iterator(chunk_size=2000)), content_type="text/csv")
-    filename = f"audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    recent = list(exports.exports_of(request.user)[:EXPORTS_SHOWN])
+    context = {
+        "nav": "audit",
+        "exports": recent,
+        "pending": any(e.status in (AuditExport.Status.QUEUED, AuditExport.Status.RUNNING) for e in recent),
+        "hours": exports.EXPORT_HOURS,
+    }
+    template = (
+        "provisioning/_audit_exports.html"
+        if request.headers.get("HX-Request")
+        else "provisioning/audit_exports.html"
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def audit_export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The file of a ready export, to its requester only (another admin's export is a 404)."""
+    try:
+        export, file = exports.audit_export_open(export_id=pk, user=request.user)
+    except AuditExport.DoesNotExist as exc:
+        raise Http404("no such export") from exc
+    except exports.ExportError as exc:
+        messages.error(request, str(exc))
+        return redirect("provisioning:audit_exports")
+    content_type = "text/csv" if export.format == AuditExport.Format.CSV else "application/x-ndjson"
+    return FileResponse(file, as_attachment=True, filename=export.download_name, content_type=content_type)
