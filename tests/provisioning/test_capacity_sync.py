@@ -1,8 +1,8 @@
-"""Capacity from Azure into the database: size catalog, core usages, workspace quotas, the cluster guard.
+"""Capacity from Azure into the database: size catalog, core usages, workspace quotas.
 
 Everything runs against the local Azure stand-in with the real SDK clients; clusters "made outside
 the portal" are created directly with azure-ai-ml's MLClient, as someone with access to the
-subscription would.
+subscription would. The guard over the clusters that exist is in ``test_cluster_guard``.
 """
 
 from __future__ import annotations
@@ -10,25 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from azure.ai.ml.entities import AmlCompute
-from azure.ai.ml.entities import Workspace as MlWorkspace
 from django.core.management import call_command
 
-from provisioning import arm
-from provisioning.audit import audit_verify_chain
-from provisioning.azure import common, ml, quotas
-from provisioning.capacity import guard
+from provisioning.azure import quotas
 from provisioning.engine import capacity_sync
 from provisioning.engine import executor as engine
 from provisioning.management.commands.provisioning_scheduler import CAPACITY_JOB_ID
 from provisioning.models import (
     AllowedRegion,
-    AllowedVmSize,
     AuditEvent,
     ChangeRequest,
-    ClusterFlag,
     CoreUsage,
-    EnvironmentPolicy,
     Run,
     Step,
     VmSize,
@@ -37,12 +29,12 @@ from provisioning.models import (
 )
 from provisioning.workflow import services
 from tests import factories
-from tests.factories import TUTORIAL_MEMBERS, TUTORIAL_SUBSCRIPTION, ChangeRequestFactory
+from tests.factories import TUTORIAL_MEMBERS, ChangeRequestFactory
+from tests.provisioning.outside_portal import SUB, _outside_cluster, _outside_workspace
 from tests.worker_plugin import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
 
-SUB = TUTORIAL_SUBSCRIPTION
 DSV2_QUOTA = "standard_dsv2_family_cluster_dedicated_vcpus"
 
 
@@ -52,67 +44,6 @@ DSV2_QUOTA = "standard_dsv2_family_cluster_dedicated_vcpus"
 def _usage(region: str, scope: str, family: str = "") -> tuple[int, int]:
     row = CoreUsage.objects.get(subscription_id=SUB, region=region, scope=scope, family=family)
     return row.current, row.limit
-
-
-def _outside_workspace(clients: Any, name: str, *, tags: dict[str, str] | None = None) -> str:
-    """A workspace someone made by hand (no portal tag) in eastus2; returns its resource group."""
-    group, location, tags = f"rg-{name}", "eastus2", dict(tags or {})
-    clients.resources(SUB).resource_groups.create_or_update(group, {"location": location, "tags": tags})
-    storage = (
-        clients.storage(SUB)
-        .storage_accounts.begin_create(
-            group, f"{name}st", {"location": location, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}}
-        )
-        .result()
-    )
-    vault = (
-        clients.keyvault(SUB)
-        .vaults.begin_create_or_update(
-            group,
-            f"{name}-kv",
-            {
-                "location": location,
-                "properties": {"tenantId": clients.tenant_id, "sku": {"family": "A", "name": "standard"}},
-            },
-        )
-        .result()
-    )
-    registry = (
-        clients.registry(SUB)
-        .registries.begin_create(group, f"{name}cr", {"location": location, "sku": {"name": "Basic"}})
-        .result()
-    )
-    insights = clients.app_insights(SUB).components.create_or_update(
-        group, f"{name}-ai", {"location": location, "kind": "web", "properties": {"Application_Type": "web"}}
-    )
-    clients.ml(SUB, group, name).workspaces.begin_create(
-        MlWorkspace(
-            name=name,
-            location=location,
-            tags=tags,
-            storage_account=storage.id,
-            key_vault=vault.id,
-            container_registry=registry.id,
-            application_insights=insights.id,
-        )
-    ).result()
-    return group
-
-
-def _outside_cluster(clients: Any, group: str, workspace: str, name: str, **settings: Any) -> Any:
-    values: dict[str, Any] = {
-        "size": "STANDARD_DS3_V2",
-        "tier": "dedicated",
-        "min_instances": 0,
-        "max_instances": 2,
-        "idle_time_before_scale_down": 120,
-    }
-    values.update(settings)
-    return (
-        clients.ml(SUB, group, workspace)
-        .compute.begin_create_or_update(AmlCompute(name=name, **values))
-        .result()
-    )
 
 
 def _principals(standin: Any) -> None:
@@ -368,141 +299,3 @@ def test_a_quota_below_what_the_workspaces_clusters_hold_is_refused(policy, stan
 
     assert (result.ok, result.status, result.applied) == (False, "InvalidQuotaBelowClusterMinimum", 48)
     assert "minimum nodes" in result.message
-
-
-# --- the guard over the clusters that exist ----------------------------------------------------------------
-
-
-def test_a_cluster_made_outside_the_portal_with_min_nodes_is_flagged_then_resolved(
-    policy, standin, azure_clients
-) -> None:
-    group = _outside_workspace(azure_clients, "handmade")
-    _outside_cluster(azure_clients, group, "handmade", "always-on", min_instances=1)
-
-    first = capacity_sync.clusters_guard(azure_clients)
-
-    assert (first["clusters"], first["opened"], first["errors"]) == (1, 1, [])
-    flag = ClusterFlag.objects.get()
-    assert (flag.kind, flag.workspace_name, flag.cluster_name, flag.resource_group) == (
-        "min_nodes",
-        "handmade",
-        "always-on",
-        group,
-    )
-    assert flag.managed_by_portal is False and flag.resolved_at is None
-    assert flag.azure_id.endswith("/workspaces/handmade/computes/always-on")
-    assert "no justification" in flag.detail
-    opened = AuditEvent.objects.get(action="cluster_flag.opened")
-    assert (opened.actor, opened.object_type, opened.object_id) == ("system", "cluster_flag", str(flag.pk))
-    assert opened.workspace_name == "handmade"
-
-    # Seen again: the same flag, still open, first seen unchanged; no new audit event.
-    again = capacity_sync.clusters_guard(azure_clients)
-    assert (again["opened"], again["resolved"]) == (0, 0)
-    kept = ClusterFlag.objects.get()
-    assert kept.first_seen == flag.first_seen and kept.last_seen > flag.last_seen
-    assert AuditEvent.objects.filter(action__startswith="cluster_flag.").count() == 1
-
-    _outside_cluster(azure_clients, group, "handmade", "always-on", min_instances=0)
-    fixed = capacity_sync.clusters_guard(azure_clients)
-
-    assert (fixed["opened"], fixed["resolved"]) == (0, 1)
-    assert ClusterFlag.objects.get().resolved_at is not None
-    resolved = AuditEvent.objects.get(action="cluster_flag.resolved")
-    assert resolved.object_id == str(flag.pk)
-    assert audit_verify_chain()[1] is None
-
-
-def test_the_guard_applies_the_policy_of_the_environment_tag(policy, standin, azure_clients) -> None:
-    pro = EnvironmentPolicy.for_environment("pro")
-    pro.dedicated_allowed, pro.max_idle_seconds = False, 600
-    pro.save()
-    pro.allowed_sizes.set([AllowedVmSize.objects.get(name="STANDARD_DS3_V2")])
-    group = _outside_workspace(azure_clients, "prodws", tags={"environment": "pro"})
-    _outside_cluster(
-        azure_clients, group, "prodws", "big", size="STANDARD_D13_V2", idle_time_before_scale_down=3600
-    )
-    _outside_cluster(azure_clients, group, "prodws", "fsv2", size="STANDARD_F4S_V2", tier="low_priority")
-
-    capacity_sync.clusters_guard(azure_clients)
-
-    flags = {(f.cluster_name, f.kind): f.detail for f in ClusterFlag.objects.all()}
-    assert set(flags) == {("big", "idle_time"), ("big", "size"), ("big", "dedicated"), ("fsv2", "size")}
-    assert "at most 600 s in the pro environment" in flags[("big", "idle_time")]
-    assert flags[("big", "size")] == "STANDARD_D13_V2 is not allowed in the pro environment"
-    assert flags[("fsv2", "size")] == "STANDARD_F4S_V2 is not a VM size the portal allows"
-    assert AuditEvent.objects.filter(action="cluster_flag.opened").count() == 4
-
-
-def test_without_an_environment_only_the_rules_of_every_environment_apply(
-    policy, standin, azure_clients
-) -> None:
-    EnvironmentPolicy.objects.create(environment="res", max_idle_seconds=900, dedicated_allowed=False)
-    EnvironmentPolicy.objects.create(environment="pro", max_idle_seconds=3000)
-    group = _outside_workspace(azure_clients, "noenvws")
-    _outside_cluster(azure_clients, group, "noenvws", "slow", idle_time_before_scale_down=2400)
-    _outside_cluster(azure_clients, group, "noenvws", "slower", idle_time_before_scale_down=3600)
-
-    capacity_sync.clusters_guard(azure_clients)
-
-    flags = [(f.cluster_name, f.kind) for f in ClusterFlag.objects.all()]
-    assert flags == [("slower", "idle_time")]  # dedicated and 2400 s are allowed in some environment
-    assert "at most 3000 s in any environment" in ClusterFlag.objects.get().detail
-
-
-def test_findings_name_the_justification_the_portal_recorded() -> None:
-    cluster = quotas.ClusterListing(
-        azure_id="/x/computes/warm",
-        name="warm",
-        location="eastus2",
-        vm_size="STANDARD_DS3_V2",
-        priority="low_priority",
-        min_nodes=1,
-        max_nodes=2,
-        idle_seconds=120,
-        tags={},
-    )
-    rules = guard.Rules(
-        environment="dev",
-        allowed_sizes=frozenset({"STANDARD_DS3_V2"}),
-        portal_sizes=frozenset({"STANDARD_DS3_V2"}),
-        max_idle_seconds=1800,
-        dedicated_allowed=True,
-    )
-
-    [(kind, detail)] = guard.cluster_findings(cluster, rules, justification="nightly batch SLA")
-
-    assert kind == "min_nodes"
-    assert (
-        detail
-        == "1 nodes stay up (and bill) while idle; the portal recorded a justification: nightly batch SLA"
-    )
-
-
-def test_a_workspace_made_outside_the_portal_is_never_taken_over(policy, standin, azure_clients) -> None:
-    group = _outside_workspace(azure_clients, "handws")
-    ids = {
-        r["type"]: r["id"]
-        for r in standin.state.list_resources()
-        if f"/resourcegroups/{group}/" in r["id"].lower()
-    }
-    writes = ("workspace.create", "workspace.update", "workspace.deployment")
-    before = [standin.state.count(op) for op in writes]
-
-    with pytest.raises(common.AzureStepError) as raised:
-        ml.ensure_workspace(
-            azure_clients,
-            subscription=SUB,
-            resource_group=group,
-            name="handws",
-            location="eastus2",
-            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
-            storage_id=ids["Microsoft.Storage/storageAccounts"],
-            key_vault_id=ids["Microsoft.KeyVault/vaults"],
-            registry_id=ids["Microsoft.ContainerRegistry/registries"],
-            app_insights_id=ids["Microsoft.Insights/components"],
-        )
-
-    assert raised.value.code == "NotManagedByPortal"
-    assert "workspace 'handws' exists, not managed by the portal" in raised.value.message
-    assert [standin.state.count(op) for op in writes] == before

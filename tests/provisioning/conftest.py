@@ -1,0 +1,22 @@
+"""Fixtures shared by the provisioning tests: a draft request and an approved workspace."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning.models import ChangeRequest, Membership, ResourceState, Workspace
+from tests.factories import ChangeRequestFactory
+
+
+@pytest.fixture
+def draft(policy, alice) -> ChangeRequest:
+    """Alice's tutorial request, saved as a draft."""
+    return ChangeRequestFactory(requester=alice)
+
+
+@pytest.fixture
+def workspace(policy, alice, bob) -> Workspace:
+    """The tutorial's workspace, approved by bob, with its memberships provisioned (active)."""
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
+    Membership.objects.update(state=ResourceState.ACTIVE)
+    return cr.workspace
