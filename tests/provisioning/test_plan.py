@@ -1,7 +1,7 @@
 """The plan as a pure function of the spec: changes to an existing workspace, tags, groups, revocations.
 
 What approval stores for the tutorial (its 8 scopes per member, the design's roles, the resources'
-settings) is checked in ``test_services``; the step graph built from a plan in ``test_steps``.
+settings) is checked in ``test_services_approval``; the step graph built from a plan in ``test_steps``.
 """
 
 from __future__ import annotations
