@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import personas
 from provisioning import exports
 from provisioning.models import AuditEvent, AuditExport
+from provisioning.views.paging import keyset_page
 from provisioning.workflow import selectors
 
 PAGE_SIZE = 50
@@ -111,7 +111,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     """Every recorded change, newest first, filtered by actor, workspace, request and dates."""
     _require_admin(request.user)
     form, events = _filtered(request)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(events, request.GET, size=PAGE_SIZE)
     rows = [
         {
             "event": e,
@@ -119,12 +119,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             "before": _pretty(e.before),
             "after": _pretty(e.after),
         }
-        for e in page
+        for e in page.rows
     ]
     context = {
         "nav": "audit",
         "form": form,
-        "page_obj": page,
+        "page": page,
         "rows": rows,
         "filtered": any(request.GET.get(name) for name in form.fields),
     }

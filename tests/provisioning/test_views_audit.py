@@ -147,17 +147,37 @@ def test_date_filters_are_inclusive_utc_days(client, approved, bob):
     assert count(date_to=today - timedelta(days=1)) == 0
 
 
-def test_pages_keep_the_filters(client, bob):
+def test_pages_keep_the_filters_and_walk_both_ways(client, bob):
     _record(55, actor="system")
     _record(1, actor="bob")
     client.force_login(bob)
 
     first = client.get(AUDIT, {"actor": "system"})
-    second = client.get(AUDIT, {"actor": "system", "page": 2})
+    page = first.context["page"]
+    second = client.get(AUDIT, {"actor": "system", "before": page.older})
+    back = client.get(AUDIT, {"actor": "system", "after": second.context["page"].newer})
 
     assert len(first.context["rows"]) == 50
+    assert page.newer is None
+    assert f"?actor=system&amp;before={page.older}" in first.content.decode()
     assert len(second.context["rows"]) == 5
-    assert "?actor=system&amp;page=2" in first.content.decode()
+    assert second.context["page"].older is None
+    assert [r["event"].pk for r in back.context["rows"]] == [r["event"].pk for r in first.context["rows"]]
+    assert back.context["page"].newer is None
+
+
+def test_the_audit_page_counts_nothing_and_its_queries_do_not_grow(
+    client, bob, django_assert_max_num_queries
+):
+    _record(120, actor="system")
+    client.force_login(bob)
+    with django_assert_max_num_queries(8) as first:
+        client.get(AUDIT)
+    _record(400, actor="system")
+    older = client.get(AUDIT).context["page"].older
+    with django_assert_max_num_queries(8) as later:
+        client.get(AUDIT, {"before": older})
+    assert not any("COUNT(" in q["sql"].upper() for q in [*first.captured_queries, *later.captured_queries])
 
 
 def test_csv_export(client, approved, bob):
