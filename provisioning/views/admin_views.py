@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html, format_html_join
@@ -22,6 +23,7 @@ from provisioning.workflow import selectors, services
 Status = ChangeRequest.Status
 DECIDED = (Status.APPROVED, Status.REJECTED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
 RECENTLY_DECIDED_COUNT = 20
+PAGE_SIZE = 50
 
 
 class RejectForm(forms.Form):
@@ -60,12 +62,16 @@ def _queue_row(cr: ChangeRequest) -> QueueRow:
 @login_required
 @require_GET
 def approval_queue(request: HttpRequest) -> HttpResponse:
-    """Submitted requests waiting for a decision (oldest first), and the latest decisions."""
+    """Submitted requests waiting for a decision (oldest first, 50 a page), and the latest decisions."""
     _require_admin(request.user)
-    visible = selectors.requests_visible_to(request.user)
+    visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
+    page = Paginator(selectors.approval_queue(request.user).defer("plan", "name_check"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     context = {
         "nav": "approvals",
-        "waiting": [_queue_row(cr) for cr in selectors.approval_queue(request.user)],
+        "page_obj": page,
+        "waiting": [_queue_row(cr) for cr in page],
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
         "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
     }

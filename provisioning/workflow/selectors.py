@@ -90,7 +90,7 @@ def approval_queue(user: Any) -> QuerySet[ChangeRequest]:
     return (
         ChangeRequest.objects.filter(status=ChangeRequest.Status.SUBMITTED)
         .exclude(requester=user)
-        .select_related("requester", "workspace")
+        .select_related("requester", "workspace", "first_approver")
         .order_by("submitted_at", "id")
     )
 
