@@ -111,6 +111,10 @@ class Check:
     demands: list[Demand] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What the check read, for the rest of the action to use rather than read again; None when it did not
+    # read them (no team, or no clusters), and then ``policy`` was not read either.
+    sizes: dict[str, VmSize] | None = None
+    budgets: list[TeamBudget] | None = None
 
     @property
     def over(self) -> list[Line]:
@@ -149,8 +153,23 @@ def catalog_known(region: str) -> bool:
     return VmSize.objects.filter(region=region).exists()
 
 
-def _demands(clusters: Iterable[ClusterSpec], region: str, notes: list[str]) -> list[Demand]:
-    sizes = {s.name: s for s in VmSize.objects.filter(region=region)}
+def region_sizes(region: str) -> dict[str, VmSize]:
+    """The size catalog of a region, by name."""
+    return {s.name: s for s in VmSize.objects.filter(region=region)}
+
+
+def sizes_by_region() -> dict[str, dict[str, VmSize]]:
+    """Every region's size catalog, by region and name, in one query."""
+    found: dict[str, dict[str, VmSize]] = defaultdict(dict)
+    for size in VmSize.objects.all():
+        found[size.region][size.name] = size
+    return found
+
+
+def cluster_demands(
+    clusters: Iterable[ClusterSpec], region: str, sizes: dict[str, VmSize], notes: list[str]
+) -> list[Demand]:
+    """The worst case of each cluster whose size the region's catalog (``sizes``) knows; a note for the rest."""
     found = []
     for i, c in enumerate(clusters):
         size = sizes.get(c.vm_size.upper())
@@ -165,9 +184,14 @@ def _demands(clusters: Iterable[ClusterSpec], region: str, notes: list[str]) -> 
     return found
 
 
-def team_holding(team: Team, *, exclude_request_id: int | None = None) -> dict[tuple[str, str], int]:
-    """Worst-case cores of the clusters the portal holds for a team in its region, by (family, priority)."""
-    sizes = {s.name: s for s in VmSize.objects.filter(region=team.region)}
+def team_holding(
+    team: Team, *, exclude_request_id: int | None = None, sizes: dict[str, VmSize] | None = None
+) -> dict[tuple[str, str], int]:
+    """Worst-case cores of the clusters the portal holds for a team in its region, by (family, priority).
+
+    ``sizes``: the region's catalog when the caller has read it already.
+    """
+    sizes = region_sizes(team.region) if sizes is None else sizes
     held: dict[tuple[str, str], int] = defaultdict(int)
     clusters = Cluster.objects.filter(
         workspace__department=team.department,
@@ -178,20 +202,30 @@ def team_holding(team: Team, *, exclude_request_id: int | None = None) -> dict[t
     if exclude_request_id is not None:
         clusters = clusters.exclude(change_request_id=exclude_request_id)
     for cluster in clusters:
-        size = sizes.get(cluster.vm_size.upper())
-        if size is not None:
-            held[(size.family, cluster.priority)] += cluster.max_nodes * size.vcpus
+        add_holding(held, cluster, sizes)
     return held
 
 
+def add_holding(held: dict[tuple[str, str], int], cluster: Cluster, sizes: dict[str, VmSize]) -> None:
+    """Add a cluster's worst case to ``held`` (nothing when the catalog does not know its size)."""
+    size = sizes.get(cluster.vm_size.upper())
+    if size is not None:
+        held[(size.family, cluster.priority)] += cluster.max_nodes * size.vcpus
+
+
+def team_budgets(team: Team) -> list[TeamBudget]:
+    """The team's budgets in its region, by family."""
+    budgets = TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
+    return list(budgets.order_by("family"))
+
+
 def _team_lines(
-    team: Team, groups: dict[tuple[str, str], list[Demand]], request_id: int | None
+    check: Check, groups: dict[tuple[str, str], list[Demand]], request_id: int | None
 ) -> list[Line]:
-    budgets = {
-        b.family: b
-        for b in TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
-    }
-    held = team_holding(team, exclude_request_id=request_id)
+    team = check.team
+    assert team is not None and check.budgets is not None and check.sizes is not None
+    budgets = {b.family: b for b in check.budgets}
+    held = team_holding(team, exclude_request_id=request_id, sizes=check.sizes)
     lines = []
     for (family, priority), demands in sorted(groups.items()):
         budget = budgets.get(family)
@@ -253,6 +287,12 @@ def _usage_line(row: CoreUsage, label: str, demands: list[Demand]) -> Line:
     )
 
 
+def request_team(spec: RequestSpec, workspace: Workspace | None) -> Team | None:
+    """The team a request's clusters belong to (no query: from the spec, else the workspace)."""
+    where = _where(spec, workspace)
+    return where[0] if where else None
+
+
 def _where(spec: RequestSpec, workspace: Workspace | None) -> tuple[Team, str, str] | None:
     """The team, subscription and environment a request's clusters belong to."""
     if spec.workspace is not None:
@@ -275,12 +315,18 @@ def request_check(
     if where is None or not spec.clusters:
         return Check(team=where[0] if where else None, policy=None)
     team, subscription, environment = where
-    check = Check(team=team, policy=EnvironmentPolicy.objects.filter(environment=environment).first())
-    check.demands = _demands(spec.clusters, team.region, check.notes)
+    sizes = region_sizes(team.region)
+    check = Check(
+        team=team,
+        policy=EnvironmentPolicy.objects.filter(environment=environment).first(),
+        sizes=sizes,
+        budgets=team_budgets(team),
+    )
+    check.demands = cluster_demands(spec.clusters, team.region, sizes, check.notes)
     groups: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for demand in check.demands:
         groups[(demand.family, demand.priority)].append(demand)
-    check.lines = _team_lines(team, groups, request_id) + _subscription_lines(
+    check.lines = _team_lines(check, groups, request_id) + _subscription_lines(
         subscription, team.region, groups, check.notes
     )
     if not any(line.holder == "team" for line in check.lines) and groups:

@@ -5,8 +5,10 @@ Only reads. Four figures meet on each line, from four sources that are each some
 - **used** and **limit**: Azure's subscription usages as the last refresh stored them (``CoreUsage``),
   summed over the active allowed subscriptions;
 - **allocated**: what admins gave teams (``TeamBudget``);
-- **held**: the worst case (every node up) of the clusters the portal holds (``capacity.team_holding``);
-- **pending**: the worst case of the clusters of submitted requests (``capacity.request_check``).
+- **held**: the worst case (every node up) of the clusters the portal holds (``capacity.add_holding``);
+- **pending**: the worst case of the clusters of submitted requests (``capacity.cluster_demands``).
+
+Each is read in a fixed number of queries, however many teams, workspaces and waiting requests there are.
 
 Azure reports dedicated cores per VM family but low-priority cores only as a regional total, so the
 low-priority families show what the portal knows (budgets, held, pending) without Azure's figures.
@@ -23,11 +25,11 @@ from django.db.models import Max
 
 from provisioning.arm import family_label
 from provisioning.capacity import checks as capacity
-from provisioning.capacity.checks import Team
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,
     ChangeRequest,
+    Cluster,
     ClusterFlag,
     CoreUsage,
     Priority,
@@ -36,6 +38,7 @@ from provisioning.models import (
     VmSize,
     Workspace,
 )
+from provisioning.spec import RequestSpec
 
 DEDICATED = str(Priority.DEDICATED)
 LOW_PRIORITY = str(Priority.LOW_PRIORITY)
@@ -171,40 +174,53 @@ class Overview:
         return max((r.refreshed_at for r in self.regions if r.refreshed_at), default=None)
 
 
-def held_by_team() -> dict[TeamKey, Cores]:
-    """Worst-case cores of the clusters the portal holds, for every team that has a workspace."""
-    teams = (
+Catalogs = dict[str, dict[str, VmSize]]
+
+
+def held_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
+    """Worst-case cores of the clusters the portal holds, for every team that has a workspace.
+
+    ``catalogs``: every region's size catalog (``capacity.sizes_by_region``) when read already.
+    """
+    catalogs = capacity.sizes_by_region() if catalogs is None else catalogs
+    teams = set(
         Workspace.objects.exclude(state=ResourceState.REVOKED)
         .order_by()
         .values_list("department", "team", "region")
         .distinct()
     )
-    found = {}
-    for department, team, region in teams:
-        held = capacity.team_holding(Team(department, team, region))
-        if held:
-            found[(department, team, region)] = dict(held)
-    return found
+    held: dict[TeamKey, Cores] = defaultdict(lambda: defaultdict(int))
+    clusters = Cluster.objects.filter(state__in=capacity.HOLDING).select_related("workspace")
+    for cluster in clusters:
+        ws = cluster.workspace
+        key = (ws.department, ws.team, ws.region)
+        if key in teams:
+            capacity.add_holding(held[key], cluster, catalogs.get(ws.region, {}))
+    return {key: dict(cores) for key, cores in held.items() if cores}
 
 
-def pending_by_team() -> dict[TeamKey, Cores]:
+def pending_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
     """Worst-case cores of the clusters of submitted requests (not yet approved), per team."""
+    catalogs = capacity.sizes_by_region() if catalogs is None else catalogs
     found: dict[TeamKey, Cores] = defaultdict(lambda: defaultdict(int))
     submitted = ChangeRequest.objects.filter(status=ChangeRequest.Status.SUBMITTED).select_related(
         "workspace"
     )
     for cr in submitted:
-        check = capacity.change_request_check(cr)
-        if check.team is None:
+        spec = RequestSpec.from_json(cr.spec)
+        team = capacity.request_team(spec, cr.workspace)
+        if team is None:
             continue
-        key = (check.team.department, check.team.team, check.team.region)
-        for demand in check.demands:
+        key = (team.department, team.team, team.region)
+        for demand in capacity.cluster_demands(spec.clusters, team.region, catalogs.get(team.region, {}), []):
             found[key][(demand.family, demand.priority)] += demand.cores
     return {key: dict(cores) for key, cores in found.items()}
 
 
 def demands() -> Demands:
-    return Demands(held=held_by_team(), pending=pending_by_team())
+    """The held and pending cores of every team, with every region's size catalog read once."""
+    catalogs = capacity.sizes_by_region()
+    return Demands(held=held_by_team(catalogs), pending=pending_by_team(catalogs))
 
 
 def _active_subscriptions() -> list[str]:

@@ -288,17 +288,25 @@ def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
     return workspace is not None and selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()
 
 
+def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:
+    """The capacity check of a request still waiting to be decided (made once for the whole page)."""
+    if spec.clusters and cr.status in (Status.DRAFT, Status.SUBMITTED):
+        return capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+    return None
+
+
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A request, where it stands, and its full plan: every resource, cluster and role assignment."""
     cr = get_object_or_404(selectors.requests_visible_to(request.user), pk=pk)
     spec = RequestSpec.from_json(cr.spec)
+    check = _capacity_check(cr, spec)
     context: dict[str, Any] = {
         "nav": "requests",
         "cr": cr,
         "spec": spec,
-        "plan": services.request_plan(cr),
+        "plan": services.request_plan(cr, check=check),
         "can_decide": cr.can_approve(request.user),
         "workspace_visible": _workspace_visible(cr, request.user),
         "copied_from_visible": cr.copied_from_id is not None
@@ -307,11 +315,11 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if spec.clusters:
         context["cost"] = cost.clusters_cost(spec.clusters)
-        if cr.status in (Status.DRAFT, Status.SUBMITTED):
-            context["capacity"] = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+    if check is not None:
+        context["capacity"] = check
     if cr.status == Status.DRAFT:
         context["problems"] = validation.spec_problems(
-            spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk
+            spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk, check=check
         )
     if cr.status in PROGRESS_STATUSES:
         context.update(progress_context(cr))

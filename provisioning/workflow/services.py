@@ -19,7 +19,7 @@ from accounts.models import User
 from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, TeamBudget, Workspace
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Workspace
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
 from provisioning.workflow import name_checks, selectors
@@ -37,9 +37,14 @@ Kind = ChangeRequest.Kind
 
 
 def _require_problem_free(
-    spec: RequestSpec, *, kind: str, workspace: Workspace | None, request_id: int | None
+    spec: RequestSpec,
+    *,
+    kind: str,
+    workspace: Workspace | None,
+    request_id: int | None,
+    check: capacity.Check | None = None,
 ) -> None:
-    problems = spec_problems(spec, kind=kind, workspace=workspace, request_id=request_id)
+    problems = spec_problems(spec, kind=kind, workspace=workspace, request_id=request_id, check=check)
     if problems:
         raise RequestError("the request has problems to fix", problems)
 
@@ -176,8 +181,11 @@ def _require_approver(cr: ChangeRequest, approver: User) -> None:
         raise PermissionDenied("nobody approves or rejects their own request")
 
 
-def request_plan(cr: ChangeRequest) -> dict[str, Any]:
-    """The plan of a request as it stands (the stored plan once approved)."""
+def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> dict[str, Any]:
+    """The plan of a request as it stands (the stored plan once approved).
+
+    ``check``: the request's capacity check when the caller has made it (its budgets are not read again).
+    """
     if cr.plan is not None:
         return cr.plan
     spec = RequestSpec.from_json(cr.spec)
@@ -198,20 +206,26 @@ def request_plan(cr: ChangeRequest) -> dict[str, Any]:
         existing_names=_workspace_names(ws) if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
-        workspace_quotas=workspace_quotas_for(cr, spec),
+        workspace_quotas=workspace_quotas_for(cr, spec, check=check),
     )
 
 
-def workspace_quotas_for(cr: ChangeRequest, spec: RequestSpec) -> list[dict[str, Any]]:
+def workspace_quotas_for(
+    cr: ChangeRequest, spec: RequestSpec, *, check: capacity.Check | None = None
+) -> list[dict[str, Any]]:
     """The team's dedicated budgets in the region as they are now, applied as workspace quota when clusters
-    are made (the plan keeps them as they were at approval)."""
+    are made (the plan keeps them as they were at approval).
+
+    ``check``: the request's capacity check, when made already: the budgets it read are used.
+    """
     if cr.kind not in (Kind.NEW_WORKSPACE, Kind.ADD_CLUSTERS):
         return []
-    team = capacity.request_check(spec, workspace=cr.workspace).team
+    team = capacity.request_team(spec, cr.workspace)
     if team is None:
         return []
-    budgets = TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
-    return [{"family": b.family, "limit": b.dedicated_cores} for b in budgets.order_by("family")]
+    known = check.budgets if check is not None else None
+    budgets = known if known is not None else capacity.team_budgets(team)
+    return [{"family": b.family, "limit": b.dedicated_cores} for b in budgets]
 
 
 def _workspace_names(ws: Workspace) -> dict[str, str]:
@@ -303,18 +317,18 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
                 f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot be approved"
             )
         spec = RequestSpec.from_json(cr.spec)
-        _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
+        check = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+        _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk, check=check)
         taken = name_checks.taken_name_problems(cr)
         if taken:
             raise RequestError("names are taken elsewhere in Azure", taken)
-        check = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
         if check.needs_second_approval and cr.first_approver_id is None:
             return _first_approval(cr, approver, check)
         if check.needs_second_approval and cr.first_approver_id == approver.pk:
             raise PermissionDenied(
                 "this request goes over budget: a second admin must approve it, not the first approver"
             )
-        plan = request_plan(cr)
+        plan = request_plan(cr, check=check)
         _materialize(cr, spec, approver)
         request_transition(
             cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan

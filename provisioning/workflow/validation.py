@@ -123,16 +123,33 @@ def names_in_use(
     return problems
 
 
-def _cluster_problems(
-    clusters: Iterable[ClusterSpec], workspace: Workspace | None, *, environment: str, region: str
-) -> list[Problem]:
-    policy = Policy.current()
+def _environment_and_catalog(
+    environment: str, region: str, check: capacity.Check | None
+) -> tuple[EnvironmentPolicy | None, dict[str, VmSize]]:
+    """The environment's policy and the region's size catalog: as the capacity check read them, if it did."""
+    if check is not None and check.sizes is not None:
+        return (check.policy if environment else None), (check.sizes if region else {})
     env = EnvironmentPolicy.objects.filter(environment=environment).first() if environment else None
+    return env, capacity.region_sizes(region) if region else {}
+
+
+def _cluster_problems(
+    clusters: Iterable[ClusterSpec],
+    workspace: Workspace | None,
+    *,
+    environment: str,
+    region: str,
+    check: capacity.Check | None = None,
+) -> list[Problem]:
+    clusters = list(clusters)
+    if not clusters:
+        return []
+    policy = Policy.current()
+    env, catalog = _environment_and_catalog(environment, region, check)
     allowed_sizes = {
         s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)
     }
     env_sizes = {s.upper() for s in env.allowed_sizes.values_list("name", flat=True)} if env else set()
-    catalog = {s.name: s for s in VmSize.objects.filter(region=region)} if region else {}
     max_nodes = min(policy.max_nodes_per_cluster, env.max_nodes) if env else policy.max_nodes_per_cluster
     existing = set()
     if workspace is not None:
@@ -144,7 +161,6 @@ def _cluster_problems(
         }
     problems: list[Problem] = []
     seen: set[str] = set()
-    clusters = list(clusters)
     if len(clusters) > policy.max_clusters_per_request:
         problems.append(
             Problem("clusters", f"at most {policy.max_clusters_per_request} clusters per request")
@@ -223,8 +239,9 @@ def _size_problems(
 
 
 def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None) -> list[Problem]:
+    members = list(members)
     live: set[str] = set()
-    if workspace is not None:
+    if workspace is not None and members:
         live = {
             n.lower()
             for n in Membership.objects.filter(workspace=workspace)
@@ -255,16 +272,19 @@ def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None)
 
 
 def _revoke_problems(revoke: Iterable[int], workspace: Workspace | None) -> list[Problem]:
-    problems: list[Problem] = []
-    for i, membership_id in enumerate(revoke):
-        if (
-            workspace is None
-            or not Membership.objects.filter(
-                pk=membership_id, workspace=workspace, state=ResourceState.ACTIVE
-            ).exists()
-        ):
-            problems.append(Problem(f"revoke.{i}", f"membership {membership_id} is not an active member"))
-    return problems
+    revoke = list(revoke)
+    active: set[int] = set()
+    if workspace is not None and revoke:
+        active = set(
+            Membership.objects.filter(
+                pk__in=revoke, workspace=workspace, state=ResourceState.ACTIVE
+            ).values_list("pk", flat=True)
+        )
+    return [
+        Problem(f"revoke.{i}", f"membership {membership_id} is not an active member")
+        for i, membership_id in enumerate(revoke)
+        if membership_id not in active
+    ]
 
 
 def _environment_and_region(spec: RequestSpec, workspace: Workspace | None) -> tuple[str, str]:
@@ -275,10 +295,37 @@ def _environment_and_region(spec: RequestSpec, workspace: Workspace | None) -> t
     return "", ""
 
 
+def _capacity_check(
+    spec: RequestSpec,
+    problems: list[Problem],
+    *,
+    workspace: Workspace | None,
+    request_id: int | None,
+    check: capacity.Check | None,
+) -> capacity.Check | None:
+    """The request's capacity check (``check`` when given, else made now); None when it does not apply:
+    no clusters, or workspace details with problems (the team or region is not known for sure)."""
+    if not spec.clusters or any(p.field.startswith("workspace") for p in problems):
+        return None
+    return (
+        check
+        if check is not None
+        else capacity.request_check(spec, workspace=workspace, request_id=request_id)
+    )
+
+
 def spec_problems(
-    spec: RequestSpec, *, kind: str, workspace: Workspace | None = None, request_id: int | None = None
+    spec: RequestSpec,
+    *,
+    kind: str,
+    workspace: Workspace | None = None,
+    request_id: int | None = None,
+    check: capacity.Check | None = None,
 ) -> list[Problem]:
-    """Everything wrong with a request; an empty list means it may be submitted or approved."""
+    """Everything wrong with a request; an empty list means it may be submitted or approved.
+
+    ``check``: the request's capacity check when the caller has made it already (it is not made again).
+    """
     problems: list[Problem] = []
     if kind == ChangeRequest.Kind.NEW_WORKSPACE:
         if spec.workspace is None:
@@ -298,9 +345,12 @@ def spec_problems(
     if kind == ChangeRequest.Kind.REVOKE_ACCESS and not spec.revoke:
         problems.append(Problem("revoke", "choose at least one member to revoke"))
     environment, region = _environment_and_region(spec, workspace)
-    problems += _cluster_problems(spec.clusters, workspace, environment=environment, region=region)
-    if spec.clusters and not any(p.field.startswith("workspace") for p in problems):
-        problems += capacity.request_check(spec, workspace=workspace, request_id=request_id).problems()
+    check = _capacity_check(spec, problems, workspace=workspace, request_id=request_id, check=check)
+    problems += _cluster_problems(
+        spec.clusters, workspace, environment=environment, region=region, check=check
+    )
+    if check is not None:
+        problems += check.problems()
     problems += _member_problems(spec.members, workspace)
     problems += _revoke_problems(spec.revoke, workspace)
     return problems

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from provisioning import exports
 from tests.factories import ChangeRequestFactory, MemberSpec, tutorial_spec
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,10 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
         reason="the team is not funded yet",
         rejected=True,
     )
+    export = exports.audit_export_request(requester=bob, filters={}, fmt="csv")
+    exports.audit_export_run(export_id=export.pk)
     return {
+        "export": export.pk,
         "ws": approved.workspace.pk,
         "submitted": submitted.pk,
         "draft": draft.pk,
@@ -80,7 +84,8 @@ PAGES = [
     ("provisioning:revoke_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:approval_queue", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
-    ("provisioning:audit_csv", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:audit_export_download", "export", (DENIED, OK, DENIED, DENIED, LOGIN)),  # bob's own
     ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
@@ -118,6 +123,7 @@ ACTIONS = [
     ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),
 ]
 
 

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_provisioning_queues_nothing_on_the_configured_redis(rq_queue, tmp_path: Path) -> None:
     connection = rq_queue.connection
     env = {
-        **os.environ,
+        **{
+            k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"
+        },  # azure-ai-ml's, of this process
         # Its own throwaway SQLite database; the configured Redis is the test Redis.
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.sqlite3'}",
         "REDIS_URL": _url(rq_queue),

@@ -16,9 +16,10 @@ import pytest
 from django.core import serializers
 from django.urls import reverse
 
+from provisioning import exports
 from provisioning.azure.clients import AzureClients
 from provisioning.engine import executor as engine
-from provisioning.models import AuditEvent, ChangeRequest, Membership, Run, Step, Workspace
+from provisioning.models import AuditEvent, AuditExport, ChangeRequest, Membership, Run, Step, Workspace
 from provisioning.queue import provisioning_job_id
 from tests.factories import TUTORIAL_MEMBERS, ChangeRequestFactory
 
@@ -79,11 +80,13 @@ def _pages(client: Any, users: list[Any], cr: ChangeRequest) -> str:
             assert response.status_code == 200, url
             html.append(response.content.decode())
     client.force_login(users[-1])
-    for name in ("provisioning:audit", "provisioning:audit_csv"):
-        response = client.get(reverse(name))
-        assert response.status_code == 200, name
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        html.append(body.decode())
+    html.append(client.get(reverse("provisioning:audit")).content.decode())
+    client.post(reverse("provisioning:audit_export_create"), {"format": "csv"})
+    export = AuditExport.objects.latest("id")
+    exports.audit_export_run(export_id=export.pk)
+    response = client.get(reverse("provisioning:audit_export_download", args=[export.pk]))
+    assert response.status_code == 200
+    html.append(b"".join(response.streaming_content).decode())
     return "\n".join(html)
 
 

@@ -1,0 +1,186 @@
+"""How many queries the approval path and the capacity page take, pinned so repeated work cannot creep back.
+
+The estate has many teams, each with budgets, a workspace, clusters and a waiting request, so a query made
+per team, per workspace or per waiting request shows as a count that grows with the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import User
+from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota
+from provisioning.spec import ClusterSpec, RequestSpec
+from provisioning.workflow import services
+from tests import factories
+from tests.factories import ChangeRequestFactory, ClusterFactory, MembershipFactory, WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+Scope = CoreUsage.Scope
+Status = ChangeRequest.Status
+TEAMS = 20
+FAMILIES = ("standardDSv2Family", "standardDv2Family", "standardNVFamily")
+
+# The counts measured when pinned. Before issue #12: submit 22, approve 40 (new workspace) and 37 (clusters),
+# a waiting request's page 19, a draft's page 32, the capacity page 85 with 5 teams and 247 with 20.
+SUBMIT = 19
+APPROVE_NEW_WORKSPACE = 24
+APPROVE_CLUSTERS = 21
+REQUEST_PAGE = 11
+DRAFT_PAGE = 15
+CAPACITY_PAGE = 29
+
+
+def _catalog() -> None:
+    """The tutorial's sizes in eastus2, and room enough in the subscription for every request."""
+    factories.allow_tutorial_policy()
+    for row in factories.TUTORIAL_SIZES:
+        factories.vm_size("eastus2", *row)
+    for family in FAMILIES:
+        factories.core_usage(Scope.FAMILY, family, 10, 10_000)
+    factories.core_usage(Scope.DEDICATED_TOTAL, "", 30, 10_000)
+    factories.core_usage(Scope.LOW_PRIORITY_TOTAL, "", 12, 10_000)
+
+
+def _team(i: int, owner: User | None = None) -> ChangeRequest:
+    """Team ``d<i>/team<i>``: budgets, an active workspace with clusters, a member and a quota, and a
+    waiting request for more clusters (by the workspace's owner)."""
+    department, team = f"d{i}", f"team{i}"
+    for family in FAMILIES:
+        TeamBudget.objects.create(
+            department=department,
+            team=team,
+            region="eastus2",
+            family=family,
+            dedicated_cores=200,
+            low_priority_cores=200,
+        )
+    ws = WorkspaceFactory(department=department, team=team, **({"owner": owner} if owner else {}))
+    ClusterFactory(workspace=ws)
+    ClusterFactory(workspace=ws, vm_size="STANDARD_D13_V2", priority="dedicated", max_nodes=2)
+    MembershipFactory(workspace=ws)
+    WorkspaceQuota.objects.create(workspace=ws, family="standardDv2Family", requested=200, applied=200)
+    return ChangeRequestFactory(workspace=ws, submitted=True)
+
+
+def _teams(start: int, stop: int, owner: User | None = None) -> list[ChangeRequest]:
+    """Teams ``start`` to ``stop - 1`` (the first owned by ``owner``), each with a waiting request for
+    clusters; every other one also waits for a new workspace."""
+    waiting = [_team(i, owner if i == start else None) for i in range(start, stop)]
+    for i in range(start, stop, 2):
+        spec = factories.tutorial_spec(department=f"d{i}", team=f"new{i}")
+        waiting.append(ChangeRequestFactory(spec=spec, submitted=True))
+    return waiting
+
+
+@pytest.fixture
+def waiting(alice: User, bob: User) -> list[ChangeRequest]:
+    """Twenty teams and thirty waiting requests; the first is alice's, for clusters in her workspace."""
+    _catalog()
+    return _teams(0, TEAMS, owner=alice)
+
+
+def test_submitting_a_new_workspace_request(
+    waiting: list[ChangeRequest], alice: User, django_assert_max_num_queries: Any
+) -> None:
+    draft = ChangeRequestFactory(requester=alice, spec=factories.tutorial_spec())
+
+    with django_assert_max_num_queries(SUBMIT):
+        services.request_submit(request_id=draft.pk, actor=alice)
+
+    draft.refresh_from_db()
+    assert draft.status == Status.SUBMITTED
+
+
+def test_approving_a_new_workspace_request(
+    waiting: list[ChangeRequest], alice: User, bob: User, django_assert_max_num_queries: Any
+) -> None:
+    cr = ChangeRequestFactory(requester=alice, spec=factories.tutorial_spec(), submitted=True)
+
+    with django_assert_max_num_queries(APPROVE_NEW_WORKSPACE):
+        services.request_approve(request_id=cr.pk, approver=bob)
+
+    cr.refresh_from_db()
+    assert cr.status == Status.APPROVED
+    assert cr.plan["workspace_quotas"] == []  # bgmr/bluegranit has no budget
+
+
+def test_approving_a_request_for_clusters(
+    waiting: list[ChangeRequest], bob: User, django_assert_max_num_queries: Any
+) -> None:
+    cr = waiting[3]
+
+    with django_assert_max_num_queries(APPROVE_CLUSTERS):
+        services.request_approve(request_id=cr.pk, approver=bob)
+
+    cr.refresh_from_db()
+    assert cr.status == Status.APPROVED
+    assert [q["family"] for q in cr.plan["workspace_quotas"]] == sorted(FAMILIES)
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_the_page_of_a_waiting_request(
+    waiting: list[ChangeRequest], client: Client, who: str, django_assert_max_num_queries: Any
+) -> None:
+    cr = waiting[0]
+    client.force_login(User.objects.get(username=who))
+
+    with django_assert_max_num_queries(REQUEST_PAGE):
+        response = client.get(reverse("provisioning:request_detail", args=[cr.pk]))
+
+    assert response.status_code == 200
+    assert response.context["capacity"].lines
+    assert [q["family"] for q in response.context["plan"]["workspace_quotas"]] == sorted(FAMILIES)
+
+
+def test_the_page_of_a_draft(
+    waiting: list[ChangeRequest], client: Client, alice: User, django_assert_max_num_queries: Any
+) -> None:
+    ws = waiting[0].workspace
+    draft = ChangeRequestFactory(
+        workspace=ws, spec=RequestSpec(clusters=(ClusterSpec(name="Bad name!", vm_size="STANDARD_DS3_V2"),))
+    )
+    client.force_login(alice)
+
+    with django_assert_max_num_queries(DRAFT_PAGE):
+        response = client.get(reverse("provisioning:request_detail", args=[draft.pk]))
+
+    assert response.status_code == 200
+    assert response.context["capacity"].lines
+    assert [p.field for p in response.context["problems"]] == ["clusters.0.name"]
+
+
+@pytest.mark.parametrize("teams", [5, TEAMS])
+def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_max_num_queries: Any) -> None:
+    _catalog()
+    _teams(0, teams)
+    client.force_login(bob)
+
+    with django_assert_max_num_queries(CAPACITY_PAGE):
+        response = client.get(reverse("provisioning:capacity"))
+
+    assert response.status_code == 200
+    assert len(response.context["overview"].budgets) == teams * len(FAMILIES)
+
+
+def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Client, bob: User) -> None:
+    _catalog()
+    _teams(0, 5)
+    client.force_login(bob)
+    url = reverse("provisioning:capacity")
+
+    with CaptureQueriesContext(connection) as five:
+        client.get(url)
+    _teams(5, TEAMS)
+    with CaptureQueriesContext(connection) as twenty:
+        response = client.get(url)
+
+    assert len(twenty) == len(five)
+    assert len(response.context["overview"].budgets) == TEAMS * len(FAMILIES)
