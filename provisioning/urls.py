@@ -2,13 +2,13 @@
 
 from django.urls import path
 
-from provisioning.views import access, admin_views, audit, capacity, progress, requests
+from provisioning.views import access, admin_views, audit, capacity, lists, progress, requests
 
 app_name = "provisioning"
 
 urlpatterns = [
     # Team leads
-    path("requests/", requests.my_requests, name="my_requests"),
+    path("requests/", lists.request_list, name="my_requests"),
     path("requests/new/", requests.new_workspace, name="new_workspace"),
     path("requests/<int:pk>/", requests.request_detail, name="request_detail"),
     path("requests/<int:pk>/edit/", requests.request_edit, name="request_edit"),
@@ -16,7 +16,7 @@ urlpatterns = [
     path("requests/<int:pk>/cancel/", requests.request_cancel, name="request_cancel"),
     path("requests/<int:pk>/copy/", requests.request_copy, name="request_copy"),
     path("requests/preview-names/", requests.preview_names, name="preview_names"),
-    path("workspaces/", requests.workspace_list, name="workspace_list"),
+    path("workspaces/", lists.workspace_list, name="workspace_list"),
     path("workspaces/<int:pk>/", requests.workspace_detail, name="workspace_detail"),
     path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
     path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),

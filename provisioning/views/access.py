@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET
 from provisioning.models import Cluster, Membership, ResourceState, Workspace
 from provisioning.workflow import selectors
 
+PAGE_SIZE = 20
 STUDIO_URL = (
     "https://ml.azure.com/?wsid=/subscriptions/{s}/resourcegroups/{rg}"
     "/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
@@ -60,8 +62,9 @@ def my_access(request: HttpRequest) -> HttpResponse:
     memberships = selectors.memberships_of(request.user).prefetch_related(
         Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters")
     )
-    cards = [_card(m) for m in memberships]
-    return render(request, "provisioning/my_access.html", {"nav": "access", "cards": cards})
+    page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
+    cards = [_card(m) for m in page]
+    return render(request, "provisioning/my_access.html", {"nav": "access", "cards": cards, "page_obj": page})
 
 
 @login_required

@@ -12,7 +12,6 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -263,15 +262,6 @@ def request_copy(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Reading requests -----------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def my_requests(request: HttpRequest) -> HttpResponse:
-    """The team lead's own requests, newest first."""
-    _require_team_lead(request.user)
-    context = {"nav": "requests", "change_requests": selectors.requests_of(request.user)}
-    return render(request, "provisioning/request_list.html", context)
-
-
 def _requester_actions(cr: ChangeRequest, user: Any) -> dict[str, bool]:
     mine = cr.requester_id == user.pk and personas.is_team_lead(user)
     return {
@@ -328,23 +318,6 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Workspaces ------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def workspace_list(request: HttpRequest) -> HttpResponse:
-    """The workspaces the user can see; team leads can change those they manage."""
-    workspaces = (
-        selectors.workspaces_visible_to(request.user)
-        .select_related("owner")
-        .annotate(
-            cluster_count=Count("clusters", filter=Q(clusters__state__in=LIVE_STATES), distinct=True),
-            member_count=Count("memberships", filter=Q(memberships__state__in=LIVE_STATES), distinct=True),
-        )
-    )
-    managed = set(selectors.workspaces_managed_by(request.user).values_list("pk", flat=True))
-    rows = [{"workspace": ws, "manages": ws.pk in managed} for ws in workspaces]
-    return render(request, "provisioning/workspace_list.html", {"nav": "workspaces", "rows": rows})
 
 
 @login_required

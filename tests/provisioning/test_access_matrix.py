@@ -70,7 +70,7 @@ def _outcome(response: Any) -> str:
 
 # (url name, key of the object in `world` or None, expected outcome per user in USERS order)
 PAGES = [
-    ("provisioning:my_requests", None, (OK, DENIED, OK, DENIED, LOGIN)),
+    ("provisioning:my_requests", None, (OK, OK, OK, DENIED, LOGIN)),  # admins: every request
     ("provisioning:new_workspace", None, (OK, DENIED, OK, DENIED, LOGIN)),
     ("provisioning:request_detail", "submitted", (OK, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:request_detail", "draft", (OK, DENIED, DENIED, DENIED, LOGIN)),

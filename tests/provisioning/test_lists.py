@@ -49,3 +49,121 @@ def test_the_approval_queues_queries_do_not_grow(
     _waiting(alice, 22, start=3)
     with django_assert_max_num_queries(9):
         assert queries(client, APPROVALS) == few
+
+
+REQUESTS = reverse("provisioning:my_requests")
+WORKSPACES = reverse("provisioning:workspace_list")
+ACCESS = reverse("provisioning:my_access")
+
+
+def test_admins_list_every_request_but_others_drafts_and_filter_it(
+    client, policy, alice, bob, charlie
+) -> None:
+    submitted = ChangeRequestFactory(requester=alice, submitted=True)
+    rejected = ChangeRequestFactory(requester=charlie, rejected=True, spec=tutorial_spec(team="other"))
+    ChangeRequestFactory(requester=alice, spec=tutorial_spec(team="drafty"))  # alice's draft: hers alone
+    client.force_login(bob)
+
+    every = client.get(REQUESTS)
+    by_status = client.get(REQUESTS, {"status": "rejected"})
+    by_requester = client.get(REQUESTS, {"requester": "alice"})
+    by_workspace = client.get(REQUESTS, {"workspace": "other"})
+
+    assert list(every.context["change_requests"]) == [rejected, submitted]
+    assert "Requested by" in every.content.decode()
+    assert list(by_status.context["change_requests"]) == [rejected]
+    assert list(by_requester.context["change_requests"]) == [submitted]
+    assert list(by_workspace.context["change_requests"]) == [rejected]
+
+
+def test_a_team_lead_lists_only_her_own_requests(client, policy, alice, charlie) -> None:
+    mine = ChangeRequestFactory(requester=alice, submitted=True)
+    ChangeRequestFactory(requester=charlie, spec=tutorial_spec(team="other"), submitted=True)
+    client.force_login(alice)
+
+    response = client.get(REQUESTS, {"requester": "charlie"})  # not a filter she has: ignored
+
+    assert list(response.context["change_requests"]) == [mine]
+    assert "requester" not in response.context["form"].fields
+
+
+def test_an_admin_who_leads_a_team_has_her_own_list_too(client, policy, alice) -> None:
+    from accounts import personas
+    from tests.factories import UserFactory
+
+    erin = UserFactory(username="erin", persona=[personas.ADMIN, personas.TEAM_LEAD])
+    own = ChangeRequestFactory(requester=erin, spec=tutorial_spec(team="erins"))
+    other = ChangeRequestFactory(requester=alice, submitted=True)
+    client.force_login(erin)
+
+    assert list(client.get(REQUESTS, {"mine": "1"}).context["change_requests"]) == [own]
+    assert list(client.get(REQUESTS).context["change_requests"]) == [other, own]
+
+
+def test_bad_filters_show_no_rows_and_say_why(client, policy, alice, bob) -> None:
+    ChangeRequestFactory(requester=alice, submitted=True)
+    client.force_login(bob)
+
+    response = client.get(REQUESTS, {"status": "sideways", "workspace": "w" * 40})
+
+    assert list(response.context["change_requests"]) == []
+    assert set(response.context["form"].errors) == {"status", "workspace"}
+
+
+def _workspaces(count: int, start: int = 0, **fields: object) -> None:
+    from tests.factories import ClusterFactory, MembershipFactory, WorkspaceFactory
+
+    for _ in range(count):
+        ws = WorkspaceFactory(**fields)
+        ClusterFactory(workspace=ws)
+        MembershipFactory(workspace=ws)
+
+
+@pytest.mark.parametrize(
+    ("url", "make", "user"),
+    [
+        (REQUESTS, lambda alice, n, start: _waiting(alice, n, start), "bob"),
+        (REQUESTS, lambda alice, n, start: _waiting(alice, n, start), "alice"),
+        (WORKSPACES, lambda alice, n, start: _workspaces(n, start), "bob"),
+        (ACCESS, lambda alice, n, start: _access(alice, n), "alice"),
+    ],
+    ids=["requests-admin", "requests-lead", "workspaces", "my-access"],
+)
+def test_a_pages_queries_do_not_grow_with_its_rows(
+    client, policy, alice, bob, url, make, user, django_assert_max_num_queries
+) -> None:
+    make(alice, 3, 0)
+    client.force_login({"alice": alice, "bob": bob}[user])
+    few = queries(client, url)
+    make(alice, 22, 3)
+    with django_assert_max_num_queries(12):
+        assert queries(client, url) == few
+    shown = client.get(url).context
+    assert max(len(shown.get(key) or []) for key in ("change_requests", "rows", "cards")) >= 20
+
+
+def _access(alice, count: int) -> None:  # type: ignore[no-untyped-def]
+    from provisioning.models import Membership
+    from tests.factories import ClusterFactory, MembershipFactory, WorkspaceFactory
+
+    for _ in range(count):
+        ws = WorkspaceFactory()
+        ClusterFactory(workspace=ws)
+        MembershipFactory(
+            workspace=ws,
+            principal_name=alice.upn,
+            principal_type=Membership.PrincipalType.USER,
+            state="active",
+        )
+
+
+def test_workspaces_page_by_name(client, policy, bob) -> None:
+    _workspaces(55)
+    client.force_login(bob)
+
+    first = client.get(WORKSPACES)
+    second = client.get(WORKSPACES, {"page": 2})
+
+    names = [row["workspace"].workspace_name for row in first.context["rows"]]
+    assert len(names) == 50 and names == sorted(names)
+    assert len(second.context["rows"]) == 5
