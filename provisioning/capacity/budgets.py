@@ -57,9 +57,7 @@ def _team_subscriptions(department: str, team: str, region: str) -> list[str]:
             "subscription_id", flat=True
         )
     )
-    return sorted(found) or list(
-        AllowedSubscription.objects.filter(is_active=True).values_list("subscription_id", flat=True)
-    )
+    return sorted(found) or AllowedSubscription.active_ids()
 
 
 def _subscription_limit(subscriptions: list[str], region: str, scope: str, family: str = "") -> int | None:

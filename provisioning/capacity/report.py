@@ -223,14 +223,6 @@ def demands() -> Demands:
     return Demands(held=held_by_team(catalogs), pending=pending_by_team(catalogs))
 
 
-def _active_subscriptions() -> list[str]:
-    return list(
-        AllowedSubscription.objects.filter(is_active=True)
-        .order_by("subscription_id")
-        .values_list("subscription_id", flat=True)
-    )
-
-
 def _usages(region: str, subscriptions: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
     """Azure's (used, limit) by (scope, family), summed over the subscriptions."""
     found: dict[tuple[str, str], tuple[int, int]] = {}
@@ -369,7 +361,7 @@ def open_flags() -> list[ClusterFlag]:
 def capacity_overview() -> Overview:
     """The capacity page's figures for every active allowed region, the team budgets and open flags."""
     found = demands()
-    subscriptions = _active_subscriptions()
+    subscriptions = AllowedSubscription.active_ids()
     regions = AllowedRegion.objects.filter(is_active=True).order_by("display_name")
     return Overview(
         regions=[region_capacity(region, found, subscriptions) for region in regions],

@@ -98,7 +98,12 @@ class ChangeRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The requests list (newest first) and the approval page's latest decisions, at 10,000s of rows.
+            models.Index(fields=["-created_at", "-id"], name="changerequest_newest"),
+            models.Index(fields=["-decided_at", "-id"], name="changerequest_latest_decided"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} {self.workspace_name}"

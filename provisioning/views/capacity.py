@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -23,6 +24,8 @@ from provisioning.models import TeamBudget
 MAX_CORES = 100_000
 
 # (figure, words, colour): colours reach at least 5:1 against white, and every bar is named in text.
+# Budget rows per page: 200 teams with 3 families each would be a 600-row table.
+BUDGET_ROWS = 50
 MEASURES = (
     ("used", "Used now (Azure)", "#0b3d91"),
     ("allocated", "Allocated to teams", "#6941c6"),
@@ -217,9 +220,13 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
 
 def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
     overview = capacity_report.capacity_overview()
+    team_filter = request.GET.get("budget_team", "").strip()[:40]
+    rows = [row for row in overview.budgets if team_filter.lower() in row.team.lower()]
     context = {
         "nav": "capacity",
         "overview": overview,
+        "budget_page": Paginator(rows, BUDGET_ROWS).get_page(request.GET.get("page")),
+        "budget_team": team_filter,
         "regions": [region_view(r) for r in overview.regions],
         "measures": MEASURES,
         "portal_measures": [m for m in MEASURES if m[0] in PORTAL_MEASURES],

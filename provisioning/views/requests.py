@@ -30,7 +30,7 @@ from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_dat
 Kind = ChangeRequest.Kind
 Status = ChangeRequest.Status
 FORM_TEMPLATE = "provisioning/request_form.html"
-LIVE_STATES = [state for state in ResourceState.values if state != ResourceState.REVOKED]
+LATEST_REQUESTS = 20
 PROGRESS_STATUSES = frozenset({Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED})
 NAME_LABELS = (
     ("resource_group", "Resource group"),
@@ -340,9 +340,18 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
-        "change_requests": selectors.requests_visible_to(request.user).filter(workspace=workspace),
+        **_latest_requests(request.user, workspace),
     }
     return render(request, "provisioning/workspace_detail.html", context)
+
+
+def _latest_requests(user: Any, workspace: Workspace) -> dict[str, Any]:
+    """The workspace's latest requests (the full list is the requests page, filtered by workspace)."""
+    requests = (
+        selectors.requests_visible_to(user).filter(workspace=workspace).defer("spec", "plan", "name_check")
+    )
+    latest = list(requests.order_by("-created_at", "-id")[: LATEST_REQUESTS + 1])
+    return {"change_requests": latest[:LATEST_REQUESTS], "more_requests": len(latest) > LATEST_REQUESTS}
 
 
 def _change_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:

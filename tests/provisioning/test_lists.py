@@ -167,3 +167,41 @@ def test_workspaces_page_by_name(client, policy, bob) -> None:
     names = [row["workspace"].workspace_name for row in first.context["rows"]]
     assert len(names) == 50 and names == sorted(names)
     assert len(second.context["rows"]) == 5
+
+
+def test_the_capacity_pages_team_budgets_and_finds_a_team(client, policy, bob) -> None:
+    from tests.factories import team_budget
+
+    for n in range(60):
+        budget = team_budget("standardDSv2Family", dedicated=8)
+        budget.pk, budget.team = None, f"t{n:03d}"
+        budget.save()
+    client.force_login(bob)
+    url = reverse("provisioning:capacity")
+
+    first = client.get(url)
+    found = client.get(url, {"budget_team": "bgmr/t05"})
+
+    assert len(first.context["budget_page"].object_list) == 50
+    assert first.context["budget_page"].paginator.count == 61
+    assert [row.team for row in found.context["budget_page"]] == [f"bgmr/t05{n}" for n in range(10)]
+
+
+def test_a_workspace_page_shows_its_latest_requests_and_links_the_rest(client, policy, alice, bob) -> None:
+    from tests.factories import WorkspaceFactory
+
+    ws = WorkspaceFactory(owner=alice)
+    for n in range(22):
+        ChangeRequestFactory(
+            requester=alice,
+            workspace=ws,
+            submitted=True,
+            spec={"clusters": [{"name": f"c{n}", "vm_size": "STANDARD_DS3_V2"}]},
+        )
+    client.force_login(bob)
+
+    response = client.get(reverse("provisioning:workspace_detail", args=[ws.pk]))
+
+    assert len(response.context["change_requests"]) == 20
+    assert response.context["more_requests"]
+    assert f"?workspace={ws.workspace_name}" in response.content.decode()
