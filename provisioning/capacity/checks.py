@@ -201,16 +201,20 @@ def team_holding(
     )
     if exclude_request_id is not None:
         clusters = clusters.exclude(change_request_id=exclude_request_id)
-    for cluster in clusters:
-        add_holding(held, cluster, sizes)
+    for vm_size, priority, max_nodes in clusters.values_list("vm_size", "priority", "max_nodes"):
+        add_holding(held, (vm_size, priority, max_nodes), sizes)
     return held
 
 
-def add_holding(held: dict[tuple[str, str], int], cluster: Cluster, sizes: dict[str, VmSize]) -> None:
-    """Add a cluster's worst case to ``held`` (nothing when the catalog does not know its size)."""
-    size = sizes.get(cluster.vm_size.upper())
+def add_holding(
+    held: dict[tuple[str, str], int], cluster: tuple[str, str, int], sizes: dict[str, VmSize]
+) -> None:
+    """Add a cluster's worst case, given as (VM size, priority, max nodes), to ``held`` (nothing when the
+    catalog does not know its size)."""
+    vm_size, priority, max_nodes = cluster
+    size = sizes.get(vm_size.upper())
     if size is not None:
-        held[(size.family, cluster.priority)] += cluster.max_nodes * size.vcpus
+        held[(size.family, priority)] += max_nodes * size.vcpus
 
 
 def team_budgets(team: Team) -> list[TeamBudget]:

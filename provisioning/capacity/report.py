@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet, Sum
 
 from provisioning.arm import family_label
 from provisioning.capacity import checks as capacity
@@ -190,12 +190,13 @@ def held_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
         .distinct()
     )
     held: dict[TeamKey, Cores] = defaultdict(lambda: defaultdict(int))
-    clusters = Cluster.objects.filter(state__in=capacity.HOLDING).select_related("workspace")
-    for cluster in clusters:
-        ws = cluster.workspace
-        key = (ws.department, ws.team, ws.region)
+    clusters = Cluster.objects.filter(state__in=capacity.HOLDING).values_list(
+        "vm_size", "priority", "max_nodes", "workspace__department", "workspace__team", "workspace__region"
+    )
+    for vm_size, priority, max_nodes, department, team, region in clusters:  # plain tuples: 1000s of rows
+        key = (department, team, region)
         if key in teams:
-            capacity.add_holding(held[key], cluster, catalogs.get(ws.region, {}))
+            capacity.add_holding(held[key], (vm_size, priority, max_nodes), catalogs.get(region, {}))
     return {key: dict(cores) for key, cores in held.items() if cores}
 
 
@@ -223,21 +224,40 @@ def demands() -> Demands:
     return Demands(held=held_by_team(catalogs), pending=pending_by_team(catalogs))
 
 
-def _usages(region: str, subscriptions: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
-    """Azure's (used, limit) by (scope, family), summed over the subscriptions."""
+@dataclass(frozen=True)
+class _Usages:
+    """Azure's usages of a region, read once: (used, limit) by (scope, family), summed over the
+    subscriptions, which subscriptions reported, and when the latest was read."""
+
+    figures: dict[tuple[str, str], tuple[int, int]]
+    subscriptions: list[str]
+    refreshed_at: datetime | None
+
+
+def _usages(region: str, subscriptions: list[str]) -> _Usages:
     found: dict[tuple[str, str], tuple[int, int]] = {}
+    seen: set[str] = set()
+    latest: datetime | None = None
     for row in CoreUsage.objects.filter(region=region, subscription_id__in=subscriptions):
         used, limit = found.get((row.scope, row.family), (0, 0))
         found[(row.scope, row.family)] = (used + row.current, limit + row.limit)
-    return found
+        seen.add(row.subscription_id)
+        latest = row.refreshed_at if latest is None else max(latest, row.refreshed_at)
+    return _Usages(found, sorted(seen), latest)
 
 
 def _budgets(region: str) -> dict[tuple[str, str], int]:
-    """Cores given to teams in the region, by (family, priority)."""
-    found: dict[tuple[str, str], int] = defaultdict(int)
-    for budget in TeamBudget.objects.filter(region=region):
-        found[(budget.family, DEDICATED)] += budget.dedicated_cores
-        found[(budget.family, LOW_PRIORITY)] += budget.low_priority_cores
+    """Cores given to teams in the region, by (family, priority), summed in the database."""
+    found: dict[tuple[str, str], int] = {}
+    sums = (
+        TeamBudget.objects.filter(region=region)
+        .order_by()
+        .values("family")
+        .annotate(dedicated=Sum("dedicated_cores"), low_priority=Sum("low_priority_cores"))
+    )
+    for row in sums:
+        found[(row["family"], DEDICATED)] = row["dedicated"]
+        found[(row["family"], LOW_PRIORITY)] = row["low_priority"]
     return found
 
 
@@ -259,7 +279,8 @@ def _total(
 
 def region_capacity(region: AllowedRegion, found: Demands, subscriptions: list[str]) -> RegionCapacity:
     """The figures of one region (``found``: the portal's held and pending cores, computed once)."""
-    usages = _usages(region.name, subscriptions)
+    read = _usages(region.name, subscriptions)
+    usages = read.figures
     budgets = _budgets(region.name)
     held = found.in_region(found.held, region.name)
     pending = found.in_region(found.pending, region.name)
@@ -281,11 +302,10 @@ def region_capacity(region: AllowedRegion, found: Demands, subscriptions: list[s
     ordered = sorted(family_names, key=lambda f: family_label(f).lower())
     dedicated = [line(f, DEDICATED, usages.get((CoreUsage.Scope.FAMILY, f))) for f in ordered]
     low = [line(f, LOW_PRIORITY, None) for f in ordered]
-    read = CoreUsage.objects.filter(region=region.name, subscription_id__in=subscriptions)
     return RegionCapacity(
         region=region,
-        subscriptions=sorted(set(read.values_list("subscription_id", flat=True))),
-        refreshed_at=read.aggregate(at=Max("refreshed_at"))["at"],
+        subscriptions=read.subscriptions,
+        refreshed_at=read.refreshed_at,
         catalog_refreshed_at=VmSize.objects.filter(region=region.name).aggregate(at=Max("refreshed_at"))[
             "at"
         ],
@@ -329,14 +349,33 @@ def _quota_states(budget: TeamBudget, workspaces: list[Workspace]) -> list[Quota
     return states
 
 
-def budget_rows(found: Demands) -> list[BudgetRow]:
-    """Every team budget with the team's held and pending cores of that family and its workspace quotas."""
+def budgets_matching(text: str = "") -> QuerySet[TeamBudget]:
+    """Team budgets in table order, narrowed to teams whose ``department/team`` contains ``text``."""
+    budgets = TeamBudget.objects.order_by("department", "team", "region", "family")
+    department, slash, team = text.strip().lower().partition("/")
+    if slash:
+        return budgets.filter(department__iendswith=department, team__istartswith=team)
+    if department:
+        return budgets.filter(Q(department__icontains=department) | Q(team__icontains=department))
+    return budgets
+
+
+def budget_rows(found: Demands, budgets: Iterable[TeamBudget] | None = None) -> list[BudgetRow]:
+    """Team budgets (every one, or those given: a page of them) with the team's held and pending cores of
+    that family and the team's workspace quotas."""
+    shown = list(budgets_matching() if budgets is None else budgets)
+    keys = {(b.department, b.team, b.region) for b in shown}
     workspaces: dict[TeamKey, list[Workspace]] = defaultdict(list)
-    active = Workspace.objects.filter(state=ResourceState.ACTIVE).order_by("workspace_name")
-    for ws in active.prefetch_related("quotas"):
-        workspaces[(ws.department, ws.team, ws.region)].append(ws)
+    active = Workspace.objects.filter(
+        state=ResourceState.ACTIVE,
+        department__in={k[0] for k in keys},
+        team__in={k[1] for k in keys},
+    )
+    for ws in active.order_by("workspace_name").prefetch_related("quotas"):
+        if (ws.department, ws.team, ws.region) in keys:
+            workspaces[(ws.department, ws.team, ws.region)].append(ws)
     rows = []
-    for budget in TeamBudget.objects.order_by("department", "team", "region", "family"):
+    for budget in shown:
         key = (budget.department, budget.team, budget.region)
         held, pending = found.held.get(key, {}), found.pending.get(key, {})
         rows.append(
@@ -358,14 +397,15 @@ def open_flags() -> list[ClusterFlag]:
     return list(ClusterFlag.objects.filter(resolved_at__isnull=True).order_by("-last_seen", "workspace_name"))
 
 
-def capacity_overview() -> Overview:
-    """The capacity page's figures for every active allowed region, the team budgets and open flags."""
+def capacity_overview(*, budgets: Iterable[TeamBudget] | None = None) -> Overview:
+    """The capacity page's figures for every active allowed region, team budgets (every one, or those
+    given: the page shown) and open flags."""
     found = demands()
     subscriptions = AllowedSubscription.active_ids()
     regions = AllowedRegion.objects.filter(is_active=True).order_by("display_name")
     return Overview(
         regions=[region_capacity(region, found, subscriptions) for region in regions],
-        budgets=budget_rows(found),
+        budgets=budget_rows(found, budgets),
         flags=open_flags(),
     )
 

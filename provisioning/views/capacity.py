@@ -219,13 +219,16 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
 
 
 def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
-    overview = capacity_report.capacity_overview()
     team_filter = request.GET.get("budget_team", "").strip()[:40]
-    rows = [row for row in overview.budgets if team_filter.lower() in row.team.lower()]
+    budget_page = Paginator(capacity_report.budgets_matching(team_filter), BUDGET_ROWS).get_page(
+        request.GET.get("page")
+    )
+    overview = capacity_report.capacity_overview(budgets=budget_page.object_list)
     context = {
         "nav": "capacity",
         "overview": overview,
-        "budget_page": Paginator(rows, BUDGET_ROWS).get_page(request.GET.get("page")),
+        "budget_page": budget_page,
+        "budget_rows": overview.budgets,
         "budget_team": team_filter,
         "regions": [region_view(r) for r in overview.regions],
         "measures": MEASURES,
