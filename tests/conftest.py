@@ -122,3 +122,11 @@ def _exports_in_tmp(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
             "OPTIONS": {"location": str(tmp_path / "exports")},
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (the capacity page keeps figures in it)."""
+    from django.core.cache import cache
+
+    cache.clear()

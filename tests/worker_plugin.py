@@ -17,19 +17,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+
+from provisioning.management.database_url import current_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def worker_environment() -> dict[str, str]:
@@ -38,7 +29,7 @@ def worker_environment() -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": current_database_url(),
             "REDIS_URL": settings.RQ_QUEUES["provisioning"]["URL"],
             "AZURE_ARM_ENDPOINT": settings.AZURE_ARM_ENDPOINT,
             "AZURE_AUTHORITY_HOST": settings.AZURE_AUTHORITY_HOST,

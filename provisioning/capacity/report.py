@@ -16,18 +16,22 @@ low-priority families show what the portal knows (budgets, held, pending) withou
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Max, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Max, Q, QuerySet, Subquery, Sum
 
 from provisioning.arm import family_label
 from provisioning.capacity import checks as capacity
 from provisioning.models import (
     AllowedRegion,
     AllowedSubscription,
+    AuditEvent,
     ChangeRequest,
     Cluster,
     ClusterFlag,
@@ -42,6 +46,8 @@ from provisioning.spec import RequestSpec
 
 DEDICATED = str(Priority.DEDICATED)
 LOW_PRIORITY = str(Priority.LOW_PRIORITY)
+# The held and pending cores are kept this long at most; a change to what they read makes new ones at once.
+DEMANDS_SECONDS = 600
 QUOTA_APPLIED = "Success"  # Azure's status of an update it applied (provisioning.azure.quotas.SUCCESS)
 
 # Cores by (family, priority); the team key is (department, team, region).
@@ -224,6 +230,34 @@ def demands() -> Demands:
     return Demands(held=held_by_team(catalogs), pending=pending_by_team(catalogs))
 
 
+def _demands_version() -> str:
+    """What the held and pending cores were computed from: any change to the clusters, workspaces and
+    requests they read is audited (the newest event), requests carry their last change, clusters their
+    ids, and the catalog when it was read."""
+
+    def newest(model: Any, field: str) -> Max:
+        return Max(Subquery(model.objects.order_by(f"-{field}").values(field)[:1]))
+
+    version = AuditEvent.objects.order_by().aggregate(  # one query
+        audit=Max("id"),
+        request=newest(ChangeRequest, "updated_at"),
+        cluster=newest(Cluster, "id"),
+        catalog=newest(VmSize, "refreshed_at"),
+    )
+    return hashlib.sha256(repr(sorted(version.items())).encode()).hexdigest()[:32]
+
+
+def demands_kept() -> Demands:
+    """``demands()``, computed once per version of what it reads and kept in the cache (each web
+    process computes the figures of 600 clusters and hundreds of waiting requests once, not per view)."""
+    key = f"capacity-demands:{_demands_version()}"
+    found = cache.get(key)
+    if found is None:
+        found = demands()
+        cache.set(key, found, DEMANDS_SECONDS)
+    return found
+
+
 @dataclass(frozen=True)
 class _Usages:
     """Azure's usages of a region, read once: (used, limit) by (scope, family), summed over the
@@ -400,7 +434,7 @@ def open_flags() -> list[ClusterFlag]:
 def capacity_overview(*, budgets: Iterable[TeamBudget] | None = None) -> Overview:
     """The capacity page's figures for every active allowed region, team budgets (every one, or those
     given: the page shown) and open flags."""
-    found = demands()
+    found = demands_kept()
     subscriptions = AllowedSubscription.active_ids()
     regions = AllowedRegion.objects.filter(is_active=True).order_by("display_name")
     return Overview(

@@ -205,3 +205,72 @@ def test_a_workspace_page_shows_its_latest_requests_and_links_the_rest(client, p
     assert len(response.context["change_requests"]) == 20
     assert response.context["more_requests"]
     assert f"?workspace={ws.workspace_name}" in response.content.decode()
+
+
+def test_the_capacity_figures_are_kept_until_what_they_read_changes(policy, alice, bob) -> None:
+    from provisioning.capacity import report
+    from tests.factories import TUTORIAL_SIZES, vm_size
+
+    for name, family, vcpus, gpus, memory in TUTORIAL_SIZES:
+        vm_size("eastus2", name, family, vcpus, gpus, memory)
+    first = report.demands_kept()
+    with CaptureQueriesContext(connection) as kept:
+        assert report.demands_kept() == first
+    waiting = ChangeRequestFactory(requester=alice, submitted=True)  # audited: a new version
+
+    after = report.demands_kept()
+
+    assert len(kept.captured_queries) == 1  # the version only
+    assert first.pending == {}
+    assert after.pending[("bgmr", "bluegranit", "eastus2")]
+    assert after == report.demands()
+    assert waiting.status == "submitted"
+
+
+def test_a_workspace_pages_queries_do_not_grow_with_its_clusters_members_and_requests(
+    client, policy, alice, bob, django_assert_max_num_queries
+) -> None:
+    from tests.factories import ClusterFactory, MembershipFactory, WorkspaceFactory
+
+    ws = WorkspaceFactory(owner=alice)
+    url = reverse("provisioning:workspace_detail", args=[ws.pk])
+
+    def grow(count: int) -> None:
+        for _ in range(count):
+            ClusterFactory(workspace=ws)
+            member = MembershipFactory(workspace=ws)
+            ChangeRequestFactory(
+                requester=alice,
+                workspace=ws,
+                kind="grant_access",
+                submitted=True,
+                spec={
+                    "members": [{"principal": f"new-{member.pk}@contoso.com", "persona": "data_scientist"}]
+                },
+            )
+
+    grow(3)
+    client.force_login(bob)
+    few = queries(client, url)
+    grow(22)
+    with django_assert_max_num_queries(12):
+        assert queries(client, url) == few
+
+
+def test_the_exports_pages_queries_do_not_grow(client, bob, django_assert_max_num_queries) -> None:
+    from provisioning import exports
+    from provisioning.models import AuditExport
+
+    def ask(count: int) -> None:
+        for _ in range(count):
+            exports.audit_export_run(
+                export_id=exports.audit_export_request(requester=bob, filters={}, fmt="csv").pk
+            )
+
+    ask(3)
+    client.force_login(bob)
+    few = queries(client, reverse("provisioning:audit_exports"))
+    ask(22)
+    with django_assert_max_num_queries(6):
+        assert queries(client, reverse("provisioning:audit_exports")) == few
+    assert AuditExport.objects.filter(status="ready").count() == 25

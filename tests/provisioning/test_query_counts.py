@@ -35,7 +35,7 @@ APPROVE_NEW_WORKSPACE = 24
 APPROVE_CLUSTERS = 21
 REQUEST_PAGE = 11
 DRAFT_PAGE = 15
-CAPACITY_PAGE = 26
+CAPACITY_PAGE = 27  # a first view (the held and pending cores computed); 23 while they are kept
 
 
 def _catalog() -> None:

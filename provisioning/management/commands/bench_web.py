@@ -33,20 +33,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
+from provisioning.management.database_url import current_database_url
 from provisioning.management.embedded_redis import free_port, isolated_queues
 
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 60.0
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -145,7 +136,7 @@ class Command(BaseCommand):
             "BEHIND_TLS_PROXY": "true",
             "AUTH_MODE": "local",
             "ALLOW_LOCAL_AUTH_IN_PRODUCTION": "true",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": current_database_url(),
             "REDIS_URL": redis_url,
             "PORTAL_VAR_DIR": str(tmp),
             "STATIC_ROOT": str(tmp / "static"),
