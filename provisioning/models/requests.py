@@ -103,6 +103,8 @@ class ChangeRequest(models.Model):
             # The requests list (newest first) and the approval page's latest decisions, at 10,000s of rows.
             models.Index(fields=["-created_at", "-id"], name="changerequest_newest"),
             models.Index(fields=["-decided_at", "-id"], name="changerequest_latest_decided"),
+            # The capacity page's version of its kept figures reads the newest change.
+            models.Index(fields=["-updated_at"], name="changerequest_latest_change"),
         ]
 
     def __str__(self) -> str:

@@ -149,8 +149,15 @@ def _offer(field: forms.Field, blank: str, choices: list[tuple[str, str]]) -> No
 class TeamBudgetForm(forms.Form):
     """A team's cores in a region and VM family; the service checks them against Azure's figures."""
 
+    # Typed with suggestions (a <datalist> of the known teams), not a <select>: an enterprise has hundreds
+    # of teams, and a select renders each one through the form widget templates.
     team = forms.ChoiceField(
-        label="Team (department/team)", error_messages={"required": "Choose the team the budget is for."}
+        label="Team (department/team)",
+        widget=forms.TextInput(attrs={"list": "budget-teams", "autocomplete": "off", "spellcheck": "false"}),
+        error_messages={
+            "required": "Choose the team the budget is for.",
+            "invalid_choice": "%(value)s is not a team of the portal: type department/team as the list suggests.",
+        },
     )
     region = forms.ChoiceField(label="Region", error_messages={"required": "Choose the region."})
     family = forms.ChoiceField(label="VM family", error_messages={"required": "Choose the VM family."})
@@ -191,7 +198,7 @@ class TeamBudgetForm(forms.Form):
                 help_text="As Azure names it, e.g. standardDSv2Family (no size catalog has been read yet).",
             )
         for name, field in self.fields.items():
-            css = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
+            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs.update({"class": css})
             if name.endswith("_cores"):
                 field.widget.attrs.update({"inputmode": "numeric"})
