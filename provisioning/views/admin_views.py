@@ -22,8 +22,9 @@ from provisioning.workflow import selectors, services
 
 Status = ChangeRequest.Status
 DECIDED = (Status.APPROVED, Status.REJECTED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
-RECENTLY_DECIDED_COUNT = 20
-PAGE_SIZE = 50
+RECENTLY_DECIDED_COUNT = 10
+# A decision page: a screenful to decide now, and the last few decisions for context.
+PAGE_SIZE = 25
 
 
 class RejectForm(forms.Form):
@@ -62,7 +63,7 @@ def _queue_row(cr: ChangeRequest) -> QueueRow:
 @login_required
 @require_GET
 def approval_queue(request: HttpRequest) -> HttpResponse:
-    """Submitted requests waiting for a decision (oldest first, 50 a page), and the latest decisions."""
+    """Submitted requests waiting for a decision (oldest first, 25 a page), and the latest ten decisions."""
     _require_admin(request.user)
     visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
     page = Paginator(selectors.approval_queue(request.user).defer("plan", "name_check"), PAGE_SIZE).get_page(

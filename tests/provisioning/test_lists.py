@@ -28,8 +28,8 @@ def test_the_approval_queue_pages_oldest_first(client, policy, alice, bob) -> No
     second = client.get(APPROVALS, {"page": 2})
 
     waiting = list(ChangeRequest.objects.filter(status="submitted").order_by("submitted_at", "id"))
-    assert [row.cr for row in first.context["waiting"]] == waiting[:50]
-    assert [row.cr for row in second.context["waiting"]] == waiting[50:]
+    assert [row.cr for row in first.context["waiting"]] == waiting[:25]
+    assert [row.cr for row in second.context["waiting"]] == waiting[25:50]
     assert ">55</span>" in first.content.decode()
     assert "?page=2" in first.content.decode()
 
