@@ -144,10 +144,6 @@ class Check:
         return found
 
 
-def size_in(region: str, vm_size: str) -> VmSize | None:
-    return VmSize.objects.filter(region=region, name=vm_size.upper()).first()
-
-
 def catalog_known(region: str) -> bool:
     """Whether the size catalog of the region has been read from Azure."""
     return VmSize.objects.filter(region=region).exists()
