@@ -28,9 +28,17 @@ def provisioning_job_id(request_id: int) -> str:
     return f"provision-request-{request_id}-run-1"
 
 
-def job_enqueue(func: str, *args: Any, job_id: str, description: str, result_ttl: int = 24 * 3600) -> bool:
+def job_enqueue(
+    func: str,
+    *args: Any,
+    job_id: str,
+    description: str,
+    result_ttl: int = 24 * 3600,
+    failure_ttl: int = 7 * 24 * 3600,
+    when_down: str = "the sweeper will enqueue it later",
+) -> bool:
     """Queue ``func`` (a dotted path under ``provisioning.jobs``) with plain arguments under ``job_id``;
-    False (and a log line) when Redis is unreachable: the sweeper queues it again later."""
+    False, and a log line ending with ``when_down`` (what happens next), when Redis is unreachable."""
     try:
         django_rq.get_queue(QUEUE_NAME).enqueue(
             func,
@@ -38,12 +46,10 @@ def job_enqueue(func: str, *args: Any, job_id: str, description: str, result_ttl
             job_id=job_id,
             description=description,
             result_ttl=result_ttl,
-            failure_ttl=7 * 24 * 3600,
+            failure_ttl=failure_ttl,
         )
     except RedisError as exc:
-        logger.warning(
-            "could not enqueue %s (%s); the sweeper will enqueue it later", job_id, exc.__class__.__name__
-        )
+        logger.warning("could not enqueue %s (%s); %s", description, exc.__class__.__name__, when_down)
         return False
     return True
 

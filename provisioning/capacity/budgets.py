@@ -9,15 +9,12 @@ applies it as AzureML workspace-level quota to the team's active workspaces in t
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
-import django_rq
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from redis.exceptions import RedisError
 
 from accounts import personas
 from provisioning import queue
@@ -26,8 +23,6 @@ from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
 from provisioning.models import AllowedRegion, AllowedSubscription, CoreUsage, TeamBudget, VmSize, Workspace
 from provisioning.problems import Problem
-
-logger = logging.getLogger(__name__)
 
 TEAM_QUOTA_JOB = "provisioning.jobs.team_quota_apply"
 CAPACITY_JOB = "provisioning.jobs.capacity_check"
@@ -203,27 +198,15 @@ def team_quota_enqueue(*, department: str, team: str, region: str, job_id: str) 
 
     The job reads the budgets when it runs, so a later change's job applies the latest figures too.
     """
-    try:
-        django_rq.get_queue(queue.QUEUE_NAME).enqueue(
-            TEAM_QUOTA_JOB,
-            department,
-            team,
-            region,
-            job_id=job_id,
-            description=f"apply team {department}/{team}'s budgets in {region} as workspace quota",
-            result_ttl=24 * 3600,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except RedisError as exc:
-        logger.warning(
-            "could not enqueue the workspace quota of team %s/%s in %s (%s); save the budget again later",
-            department,
-            team,
-            region,
-            exc.__class__.__name__,
-        )
-        return False
-    return True
+    return queue.job_enqueue(
+        TEAM_QUOTA_JOB,
+        department,
+        team,
+        region,
+        job_id=job_id,
+        description=f"apply team {department}/{team}'s budgets in {region} as workspace quota",
+        when_down="save the budget again later",
+    )
 
 
 def capacity_refresh_enqueue(*, actor: Any) -> str:
@@ -235,15 +218,12 @@ def capacity_refresh_enqueue(*, actor: Any) -> str:
     _require_admin(actor, "refresh capacity from Azure")
     if queue.job_pending(CAPACITY_JOB_ID):
         return "already queued"
-    try:
-        django_rq.get_queue(queue.QUEUE_NAME).enqueue(
-            CAPACITY_JOB,
-            job_id=CAPACITY_JOB_ID,
-            description="read VM sizes and core usages from Azure, then guard the clusters",
-            result_ttl=3600,
-            failure_ttl=3600,
-        )
-    except RedisError as exc:
-        logger.warning("could not enqueue the capacity refresh (%s)", exc.__class__.__name__)
-        return "unavailable"
-    return "queued"
+    queued = queue.job_enqueue(
+        CAPACITY_JOB,
+        job_id=CAPACITY_JOB_ID,
+        description="read VM sizes and core usages from Azure, then guard the clusters",
+        result_ttl=3600,
+        failure_ttl=3600,
+        when_down="the periodic check reads them at its next tick",
+    )
+    return "queued" if queued else "unavailable"

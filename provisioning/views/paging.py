@@ -35,12 +35,9 @@ def keyset_page(rows: QuerySet[Any], params: Any, *, size: int) -> KeysetPage:
     before, after = _id(params.get("before")), _id(params.get("after"))
     if after is not None:
         found = list(rows.filter(id__gt=after).order_by("id")[: size + 1])
-        more_newer = len(found) > size
-        page = list(reversed(found[:size]))
-        older_exists = bool(page)
-        return KeysetPage(
-            page, page[0].pk if more_newer else None, page[-1].pk if page and older_exists else None
-        )
+        page = list(reversed(found[:size]))  # rows older than these exist: the caller came from them
+        newer = page[0].pk if len(found) > size else None
+        return KeysetPage(page, newer, page[-1].pk if page else None)
     newest_first = rows.order_by("-id")
     if before is not None:
         newest_first = newest_first.filter(id__lt=before)

@@ -85,12 +85,14 @@ class Command(BaseCommand):
         data = volume.volume_fill(scale=options["scale"])
         figures: dict[str, Any] = {"volume": volume.summary(data), "fill_seconds": time.monotonic() - started}
         pages = self._pages(data)
-        cookies = {name: self._session(user) for name, user in (("admin", data.admin), ("lead", data.lead))}
+        users = {"admin": data.admin, "lead": data.lead}
+        cookies = {who: self._session(user) for who, user in users.items()}
         server = self._serve(tmp, redis_url, options["workers"])
         try:
             base = f"http://127.0.0.1:{server.port}"
             figures["pages"] = [
-                self._measure(base, cookies[who], label, url, options, who=who) for label, who, url in pages
+                self._measure(base, cookies[who], label, url, options, user=users[who])
+                for label, who, url in pages
             ]
             figures["during_exports"] = self._during_exports(base, cookies["admin"], data, options)
         finally:
@@ -173,11 +175,8 @@ class Command(BaseCommand):
         return len(captured.captured_queries)
 
     def _measure(
-        self, base: str, cookie: str, label: str, url: str, options: dict[str, Any], *, who: str
+        self, base: str, cookie: str, label: str, url: str, options: dict[str, Any], *, user: Any
     ) -> dict[str, Any]:
-        from accounts.models import User
-
-        user = User.objects.get(username="bench-admin" if who == "admin" else "lead0")
         singles = [self._get(base, cookie, url) for _ in range(5)]
         statuses = {status for _, status, _ in singles}
         load = self._load(base, cookie, url, options["requests"], options["connections"])
