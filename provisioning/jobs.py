@@ -33,6 +33,13 @@ def check_names(request_id: int) -> int:
     return sum(1 for answer in request_check_names(request_id=request_id) if not answer["available"])
 
 
+def check_principals(request_id: int) -> int:
+    """Look a submitted request's members and group up in Entra ID; returns how many are refused."""
+    from provisioning.engine.principal_checks import request_check_principals
+
+    return sum(1 for answer in request_check_principals(request_id=request_id) if answer["problem"])
+
+
 def capacity_refresh() -> dict[str, Any]:
     """Read the size catalog and core usages of every allowed subscription and region from Azure."""
     from provisioning.engine import capacity_sync

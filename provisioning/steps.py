@@ -123,8 +123,56 @@ def _grant_steps(
     return specs
 
 
+# Removals run in reverse dependency order: what is granted on or runs in a resource goes before it.
+REMOVAL_TIERS = {
+    "role_assignment": 0,
+    "cluster": 1,
+    "workspace": 2,
+    "storage_account": 3,
+    "key_vault": 3,
+    "container_registry": 3,
+    "app_insights": 3,
+    "resource_group": 4,
+}
+
+
+def removal_key(kind: str, azure_id: str) -> str:
+    return f"remove:{kind}:{azure_id.lower()}"
+
+
+def _removal_steps(removals: list[dict[str, Any]]) -> list[StepSpec]:
+    """Deletions by Azure id (a rollback, or access added outside the portal), each after every removal
+    of a lower tier."""
+    specs: list[StepSpec] = []
+    for item in removals:
+        tier = REMOVAL_TIERS[item["kind"]]
+        deps = tuple(
+            removal_key(other["kind"], other["azure_id"])
+            for other in removals
+            if REMOVAL_TIERS[other["kind"]] < tier
+        )
+        specs.append(
+            StepSpec(
+                removal_key(item["kind"], item["azure_id"]),
+                "remove",
+                f"remove {item['kind'].replace('_', ' ')} {item.get('name') or item['azure_id']}",
+                deps,
+                dict(item),
+            )
+        )
+    return specs
+
+
 def steps_for_plan(plan: dict[str, Any]) -> list[StepSpec]:
     """Every operation of a plan, in a stable order, with its dependencies."""
+    if plan.get("removals"):
+        return _removal_steps(plan["removals"]) + _build_steps(plan)
+    return _build_steps(plan)
+
+
+def _build_steps(plan: dict[str, Any]) -> list[StepSpec]:
+    if "names" not in plan:  # a rollback plan holds removals only
+        return []
     specs = _resource_steps(plan)
     keys = {s.key for s in specs}
     has_workspace = "workspace" in keys

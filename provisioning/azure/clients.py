@@ -74,26 +74,35 @@ class GraphSession:
 
     def user_object_id(self, upn_or_mail: str) -> str:
         """The object id of the one user whose UPN or mail is this address."""
-        literal = upn_or_mail.replace("'", "''")
-        result = (
-            self.get(
-                "users",
-                {
-                    "$filter": f"userPrincipalName eq '{literal}' or mail eq '{literal}'",
-                    "$select": "id,userPrincipalName,mail,displayName",
-                },
-            )
-            or {}
-        )
-        return self._only(list(result.get("value", [])), f"the user '{upn_or_mail}' (UPN or mail)")
+        return self._only(self.users_matching(upn_or_mail), f"the user '{upn_or_mail}' (UPN or mail)")
 
     def group_object_id(self, display_name: str) -> str:
         """The object id of the one group with exactly this display name."""
-        literal = display_name.replace("'", "''")
-        result = (
-            self.get("groups", {"$filter": f"displayName eq '{literal}'", "$select": "id,displayName"}) or {}
+        return self._only(self.groups_named(display_name), f"the group named '{display_name}'")
+
+    def users_matching(self, upn_or_mail: str) -> list[dict[str, Any]]:
+        """Every user whose UPN or mail is this address, with what decides whether they may get access."""
+        literal = upn_or_mail.replace("'", "''")
+        result = self.get(
+            "users",
+            {
+                "$filter": f"userPrincipalName eq '{literal}' or mail eq '{literal}'",
+                "$select": "id,userPrincipalName,mail,displayName,accountEnabled,userType",
+            },
         )
-        return self._only(list(result.get("value", [])), f"the group named '{display_name}'")
+        return list((result or {}).get("value", []))
+
+    def groups_named(self, display_name: str) -> list[dict[str, Any]]:
+        """Every group with exactly this display name, with its kind (security or Microsoft 365)."""
+        literal = display_name.replace("'", "''")
+        result = self.get(
+            "groups",
+            {
+                "$filter": f"displayName eq '{literal}'",
+                "$select": "id,displayName,mail,securityEnabled,mailEnabled,groupTypes",
+            },
+        )
+        return list((result or {}).get("value", []))
 
     def user(self, key: str) -> dict[str, Any] | None:
         """A user by object id or UPN, or None."""

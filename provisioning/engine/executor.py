@@ -138,8 +138,7 @@ def request_execute(
     run = runs.run_claim(request_id=request_id, worker=worker)
     if run is None:
         return "nothing to do"
-    cr = run.change_request
-    execution = _Execution(run, run_context(cr, clients or AzureClients.from_settings(), {}), worker)
+    execution = _Execution(run, run_context(run, clients or AzureClients.from_settings(), {}), worker)
     execution.execute()
     finished = None if execution.lost_lease else runs.run_finish(run_id=run.pk, worker=worker)
     if finished is None or finished.status == Run.Status.RUNNING:

@@ -16,7 +16,7 @@ from provisioning import arm
 from provisioning.azure import authz, ml, quotas, resources
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome
-from provisioning.models import ChangeRequest
+from provisioning.models import Run
 from provisioning.steps import StepSpec, principal_key
 
 
@@ -52,10 +52,10 @@ class RunContext:
         }
 
 
-def run_context(cr: ChangeRequest, clients: AzureClients, results: dict[str, str]) -> RunContext:
-    """The context of a run of the request's approved plan."""
-    plan = cr.plan or {}
-    workspace = cr.workspace
+def run_context(run: Run, clients: AzureClients, results: dict[str, str]) -> RunContext:
+    """The context of a run: the request's approved plan, or what its rollback removes."""
+    plan = run.plan
+    workspace = run.change_request.workspace
     group = next((r for r in plan.get("resources", []) if r["type"] == "resource_group"), None)
     tags = group["tags"] if group else arm.ownership_tags()
     region = group["location"] if group else (workspace.region if workspace else "")

@@ -23,7 +23,7 @@ from provisioning.capacity import budgets
 from provisioning.models import ChangeRequest, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key
-from provisioning.workflow import name_checks, selectors
+from provisioning.workflow import name_checks, principal_checks, selectors
 from provisioning.workflow.services import workspace_quotas_for
 from provisioning.workflow.transitions import request_locked, request_transition, resource_transition
 
@@ -261,6 +261,12 @@ def runs_sweep(*, now: Any = None, grace_seconds: int | None = None) -> list[int
     for cr in unchecked:
         if not queue.job_pending(f"check-names-{cr.pk}"):
             name_checks.name_check_enqueue(request_id=cr.pk)
+    members_unchecked = ChangeRequest.objects.filter(
+        status=Status.SUBMITTED, principal_check__isnull=True, submitted_at__lt=stale
+    )
+    for cr in members_unchecked:
+        if not queue.job_pending(f"check-principals-{cr.pk}"):
+            principal_checks.principal_check_enqueue(request_id=cr.pk)
     running = Run.objects.filter(change_request__status=Status.PROVISIONING).filter(
         Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
         | Q(status=Run.Status.QUEUED, created_at__lt=stale)

@@ -9,6 +9,7 @@ every change.
 
 from provisioning.models.audit import AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
+from provisioning.models.drift import DriftItem, ObservedResource
 from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
 from provisioning.models.policy import (
     AllowedRegion,
@@ -35,9 +36,11 @@ __all__ = [
     "Cluster",
     "ClusterFlag",
     "CoreUsage",
+    "DriftItem",
     "Environment",
     "EnvironmentPolicy",
     "Membership",
+    "ObservedResource",
     "OverBudget",
     "Persona",
     "Policy",

@@ -26,9 +26,13 @@ class ResourceState(models.TextChoices):
 RESOURCE_TRANSITIONS: dict[str, frozenset[str]] = {
     ResourceState.PENDING: frozenset({ResourceState.PROVISIONING}),
     ResourceState.PROVISIONING: frozenset({ResourceState.ACTIVE, ResourceState.FAILED}),
-    ResourceState.FAILED: frozenset({ResourceState.PROVISIONING}),
+    # A failed row is retried, kept as Azure holds it (ACTIVE), dropped by an amendment or rolled back
+    # (REVOKED, or REVOKING while a run removes what Azure holds of it).
+    ResourceState.FAILED: frozenset(
+        {ResourceState.PROVISIONING, ResourceState.ACTIVE, ResourceState.REVOKING, ResourceState.REVOKED}
+    ),
     ResourceState.ACTIVE: frozenset({ResourceState.REVOKING}),
-    ResourceState.REVOKING: frozenset({ResourceState.REVOKED}),
+    ResourceState.REVOKING: frozenset({ResourceState.REVOKED, ResourceState.FAILED}),
     ResourceState.REVOKED: frozenset(),
 }
 

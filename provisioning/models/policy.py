@@ -122,6 +122,10 @@ class EnvironmentPolicy(models.Model):
         default=OverBudget.REFUSE,
         help_text="What happens to a cluster that would pass the team's budget or the subscription's quota",
     )
+    guests_allowed = models.BooleanField(
+        default=False,
+        help_text="Whether guest accounts (B2B users from other tenants) may be members of its workspaces",
+    )
 
     class Meta:
         ordering = ["environment"]

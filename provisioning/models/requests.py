@@ -23,6 +23,7 @@ class ChangeRequest(models.Model):
         ADD_CLUSTERS = "add_clusters", "Add clusters"
         GRANT_ACCESS = "grant_access", "Grant access"
         REVOKE_ACCESS = "revoke_access", "Revoke access"
+        REMEDIATE_DRIFT = "remediate_drift", "Remediate drift"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -33,20 +34,32 @@ class ChangeRequest(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        ABANDONED = "abandoned", "Abandoned (what Azure holds is kept)"
+        ROLLING_BACK = "rolling_back", "Rolling back"
+        ROLLED_BACK = "rolled_back", "Rolled back"
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.DRAFT: frozenset({Status.SUBMITTED, Status.CANCELLED}),
         Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
         Status.APPROVED: frozenset({Status.PROVISIONING}),
         Status.PROVISIONING: frozenset({Status.SUCCEEDED, Status.FAILED}),
-        Status.FAILED: frozenset({Status.PROVISIONING}),
+        # A failed request is retried, amended (a wider amendment goes back to an approver), or abandoned:
+        # kept as Azure holds it, or rolled back by a run that deletes what it created.
+        Status.FAILED: frozenset(
+            {Status.PROVISIONING, Status.SUBMITTED, Status.ABANDONED, Status.ROLLING_BACK}
+        ),
+        Status.ROLLING_BACK: frozenset({Status.ROLLED_BACK, Status.FAILED}),
+        Status.ROLLED_BACK: frozenset(),
+        Status.ABANDONED: frozenset(),
         Status.REJECTED: frozenset(),
         Status.SUCCEEDED: frozenset(),
         Status.CANCELLED: frozenset(),
     }
     EDITABLE = frozenset({Status.DRAFT})
     OPEN = frozenset({Status.DRAFT, Status.SUBMITTED})
-    PENDING_OR_LIVE = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING})
+    PENDING_OR_LIVE = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING, Status.ROLLING_BACK})
+    # What a worker is (or will be) running.
+    RUNNING = frozenset({Status.APPROVED, Status.PROVISIONING, Status.ROLLING_BACK})
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
@@ -95,6 +108,20 @@ class ChangeRequest(models.Model):
         help_text="The first of two admins, when policy asks a second approval for going over budget",
     )
     first_approved_at = models.DateTimeField(null=True, blank=True)
+    amended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="amended_requests",
+        help_text="Who last amended it after it failed; they do not approve their own amendment",
+    )
+    principal_check = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Entra ID's answer on every member and the security group, checked by a worker",
+    )
+    principal_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -121,12 +148,17 @@ class ChangeRequest(models.Model):
         return (
             self.status == self.Status.SUBMITTED
             and is_admin(user)
-            and user.pk not in (self.requester_id, self.first_approver_id)
+            and user.pk not in (self.requester_id, self.first_approver_id, self.amended_by_id)
         )
 
     @property
     def is_editable(self) -> bool:
         return self.status in self.EDITABLE
+
+    @property
+    def principals_refused(self) -> list[dict[str, Any]]:
+        """Members and groups Entra ID does not accept (unknown, disabled, guest, not a security group)."""
+        return [p for p in (self.principal_check or []) if p.get("problem")]
 
     @property
     def names_taken(self) -> list[dict[str, str]]:

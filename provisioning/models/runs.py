@@ -14,12 +14,16 @@ from provisioning.steps import steps_for_plan
 class RunManager(models.Manager["Run"]):
     """Creates runs with their steps."""
 
-    def create_next(self, cr: ChangeRequest) -> Run:
-        """A new run of the request's plan; steps finished by an earlier run are carried over as done."""
+    def create_next(self, cr: ChangeRequest, *, rollback: dict[str, Any] | None = None) -> Run:
+        """A new run of the request's plan; steps finished by an earlier run of the same purpose are
+        carried over as done. ``rollback``: the plan of a run that removes what the request created."""
         number = (cr.runs.aggregate(n=Max("number"))["n"] or 0) + 1
-        run = self.create(change_request=cr, number=number)
+        purpose = Run.Purpose.ROLLBACK if rollback is not None else Run.Purpose.PROVISION
+        run = self.create(change_request=cr, number=number, purpose=purpose, rollback_plan=rollback)
         done_before: dict[str, Any] = dict(
-            Step.objects.filter(run__change_request=cr, status__in=Step.DONE).values_list("key", "azure_id")
+            Step.objects.filter(
+                run__change_request=cr, run__purpose=purpose, status__in=Step.DONE
+            ).values_list("key", "azure_id")
         )
         Step.objects.bulk_create(
             Step(
@@ -33,7 +37,7 @@ class RunManager(models.Manager["Run"]):
                 azure_id=done_before.get(spec.key, ""),
                 outcome="done in an earlier run" if spec.key in done_before else "",
             )
-            for i, spec in enumerate(steps_for_plan(cr.plan or {}))
+            for i, spec in enumerate(steps_for_plan(run.plan))
         )
         return run
 
@@ -52,6 +56,10 @@ class Run(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Purpose(models.TextChoices):
+        PROVISION = "provision", "Provision"
+        ROLLBACK = "rollback", "Roll back"
+
     change_request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="runs")
     number = models.PositiveIntegerField(
         help_text="1 for the first run of a request, then one more per retry"
@@ -60,6 +68,10 @@ class Run(models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     deliveries = models.PositiveIntegerField(default=0, help_text="How many times a worker picked it up")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.PROVISION)
+    rollback_plan = models.JSONField(
+        null=True, blank=True, help_text="What a rollback run removes (the request's plan otherwise)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -76,6 +88,13 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.number} of request #{self.change_request_id}"
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The plan this run executes: the request's approved plan, or what its rollback removes."""
+        if self.rollback_plan is not None:
+            return dict(self.rollback_plan)
+        return dict(self.change_request.plan or {})
 
     @property
     def job_id(self) -> str:

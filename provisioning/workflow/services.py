@@ -22,7 +22,7 @@ from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Workspace
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
-from provisioning.workflow import name_checks, selectors
+from provisioning.workflow import name_checks, principal_checks, selectors
 from provisioning.workflow.transitions import (
     RequestError,
     TransitionError,
@@ -158,9 +158,21 @@ def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
         spec = RequestSpec.from_json(cr.spec)
         if cr.can_transition(Status.SUBMITTED):
             _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)
-        request_transition(cr, Status.SUBMITTED, actor=actor, submitted_at=timezone.now(), name_check=None)
+        members = principal_checks.principals_to_check(cr)
+        request_transition(
+            cr,
+            Status.SUBMITTED,
+            actor=actor,
+            submitted_at=timezone.now(),
+            name_check=None,
+            # Nothing to look up: checked at once, so neither the page nor the sweeper waits for a worker.
+            principal_check=None if members else [],
+            principal_checked_at=None if members else timezone.now(),
+        )
         if cr.kind == Kind.NEW_WORKSPACE:
             transaction.on_commit(lambda: name_checks.name_check_enqueue(request_id=cr.pk))
+        if members:
+            transaction.on_commit(lambda: principal_checks.principal_check_enqueue(request_id=cr.pk))
     return cr
 
 
@@ -287,6 +299,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
         )
         for c in spec.clusters
     )
+    found = principal_checks.object_ids(cr)
     Membership.objects.bulk_create(
         Membership(
             workspace=workspace,
@@ -294,6 +307,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
             principal_name=m.principal.lower() if m.principal_type == "user" else m.principal,
             principal_type=m.principal_type,
             persona=m.persona,
+            object_id=found.get((m.principal_type, m.principal.lower()), ""),
         )
         for m in spec.all_members()
     )
@@ -322,6 +336,9 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
         taken = name_checks.taken_name_problems(cr)
         if taken:
             raise RequestError("names are taken elsewhere in Azure", taken)
+        refused = principal_checks.refused_principal_problems(cr)
+        if refused:
+            raise RequestError("Entra ID does not accept some members", refused)
         if check.needs_second_approval and cr.first_approver_id is None:
             return _first_approval(cr, approver, check)
         if check.needs_second_approval and cr.first_approver_id == approver.pk:

@@ -89,6 +89,8 @@ def names_in_use(
         | Q(registry__in=lowered)
         | Q(data_lake_name__in=lowered)
     ).exclude(state=ResourceState.REVOKED)
+    if exclude_request_id is not None:  # the workspace an amended request already made is its own
+        existing = existing.exclude(change_requests__id=exclude_request_id)
     for workspace in existing:
         taken = {
             workspace.workspace_name,
@@ -238,7 +240,9 @@ def _size_problems(
     return []
 
 
-def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None) -> list[Problem]:
+def _member_problems(
+    members: Iterable[MemberSpec], workspace: Workspace | None, *, request_id: int | None = None
+) -> list[Problem]:
     members = list(members)
     live: set[str] = set()
     if workspace is not None and members:
@@ -246,6 +250,7 @@ def _member_problems(members: Iterable[MemberSpec], workspace: Workspace | None)
             n.lower()
             for n in Membership.objects.filter(workspace=workspace)
             .exclude(state=ResourceState.REVOKED)
+            .exclude(change_request_id=request_id)  # an amended request's own members are not others'
             .values_list("principal_name", flat=True)
         }
     problems: list[Problem] = []
@@ -351,6 +356,6 @@ def spec_problems(
     )
     if check is not None:
         problems += check.problems()
-    problems += _member_problems(spec.members, workspace)
+    problems += _member_problems(spec.members, workspace, request_id=request_id)
     problems += _revoke_problems(spec.revoke, workspace)
     return problems
