@@ -157,6 +157,8 @@ class SignInApi:
         user = self._user(hint) if hint else None
         if user is None:
             return self._picker(req, params, unknown=hint)
+        if not user.enabled:
+            raise _error_page(400, 50057, "The user account is disabled.")
         return self._redirect(
             redirect_uri, params, code=self._new_code(app, user, params), session_state=str(uuid.uuid4())
         )
@@ -191,7 +193,8 @@ class SignInApi:
             (
                 p
                 for p in self.state.principals.values()
-                if p.kind == "user" and hint in {p.upn.lower(), p.object_id.lower()}
+                if p.kind == "user"
+                and (hint in {p.upn.lower(), p.object_id.lower()} or (p.guest and hint == p.mail.lower()))
             ),
             None,
         )

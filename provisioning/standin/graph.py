@@ -1,61 +1,48 @@
 """Microsoft Graph v1.0: the user, group and service principal lookups the portal makes.
 
-``$filter`` supports ``prop eq 'value'`` clauses joined by ``or``/``and`` (string comparison is
-case-insensitive, as Graph's is for these properties) and ``startswith(prop,'value')``.
+Lists honour ``$filter``, ``$search``, ``$select``, ``$top`` and ``$count`` (see ``graph_query``). As in
+Graph, a user shows its default properties unless ``$select`` names others: ``accountEnabled``,
+``userType``, ``creationType``, ``externalUserState`` and ``otherMails`` are returned only when selected
+(they can be filtered on all the same). Groups show ``securityEnabled``, ``mailEnabled`` and
+``groupTypes`` by default. ``$select`` of a property the stand-in does not model is ignored.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import partial
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from provisioning.standin.arm import Context
+from provisioning.standin.directory import mail_nickname
+from provisioning.standin.graph_query import (
+    CONSISTENCY_MESSAGE,
+    page_size,
+    parse_filter,
+    parse_search,
+    skip_token,
+    skipped,
+)
 from provisioning.standin.state import Principal
 from provisioning.standin.wire import GRAPH, Request, Response, Route, graph_error, route
 
-CLAUSE = re.compile(
-    r"\s*(?:(?P<prop>\w+)\s+eq\s+'(?P<value>(?:[^']|'')*)'"
-    r"|startswith\(\s*(?P<sprop>\w+)\s*,\s*'(?P<svalue>(?:[^']|'')*)'\s*\))\s*",
-    re.IGNORECASE,
-)
-JOIN = re.compile(r"(and|or)\b", re.IGNORECASE)
 COLLECTIONS = {"users": "user", "groups": "group", "servicePrincipals": "servicePrincipal"}
-
-
-def parse_filter(text: str) -> Callable[[dict[str, Any]], bool]:
-    """A predicate for an OData $filter made of eq / startswith clauses joined by and / or."""
-    pos, groups, current = 0, [], []
-    while True:
-        found = CLAUSE.match(text, pos)
-        if found is None:
-            raise graph_error(400, "BadRequest", f"Invalid filter clause: '{text}'.")
-        current.append(_clause(found))
-        pos = found.end()
-        if pos >= len(text):
-            break
-        join = JOIN.match(text, pos)
-        if join is None:
-            raise graph_error(400, "BadRequest", f"Invalid filter clause: '{text}'.")
-        if join.group(1).lower() == "or":
-            groups.append(current)
-            current = []
-        pos = join.end()
-    groups.append(current)
-    return lambda obj: any(all(test(obj) for test in group) for group in groups)
-
-
-def _clause(found: re.Match[str]) -> Callable[[dict[str, Any]], bool]:
-    if found.group("prop"):
-        prop, value = found.group("prop"), found.group("value").replace("''", "'").lower()
-        return lambda obj: str(_field(obj, prop) or "").lower() == value
-    prop, prefix = found.group("sprop"), found.group("svalue").replace("''", "'").lower()
-    return lambda obj: str(_field(obj, prop) or "").lower().startswith(prefix)
-
-
-def _field(obj: dict[str, Any], prop: str) -> Any:
-    return next((v for k, v in obj.items() if k.lower() == prop.lower()), None)
+RESOURCE_NAMES = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}
+# Graph v1.0 returns only these properties of a user unless $select asks for others.
+USER_DEFAULTS = (
+    "id",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+)
 
 
 class GraphApi:
@@ -91,6 +78,7 @@ class GraphApi:
         return [self._render(p) for p in self.state.principals.values() if p.kind == kind]
 
     def _render(self, principal: Principal) -> dict[str, Any]:
+        """Every property the stand-in models (``_select`` trims it to what Graph would return)."""
         if principal.kind == "user":
             given, _, surname = principal.display_name.partition(" ")
             return {
@@ -105,17 +93,25 @@ class GraphApi:
                 "mobilePhone": None,
                 "officeLocation": None,
                 "preferredLanguage": None,
+                "accountEnabled": principal.enabled,
+                "userType": "Guest" if principal.guest else "Member",
+                "creationType": "Invitation" if principal.guest else None,
+                "externalUserState": "Accepted" if principal.guest else None,
+                "otherMails": [principal.mail] if principal.guest and principal.mail else [],
+                "mailNickname": principal.upn.split("@")[0],
             }
         if principal.kind == "group":
+            unified = not principal.security
             return {
                 "id": principal.object_id,
                 "displayName": principal.display_name,
                 "description": None,
                 "mail": principal.mail or None,
-                "mailEnabled": False,
-                "securityEnabled": True,
-                "groupTypes": [],
-                "mailNickname": re.sub(r"\W", "", principal.display_name).lower(),
+                "mailEnabled": unified or bool(principal.mail),
+                "securityEnabled": principal.security,
+                "groupTypes": ["Unified"] if unified else [],
+                "mailNickname": mail_nickname(principal.display_name),
+                "visibility": "Private" if unified else None,
             }
         return {
             "id": principal.object_id,
@@ -125,25 +121,51 @@ class GraphApi:
             "accountEnabled": True,
         }
 
-    def _select(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
-        fields = [f.strip() for f in req.query.get("$select", "").split(",") if f.strip()]
+    @staticmethod
+    def _fields(req: Request) -> list[str]:
+        return [f.strip() for f in req.query.get("$select", "").split(",") if f.strip()]
+
+    def _select(self, req: Request, obj: dict[str, Any], kind: str) -> dict[str, Any]:
+        fields = {f.lower() for f in self._fields(req)}
         if not fields:
-            return obj
-        return {k: v for k, v in obj.items() if k.lower() in {f.lower() for f in fields} or k == "id"}
+            if kind != "user":
+                return obj
+            return {k: v for k, v in obj.items() if k in USER_DEFAULTS}
+        return {k: v for k, v in obj.items() if k.lower() in fields or k == "id"}
+
+    def _context(self, req: Request, collection: str, suffix: str = "") -> str:
+        fields = self._fields(req)
+        selected = f"({','.join(fields)})" if fields else ""
+        return f"{req.base_url}/v1.0/$metadata#{collection}{selected}{suffix}"
 
     def list(self, req: Request, kind: str) -> Response:
+        collection = next(c for c, k in COLLECTIONS.items() if k == kind)
+        size = page_size(req.query.get("$top"))
         objects = self._objects(kind)
+        if req.query.get("$search") is not None:
+            if req.headers.get("consistencylevel", "").lower() != "eventual":
+                raise graph_error(400, "Request_UnsupportedQuery", CONSISTENCY_MESSAGE)
+            found = parse_search(req.query["$search"], RESOURCE_NAMES[kind])
+            objects = [o for o in objects if found(o)]
         if req.query.get("$filter"):
             predicate = parse_filter(req.query["$filter"])
             objects = [o for o in objects if predicate(o)]
-        collection = next(c for c, k in COLLECTIONS.items() if k == kind)
-        return Response(
-            200,
-            {
-                "@odata.context": f"{req.base_url}/v1.0/$metadata#{collection}",
-                "value": [self._select(req, o) for o in objects],
-            },
-        )
+        start = skipped(req.query.get("$skiptoken"))
+        body: dict[str, Any] = {"@odata.context": self._context(req, collection)}
+        counted = req.query.get("$count", "").lower() == "true"
+        if counted and req.headers.get("consistencylevel", "").lower() == "eventual":
+            body["@odata.count"] = len(objects)
+        if start + size < len(objects):
+            body["@odata.nextLink"] = self._next_link(req, collection, start + size)
+        body["value"] = [self._select(req, o, kind) for o in objects[start : start + size]]
+        return Response(200, body)
+
+    @staticmethod
+    def _next_link(req: Request, collection: str, offset: int) -> str:
+        names = {"$select": "$select", "$filter": "$filter", "$search": "$search", "$count": "$count"}
+        query = {names[k]: v for k, v in req.query.items() if k in names}
+        query.update({"$top": req.query.get("$top", "100"), "$skiptoken": skip_token(offset)})
+        return f"{req.base_url}/v1.0/{collection}?{urlencode(query, safe='$', quote_via=quote)}"
 
     def get(self, req: Request, kind: str) -> Response:
         key = req.params["key"].lower()
@@ -166,10 +188,7 @@ class GraphApi:
         collection = next(c for c, k in COLLECTIONS.items() if k == kind)
         return Response(
             200,
-            {
-                "@odata.context": f"{req.base_url}/v1.0/$metadata#{collection}/$entity",
-                **self._select(req, found),
-            },
+            {"@odata.context": self._context(req, collection, "/$entity"), **self._select(req, found, kind)},
         )
 
 

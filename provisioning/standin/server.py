@@ -20,7 +20,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +29,7 @@ from provisioning.standin.arm_compute import ComputeApi
 from provisioning.standin.arm_ml import WorkspacesApi
 from provisioning.standin.arm_quota import QuotaApi
 from provisioning.standin.arm_resources import ResourcesApi
+from provisioning.standin.directory import DirectoryKnobs
 from provisioning.standin.entra import EntraApi
 from provisioning.standin.entra_signin import BROWSER_OPERATIONS, SignInApi, SignInKnobs
 from provisioning.standin.faults import Faults
@@ -135,12 +135,13 @@ def _system_bundle() -> str | None:
     return next((c for c in candidates if c and os.path.isfile(c)), None)
 
 
-class StandIn(SignInKnobs):
+class StandIn(SignInKnobs, DirectoryKnobs):
     """A local HTTPS Azure (Entra ID token endpoint, ARM, Graph) with in-memory state and fault knobs.
 
     ``latency`` maps operation names (see ``operations``) to seconds; ``latency_scale`` multiplies
     them all. ``strict_principals`` refuses role assignments for principals the directory does not know.
     ``browser_http`` also serves the sign-in pages over plain HTTP (``browser_base_url``), for demos.
+    ``tenant_domain`` is the directory's initial domain (guests' UPNs, Microsoft 365 groups' mail).
     """
 
     def __init__(
@@ -154,7 +155,9 @@ class StandIn(SignInKnobs):
         client_secret: str | None = None,
         strict_principals: bool = True,
         browser_http: bool = False,
+        tenant_domain: str = "contoso.onmicrosoft.com",
     ) -> None:
+        self.tenant_domain = tenant_domain
         self.tenant_id = (tenant_id or str(uuid.uuid4())).lower()
         self.client_id = (client_id or str(uuid.uuid4())).lower()
         self.client_secret = client_secret or secrets.token_urlsafe(32)
@@ -339,39 +342,6 @@ class StandIn(SignInKnobs):
                 "id": f"/subscriptions/{subscription}/resourceGroups/elsewhere/providers/{rtype}/{name}",
                 "soft_deleted": soft_deleted,
             }
-
-    def add_user(
-        self,
-        upn: str,
-        mail: str | None = None,
-        display_name: str | None = None,
-        *,
-        roles: Sequence[str] = (),
-    ) -> str:
-        """A user in the directory, holding these app roles; returns its object id."""
-        name = display_name or upn.split("@")[0].replace(".", " ").title()
-        user = Principal(str(uuid.uuid4()), "user", name, upn=upn, mail=mail or upn, roles=list(roles))
-        return self._add(user)
-
-    def set_roles(self, object_id: str, roles: Sequence[str]) -> None:
-        """Replace a user's app roles (they show in the id tokens issued from now on)."""
-        with self.state.lock:
-            user = self.state.principals[object_id.lower()]
-            user.roles = list(roles)
-
-    def add_group(self, display_name: str, mail: str | None = None) -> str:
-        """A security group (display names need not be unique, as in Entra ID); returns its object id."""
-        return self._add(Principal(str(uuid.uuid4()), "group", display_name, mail=mail or ""))
-
-    def add_service_principal(self, display_name: str, app_id: str | None = None) -> str:
-        return self._add(
-            Principal(str(uuid.uuid4()), "servicePrincipal", display_name, app_id=app_id or str(uuid.uuid4()))
-        )
-
-    def _add(self, principal: Principal) -> str:
-        with self.state.lock:
-            self.state.principals[principal.object_id] = principal
-        return principal.object_id
 
     # --- request handling ----
 

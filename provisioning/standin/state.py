@@ -51,6 +51,9 @@ class Principal:
     created: float = field(default_factory=time.monotonic)
     # App roles assigned to a user; the stand-in puts them in the id tokens of every app it signs in to.
     roles: list[str] = field(default_factory=list)
+    enabled: bool = True  # a user's accountEnabled
+    guest: bool = False  # a user's userType: "Guest" (invited from another tenant) or "Member"
+    security: bool = True  # a group's securityEnabled; False is a Microsoft 365 group
 
 
 @dataclass

@@ -37,6 +37,10 @@ def test_command_prints_the_environment_and_serves_until_interrupted(tmp_path: P
             "0",
             "--user",
             "lead@contoso.com",
+            "--guest",
+            "eve@fabrikam.com",
+            "--disabled-user",
+            "former@contoso.com",
             "--env-file",
             str(env_file),
         ],
@@ -62,6 +66,8 @@ def test_command_prints_the_environment_and_serves_until_interrupted(tmp_path: P
 
     assert re.search(r"listening on https://127\.0\.0\.1:\d+", output)
     assert "User lead@contoso.com: " in output
+    assert "Guest eve_fabrikam.com#EXT#@contoso.onmicrosoft.com: " in output
+    assert "Disabled user former@contoso.com: " in output
     assert exports["GRAPH_ENDPOINT"] == exports["AZURE_AUTHORITY_HOST"] == base_url
     assert exports["AZURE_CLIENT_SECRET"] and exports["AZURE_DISABLE_INSTANCE_DISCOVERY"] == "true"
     assert bundle.count("BEGIN CERTIFICATE") > 1  # the system's CAs and the stand-in's

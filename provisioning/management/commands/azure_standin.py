@@ -41,6 +41,20 @@ class Command(BaseCommand):
             metavar="NAME",
             help="add a security group to the directory (repeatable)",
         )
+        parser.add_argument(
+            "--guest",
+            action="append",
+            default=[],
+            metavar="ADDRESS",
+            help="add a guest user invited with this address (repeatable)",
+        )
+        parser.add_argument(
+            "--disabled-user",
+            action="append",
+            default=[],
+            metavar="UPN",
+            help="add a user whose account is disabled (repeatable)",
+        )
         parser.add_argument("--env-file", help="also write the export lines to this file (for `source`)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,5 +87,11 @@ class Command(BaseCommand):
             self.stdout.write(f"User {upn}: {standin.add_user(upn)}")
         for name in options["group"]:
             self.stdout.write(f"Group {name}: {standin.add_group(name)}")
+        for address in options["guest"]:
+            guest = standin.add_user(address, guest=True)
+            upn = standin.state.principals[guest].upn
+            self.stdout.write(f"Guest {upn}: {guest}")
+        for upn in options["disabled_user"]:
+            self.stdout.write(f"Disabled user {upn}: {standin.add_user(upn, enabled=False)}")
         self.stdout.write("\nPoint the portal at it (web and workers):\n" + exports + "\n\nCtrl-C stops it.")
         self.stdout.flush()
