@@ -35,7 +35,12 @@ LRO_OPERATIONS = frozenset(
         "workspace.deployment",
         "workspace.create",
         "compute.create",
+        "compute.update",
         "compute.delete",
+        "resource_group.delete",
+        "registry.delete",
+        "workspace.delete",
+        "key_vault.purge",
     }
 )
 
@@ -235,6 +240,8 @@ class OperationStatusApi:
                 (op.error or {}).get("code", "Failed"),
                 (op.error or {}).get("message", "The operation failed."),
             )
+        if op.kind.endswith((".delete", ".purge")):
+            return Response(200)  # the deletes' examples: 200 without a body once done
         resource = self.ctx.state.get(op.resource_id)
         return Response(200, resource) if resource is not None else Response(204)
 

@@ -6,6 +6,7 @@ nodes, VM size and priority cannot change in place, and its minimum nodes must f
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -23,6 +24,7 @@ from provisioning.standin.arm import (
 )
 from provisioning.standin.arm_ml import COMPUTE, WORKSPACE, WORKSPACE_PATH
 from provisioning.standin.arm_quota import usage
+from provisioning.standin.removal import remove_resource
 from provisioning.standin.wire import Request, Response, Route, arm_error, route, utc_now
 
 CLUSTER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{1,15}")
@@ -45,6 +47,7 @@ class ComputeApi:
         return [
             route("PUT", compute, "compute.create", self.compute_put, lro=True),
             route("GET", compute, "compute.get", self.compute_get),
+            route("PATCH", compute, "compute.update", self.compute_patch, lro=True),
             route("DELETE", compute, "compute.delete", self.compute_delete, lro=True),
             route("GET", WORKSPACE_PATH + r"/computes", "compute.list", self.compute_list),
         ]
@@ -174,8 +177,50 @@ class ComputeApi:
         prefix = f"{workspace['id']}/computes/".lower()
         return Response(200, {"value": [r for k, r in self.state.resources.items() if k.startswith(prefix)]})
 
+    def compute_patch(self, req: Request) -> Response:
+        """Compute_Update: new scale settings for a cluster (ClusterUpdateParameters), as the patch example."""
+        workspace = self._workspace(req)
+        cid = f"{workspace['id']}/computes/{req.params['name']}"
+        found = self.state.get(cid)
+        if found is None:
+            raise not_found(COMPUTE, f"{req.params['ws']}/{req.params['name']}", req.params["rg"])
+        body = req.json()
+        scale = ((body.get("properties") or {}).get("properties") or {}).get("scaleSettings")
+        if found["properties"].get("computeType") != "AmlCompute" or not isinstance(scale, dict):
+            raise _user_error("Only the scale settings of an AmlCompute cluster can be updated.")
+        require(body, "properties.properties.scaleSettings.maxNodeCount")
+        wanted = copy.deepcopy(found)
+        inner = wanted["properties"]["properties"]
+        inner["scaleSettings"] = {**inner.get("scaleSettings", {}), **scale}
+        self._validate_cluster(workspace, wanted, found)
+        nodes = int(inner["scaleSettings"].get("minNodeCount") or 0)
+        inner.update(currentNodeCount=nodes, targetNodeCount=nodes)
+        inner.setdefault("nodeStateCounts", {})["idleNodeCount"] = nodes
+        found["properties"].update(wanted["properties"], provisioningState="Updating", modifiedOn=utc_now())
+        self.state.touch(cid)
+
+        def done() -> None:
+            found["properties"].update(provisioningState="Succeeded", provisioningErrors=None)
+
+        def failed(error: dict[str, Any]) -> None:
+            found["properties"].update(provisioningState="Failed", provisioningErrors=[{"error": error}])
+
+        op = start_operation(self.ctx, "compute.update", cid, on_success=done, on_failure=failed)
+        status_path = (
+            f"/subscriptions/{req.params['sub']}/providers/Microsoft.MachineLearningServices/"
+            f"locations/{found['location']}/computeOperationsStatus"
+        )
+        answer = copy.deepcopy(found)
+        answer["properties"]["provisioningState"] = "Updating"  # the example's answer, even when done at once
+        return Response(200, answer, async_operation_headers(req, op, status_path))
+
     def compute_delete(self, req: Request) -> Response:
         workspace = self._workspace(req)
+        action = req.query.get("underlyingresourceaction", "")
+        if action.lower() not in ("delete", "detach"):
+            raise _user_error(
+                f"The query parameter 'underlyingResourceAction' must be 'Delete' or 'Detach', not '{action}'."
+            )
         cid = f"{workspace['id']}/computes/{req.params['name']}"
         found = self.state.get(cid)
         if found is None:
@@ -183,7 +228,7 @@ class ComputeApi:
         found["properties"]["provisioningState"] = "Deleting"
 
         def deleted() -> None:
-            self.state.delete(cid)
+            remove_resource(self.state, cid)
 
         op = start_operation(self.ctx, "compute.delete", cid, on_success=deleted)
         status_path = (

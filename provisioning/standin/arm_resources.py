@@ -213,6 +213,9 @@ class ResourcesApi:
         taken = self.state.taken_names.get((rtype.lower(), name.lower()))
         if taken is not None:
             return taken
+        deleted = self.state.deleted_vaults.get(name.lower()) if rtype == VAULT else None
+        if deleted is not None:
+            return {"id": deleted["deleted"]["properties"]["vaultId"], "soft_deleted": True}
         found = self.state.find_by_name(rtype, name)
         return {"id": found[0]["id"], "soft_deleted": False} if found else None
 
@@ -244,10 +247,10 @@ class ResourcesApi:
         if not pattern.fullmatch(name):
             raise arm_error(400, code, message.format(name=name))
         holder = self._holder(rtype, name)
+        if holder is not None and holder.get("soft_deleted"):
+            raise arm_error(409, *SOFT_DELETED_VAULT)
         if holder is None or holder.get("id", "").lower() == rid.lower():
             return
-        if holder.get("soft_deleted"):
-            raise arm_error(409, *SOFT_DELETED_VAULT)
         same_subscription = holder["id"].split("/")[2].lower() == rid.split("/")[2].lower()
         if rtype == STORAGE and same_subscription:
             raise arm_error(
@@ -295,6 +298,7 @@ class ResourcesApi:
     def vault_put(self, req: Request) -> Response:
         body, rid, existing = self._prepare(req, VAULT)
         name = req.params["name"]
+        existing = existing or self._recover(body, rid, name)
         self._claim(VAULT, name, rid)
         require(body, "location", "properties.tenantId", "properties.sku.name", "properties.sku.family")
         tenant = str(body["properties"]["tenantId"])
@@ -324,6 +328,18 @@ class ResourcesApi:
 
         op = start_operation(self.ctx, "key_vault.create", rid, on_success=done, on_failure=failed)
         return Response(201, vault, {} if op.done else retry_headers(op.remaining()))
+
+    def _recover(self, body: dict[str, Any], rid: str, name: str) -> dict[str, Any] | None:
+        """``createMode: recover`` brings a soft-deleted vault of this subscription back (Key Vault's rule)."""
+        deleted = self.state.deleted_vaults.get(name.lower())
+        if str((body.get("properties") or {}).get("createMode", "")).lower() != "recover" or deleted is None:
+            return None
+        if deleted["vault"]["id"].lower() != rid.lower():
+            return None  # recovered where it was: another group or subscription still finds the name taken
+        del self.state.deleted_vaults[name.lower()]
+        vault: dict[str, Any] = deleted["vault"]
+        vault["properties"]["provisioningState"] = "Succeeded"
+        return vault
 
     # --- container registry ----
 

@@ -45,6 +45,12 @@ REALISTIC_LATENCY: dict[str, float] = {
     "compute.create": 25.0,
     "role_definition.create": 2.0,
     "role_assignment.create": 1.5,
+    "compute.update": 5.0,
+    "compute.delete": 20.0,
+    "registry.delete": 10.0,
+    "workspace.delete": 20.0,
+    "key_vault.purge": 5.0,
+    "resource_group.delete": 45.0,
 }
 
 

@@ -145,6 +145,12 @@ class State:
             self.taken_names: dict[tuple[str, str], dict[str, Any]] = {}
             self.quotas: dict[tuple[str, str], int] = {}
             self.deployment_operations: dict[str, list[dict[str, Any]]] = {}
+            # When each resource was created and last changed (ARM's createdTime / changedTime).
+            self.times: dict[str, tuple[str, str]] = {}
+            # Soft-deleted key vaults by name (vault names are global): {"deleted": DeletedVault, "vault": ...}.
+            self.deleted_vaults: dict[str, dict[str, Any]] = {}
+            # Deleted AzureML workspaces by id, with the deletion's forceToPurge.
+            self.deleted_workspaces: dict[str, dict[str, Any]] = {}
             self.request_log: list[RequestRecord] = []
             self.auth_codes: dict[str, AuthCode] = {}
             self.redeemed_codes: set[str] = set()
@@ -175,10 +181,44 @@ class State:
         return self.resources.get(resource_id.lower().rstrip("/"))
 
     def put(self, body: dict[str, Any]) -> None:
-        self.resources[body["id"].lower()] = body
+        key = body["id"].lower()
+        self.resources[key] = body
+        self.touch(key)
+
+    def touch(self, resource_id: str) -> None:
+        """Record a change of the resource now (its creation, the first time)."""
+        key, now = resource_id.lower().rstrip("/"), utc_now()
+        self.times[key] = (self.times.get(key, (now, now))[0], now)
 
     def delete(self, resource_id: str) -> dict[str, Any] | None:
+        self.times.pop(resource_id.lower().rstrip("/"), None)
         return self.resources.pop(resource_id.lower().rstrip("/"), None)
+
+    def remove_tree(self, resource_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Remove a resource with everything under it; returns the resources and role assignments removed.
+
+        Child resources (a workspace's computes, a group's resources and deployments) go with it, and so
+        do role assignments at or below its scope, deployment operations, workspace quotas and the
+        service principals of system-assigned identities, as in Azure.
+        """
+        key = resource_id.lower().rstrip("/")
+
+        def under(other: str) -> bool:
+            other = other.lower().rstrip("/")
+            return other == key or other.startswith(key + "/")
+
+        removed = [r for k, r in self.resources.items() if under(k)]
+        for resource in removed:
+            self.delete(resource["id"])
+            self.deployment_operations.pop(resource["id"].lower(), None)
+            identity = resource.get("identity") or {}
+            if "systemassigned" in str(identity.get("type", "")).lower():
+                self.principals.pop(str(identity.get("principalId", "")).lower(), None)
+        assignments = [a for a in self.role_assignments.values() if under(a["properties"]["scope"])]
+        for assignment in assignments:
+            self.role_assignments.pop(assignment["id"].lower(), None)
+        self.quotas = {k: v for k, v in self.quotas.items() if not under(k[0])}
+        return removed, assignments
 
     def find_by_name(self, rtype: str, name: str) -> list[dict[str, Any]]:
         """Resources of a type with this name anywhere (global names: storage, vaults, registries)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,50 @@ def dependencies(group: str, standin: StandIn, azure_clients: Any) -> dict[str, 
         "registry": registry.id,
         "app_insights": insights.id,
     }
+
+
+def workspace_entity(name: str, deps: dict[str, str]) -> Any:
+    """An azure-ai-ml Workspace in eastus2 on the given dependent resources."""
+    from azure.ai.ml.entities import Workspace
+
+    return Workspace(
+        name=name,
+        location="eastus2",
+        tags=dict(TAGS),
+        storage_account=deps["storage"],
+        key_vault=deps["key_vault"],
+        container_registry=deps["registry"],
+        application_insights=deps["app_insights"],
+    )
+
+
+@pytest.fixture
+def workspace(standin: StandIn, azure_clients: Any, group: str, dependencies: dict[str, str]) -> str:
+    """A workspace made with azure-ai-ml on ``dependencies``; returns its name."""
+    azure_clients.ml(SUB, group, "bgmrbluegranite2devws").workspaces.begin_create(
+        workspace_entity("bgmrbluegranite2devws", dependencies)
+    ).result()
+    return "bgmrbluegranite2devws"
+
+
+READER = "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+
+
+def grant_reader(clients: Any, scope: str, principal: str) -> str:
+    """A Reader role assignment for a user at a scope, made with azure-mgmt-authorization; its name."""
+    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+
+    name = str(uuid.uuid4())
+    grant = RoleAssignmentCreateParameters(  # type: ignore[call-arg]  # stubs of the 2015 API version
+        role_definition_id=f"/subscriptions/{SUB}{READER}", principal_id=principal, principal_type="User"
+    )
+    clients.authorization(SUB).role_assignments.create(scope, name, grant)
+    return name
+
+
+def error_code(exc: Any) -> str:
+    """The ARM error code an SDK exception carries (``HttpResponseError.error`` is optional)."""
+    return str(exc.error.code) if exc.error is not None else ""
 
 
 class Raw:

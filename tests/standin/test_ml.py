@@ -6,32 +6,13 @@ import time
 from typing import Any
 
 import pytest
-from azure.ai.ml.entities import AmlCompute, Workspace
+from azure.ai.ml.entities import AmlCompute
 from azure.core.exceptions import HttpResponseError
 
 from provisioning.azure.clients import AzureClients
 from provisioning.standin import StandIn
-from tests.standin.conftest import SUB, TAGS
-
-
-def _workspace(name: str, deps: dict[str, str]) -> Workspace:
-    return Workspace(
-        name=name,
-        location="eastus2",
-        tags=dict(TAGS),
-        storage_account=deps["storage"],
-        key_vault=deps["key_vault"],
-        container_registry=deps["registry"],
-        application_insights=deps["app_insights"],
-    )
-
-
-@pytest.fixture
-def workspace(standin: StandIn, azure_clients: AzureClients, group: str, dependencies: dict[str, str]) -> str:
-    azure_clients.ml(SUB, group, "bgmrbluegranite2devws").workspaces.begin_create(
-        _workspace("bgmrbluegranite2devws", dependencies)
-    ).result()
-    return "bgmrbluegranite2devws"
+from tests.standin.conftest import SUB, TAGS, error_code
+from tests.standin.conftest import workspace_entity as _workspace
 
 
 def test_workspace_is_created_through_the_template_deployment(
@@ -80,7 +61,7 @@ def test_a_failed_deployment_raises_with_azures_message(
     with pytest.raises(HttpResponseError) as caught:
         poller.result()
 
-    assert caught.value.error.code == "DeploymentFailed"
+    assert error_code(caught.value) == "DeploymentFailed"
     assert "The workspace could not be provisioned." in str(caught.value)
     assert standin.state.list_resources("workspace") == []
 
@@ -190,4 +171,4 @@ def test_workspace_quota_is_set_and_enforced(
         azure_clients.ml(SUB, group, workspace).compute.begin_create_or_update(
             AmlCompute(name="too-big", size="STANDARD_DS3_V2", min_instances=3, max_instances=3)
         ).result()
-    assert caught.value.error.code == "QuotaExceeded"
+    assert error_code(caught.value) == "QuotaExceeded"
