@@ -70,7 +70,7 @@ class AuthorizationApi:
 
     # --- role definitions ----
 
-    def _definition(self, scope: str, guid: str) -> dict[str, Any] | None:
+    def definition(self, scope: str, guid: str) -> dict[str, Any] | None:
         """A role definition rendered at a scope (ids of built-in roles follow the scope asked for)."""
         key = guid.lower()
         if key in BUILTINS:
@@ -99,13 +99,23 @@ class AuthorizationApi:
 
     def _all_definitions(self, scope: str) -> list[dict[str, Any]]:
         guids = [*BUILTINS, *self.state.role_definitions]
-        found = [self._definition(scope, g) for g in guids]
+        found = [self.definition(scope, g) for g in guids]
         return [
             d
             for d in found
             if d is not None
             and any(_within(scope, s) or _within(s, scope) for s in d["properties"]["assignableScopes"])
         ]
+
+    def find_role(self, role: str) -> dict[str, Any] | None:
+        """A role definition by GUID, full id or role name (case-insensitive), rendered at the root."""
+        guid = role.rstrip("/").rsplit("/", 1)[-1].lower()
+        if GUID.fullmatch(guid):
+            return self.definition("", guid)
+        return next(
+            (d for d in self._all_definitions("") if d["properties"]["roleName"].lower() == role.lower()),
+            None,
+        )
 
     def definition_put(self, req: Request) -> Response:
         require_api_version(req)
@@ -154,11 +164,11 @@ class AuthorizationApi:
                 "updatedBy": caller,
             }
         }
-        return Response(201, self._definition(scope, guid))
+        return Response(201, self.definition(scope, guid))
 
     def definition_get(self, req: Request) -> Response:
         require_api_version(req)
-        found = self._definition(_scope(req), req.params["name"])
+        found = self.definition(_scope(req), req.params["name"])
         if found is None:
             raise arm_error(
                 404,
@@ -169,7 +179,7 @@ class AuthorizationApi:
 
     def definition_delete(self, req: Request) -> Response:
         require_api_version(req)
-        found = self._definition(_scope(req), req.params["name"])
+        found = self.definition(_scope(req), req.params["name"])
         if found is None:
             return Response(204)
         self.state.role_definitions.pop(req.params["name"].lower(), None)
@@ -196,7 +206,7 @@ class AuthorizationApi:
     def _caller(self) -> str:
         return next(iter(self.state.apps.values())).principal_id if self.state.apps else ""
 
-    def _check_scope(self, scope: str) -> None:
+    def check_scope(self, scope: str) -> None:
         """The scope must exist: a missing resource group or resource is ARM's 404."""
         parts = scope.strip("/").split("/")
         if len(parts) < 4 or parts[0].lower() != "subscriptions":
@@ -250,9 +260,9 @@ class AuthorizationApi:
         body = req.json()
         require(body, "properties.roleDefinitionId", "properties.principalId")
         props = body["properties"]
-        self._check_scope(scope)
+        self.check_scope(scope)
         role_guid = str(props["roleDefinitionId"]).rstrip("/").rsplit("/", 1)[-1].lower()
-        if self._definition("", role_guid) is None:
+        if self.definition("", role_guid) is None:
             raise arm_error(
                 400,
                 "RoleDefinitionDoesNotExist",
@@ -261,7 +271,7 @@ class AuthorizationApi:
         principal_id = str(props["principalId"]).lower()
         principal = self._check_principal(principal_id, props.get("principalType"))
         rid = f"{scope}/providers/{ASSIGNMENT_TYPE}/{name}"
-        same = self._same_grant(scope, role_guid, principal_id)
+        same = self.same_grant(scope, role_guid, principal_id)
         existing = self.state.role_assignments.get(rid.lower())
         if existing is not None:
             if same is not existing:
@@ -276,11 +286,11 @@ class AuthorizationApi:
         principal_type = (
             PRINCIPAL_TYPES.get(principal.kind, "User") if principal else props.get("principalType")
         )
-        assignment = _assignment(rid, name, scope, props, principal_id, principal_type, self._caller())
+        assignment = new_assignment(rid, name, scope, props, principal_id, principal_type, self._caller())
         self.state.role_assignments[rid.lower()] = assignment
         return Response(201, assignment)
 
-    def _same_grant(self, scope: str, role_guid: str, principal_id: str) -> dict[str, Any] | None:
+    def same_grant(self, scope: str, role_guid: str, principal_id: str) -> dict[str, Any] | None:
         return next(
             (
                 a
@@ -326,7 +336,7 @@ class AuthorizationApi:
         return Response(200, {"value": found})
 
 
-def _assignment(
+def new_assignment(
     rid: str,
     name: str,
     scope: str,

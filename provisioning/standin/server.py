@@ -35,6 +35,7 @@ from provisioning.standin.entra import EntraApi
 from provisioning.standin.entra_signin import BROWSER_OPERATIONS, SignInApi, SignInKnobs
 from provisioning.standin.faults import Faults
 from provisioning.standin.graph import GraphApi
+from provisioning.standin.outside import Outside, OutsideApi
 from provisioning.standin.state import App, Principal, RequestRecord, State, resource_type
 from provisioning.standin.wire import (
     ARM,
@@ -143,6 +144,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
     them all. ``strict_principals`` refuses role assignments for principals the directory does not know.
     ``browser_http`` also serves the sign-in pages over plain HTTP (``browser_base_url``), for demos.
     ``tenant_domain`` is the directory's initial domain (guests' UPNs, Microsoft 365 groups' mail).
+    ``outside`` makes changes as somebody would by hand in Azure (see ``outside.Outside``).
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         self.service_principal_id = self._register_app()
         self.entra = EntraApi(self.ctx)
         self.signin = SignInApi(self.ctx, self.entra)
+        self.outside = Outside(self.ctx)
         apis: list[Api] = [
             self.entra,
             self.signin,
@@ -179,6 +182,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             WorkspacesApi(self.ctx),
             ComputeApi(self.ctx),
             QuotaApi(self.ctx),
+            OutsideApi(self.outside),
         ]
         self.routes: list[Route] = [r for api in apis for r in api.routes()]
         self.operations = frozenset(r.operation for r in self.routes)

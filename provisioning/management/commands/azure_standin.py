@@ -2,17 +2,46 @@
 
 Prints the base URL, the CA files, the registered app's tenant/client id and secret, and the
 environment variables that point a web or worker process at it. Ctrl-C stops it.
+
+``manage.py azure_standin outside ACTION [options]`` changes a running stand-in as somebody would by
+hand in Azure (drift for the portal to find): it gets a token with the client credentials and CA bundle
+of the environment the stand-in printed (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
+REQUESTS_CA_BUNDLE; the URL from --url or AZURE_ARM_ENDPOINT), posts the action to
+``/_standin/outside`` and prints what changed.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+import requests
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning.standin import REALISTIC_LATENCY, StandIn
+from provisioning.standin import OUTSIDE_ACTIONS, REALISTIC_LATENCY, StandIn
+
+# The outside actions' arguments: option name -> (JSON key, type).
+OUTSIDE_OPTIONS: dict[str, tuple[str, type]] = {
+    "--subscription": ("subscription", str),
+    "--resource-group": ("resource_group", str),
+    "--workspace": ("workspace", str),
+    "--cluster": ("cluster", str),
+    "--vm-size": ("vm_size", str),
+    "--priority": ("priority", str),
+    "--min-nodes": ("min_nodes", int),
+    "--max-nodes": ("max_nodes", int),
+    "--idle-seconds": ("idle_seconds", int),
+    "--assignment-id": ("assignment_id", str),
+    "--scope": ("scope", str),
+    "--role": ("role", str),
+    "--principal-id": ("principal_id", str),
+    "--principal-type": ("principal_type", str),
+    "--resource-id": ("resource_id", str),
+    "--name": ("name", str),
+    "--location": ("location", str),
+}
 
 
 class Command(BaseCommand):
@@ -56,8 +85,21 @@ class Command(BaseCommand):
             help="add a user whose account is disabled (repeatable)",
         )
         parser.add_argument("--env-file", help="also write the export lines to this file (for `source`)")
+        commands = parser.add_subparsers(dest="command", metavar="outside")
+        outside = commands.add_parser(
+            "outside",
+            help="change a running stand-in as somebody would by hand in Azure",
+            description="Post an outside change to a running stand-in and print what changed.",
+        )
+        outside.add_argument("action", choices=OUTSIDE_ACTIONS)
+        outside.add_argument("--url", help="the stand-in's base URL (default: $AZURE_ARM_ENDPOINT)")
+        for option, (_key, kind) in OUTSIDE_OPTIONS.items():
+            outside.add_argument(option, type=kind)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options.get("command") == "outside":
+            self._outside(options)
+            return
         standin = StandIn(REALISTIC_LATENCY, latency_scale=options["latency_scale"], port=options["port"])
         base_url = standin.start()
         try:
@@ -95,3 +137,46 @@ class Command(BaseCommand):
             self.stdout.write(f"Disabled user {upn}: {standin.add_user(upn, enabled=False)}")
         self.stdout.write("\nPoint the portal at it (web and workers):\n" + exports + "\n\nCtrl-C stops it.")
         self.stdout.flush()
+
+    def _outside(self, options: dict[str, Any]) -> None:
+        url = (options.get("url") or os.environ.get("AZURE_ARM_ENDPOINT") or "").rstrip("/")
+        names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+        missing = [n for n in names if not os.environ.get(n)] + (
+            [] if url else ["--url or AZURE_ARM_ENDPOINT"]
+        )
+        if missing:
+            raise CommandError(f"outside needs the stand-in's environment: {', '.join(missing)} missing")
+        tenant, client, secret = (os.environ[n] for n in names)
+        verify: str | bool = os.environ.get("REQUESTS_CA_BUNDLE") or True
+        token = requests.post(
+            f"{url}/{tenant}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client,
+                "client_secret": secret,
+                "scope": f"{url}/.default",
+            },
+            verify=verify,
+            timeout=30,
+        )
+        if token.status_code != 200:
+            raise CommandError(f"no token from {url}: {token.status_code} {token.text}")
+        body = {"action": options["action"]}
+        body.update(
+            {key: options[key] for key, _kind in OUTSIDE_OPTIONS.values() if options.get(key) is not None}
+        )
+        answer = requests.post(
+            f"{url}/_standin/outside",
+            json=body,
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            verify=verify,
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            error = answer.json().get("error", {}) if answer.content else {}
+            raise CommandError(
+                f"{options['action']} refused ({answer.status_code} {error.get('code')}): {error.get('message')}"
+            )
+        result = answer.json()
+        for line in result["changes"] or [f"{result['action']}: nothing changed on {result['id']}"]:
+            self.stdout.write(line)
