@@ -27,6 +27,7 @@ from provisioning.standin.arm import LRO_OPERATIONS, Context, OperationStatusApi
 from provisioning.standin.arm_authz import AuthorizationApi
 from provisioning.standin.arm_compute import ComputeApi
 from provisioning.standin.arm_deletes import DeletesApi
+from provisioning.standin.arm_listing import ResourceListApi
 from provisioning.standin.arm_ml import WorkspacesApi
 from provisioning.standin.arm_quota import QuotaApi
 from provisioning.standin.arm_resources import ResourcesApi
@@ -178,6 +179,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             OperationStatusApi(self.ctx),
             AuthorizationApi(self.ctx),
             ResourcesApi(self.ctx),
+            ResourceListApi(self.ctx),
             DeletesApi(self.ctx),
             WorkspacesApi(self.ctx),
             ComputeApi(self.ctx),
