@@ -148,6 +148,8 @@ RQ_SHOW_ADMIN_LINK = False
 # lease expired (its worker died). Tests shorten both so a killed worker's run resumes quickly.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
 PROVISIONING_HEARTBEAT_SECONDS = env.float("PROVISIONING_HEARTBEAT_SECONDS", default=5.0)
+# How often the scheduler queues the reconcile of every managed workspace with Azure (drift).
+RECONCILE_INTERVAL_MINUTES = env.float("RECONCILE_INTERVAL_MINUTES", default=30.0)
 # Workers: python manage.py rqworker provisioning --with-scheduler --serializer rq.serializers.JSONSerializer
 # The portal enqueues after its own commits (transaction.on_commit), so django-rq sends at once:
 # deferring to a commit (its default) would hide a Redis error from the code that handles it.

@@ -64,3 +64,17 @@ def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
     from provisioning.engine import capacity_sync
 
     return capacity_sync.team_quota_apply(department, team, region)
+
+
+def reconcile_all() -> dict[str, Any]:
+    """Compare every managed workspace with what Azure holds; record observed state and drift."""
+    from provisioning.engine.reconcile import reconcile
+
+    return reconcile()
+
+
+def reconcile_workspace(workspace_id: int) -> dict[str, Any]:
+    """Compare one workspace with what Azure holds now (the workspace page's button)."""
+    from provisioning.engine.reconcile import reconcile
+
+    return reconcile(workspace_ids=[workspace_id])

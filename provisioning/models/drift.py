@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from provisioning.drift import in_words
 from provisioning.models.inventory import Workspace
 
 
@@ -88,10 +89,13 @@ class DriftItem(models.Model):
     class Meta:
         ordering = ["-last_seen", "-id"]
         constraints = [
-            # One live or accepted item per difference: a reconcile updates it instead of adding another.
+            # One live item, or standing accepted exception, per difference: a reconcile updates it instead
+            # of adding another. An acceptance that changed the approved state closes its item (closed_at),
+            # so the same difference appearing again later is a new item.
             models.UniqueConstraint(
                 fields=["workspace", "key"],
-                condition=models.Q(status__in=["open", "remediating", "accepted"]),
+                condition=models.Q(status__in=["open", "remediating"])
+                | models.Q(status="accepted", closed_at__isnull=True),
                 name="drift_unique_live_key_per_workspace",
             )
         ]
@@ -99,3 +103,22 @@ class DriftItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.resource_id} {self.field}".strip()
+
+    @property
+    def expected_text(self) -> str:
+        """What the portal approved, in words."""
+        return in_words(self.expected)
+
+    @property
+    def actual_text(self) -> str:
+        """What Azure holds, in words."""
+        return in_words(self.actual)
+
+    @property
+    def target_name(self) -> str:
+        """The name of what differs (a cluster, a resource, the scope of an assignment)."""
+        name = self.details.get("name") or self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+        if self.kind in (self.Kind.ACCESS_ADDED, self.Kind.ACCESS_REMOVED):
+            scope = str(self.details.get("scope") or self.resource_id)
+            name = scope.rstrip("/").rsplit("/", 1)[-1]
+        return str(name)

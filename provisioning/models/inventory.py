@@ -154,7 +154,14 @@ class Membership(StateMachine, models.Model):
     persona = models.CharField(max_length=20, choices=Persona.choices)
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
     expires_at = models.DateTimeField(null=True, blank=True)
-    change_request = models.ForeignKey("ChangeRequest", on_delete=models.PROTECT, related_name="memberships")
+    change_request = models.ForeignKey(
+        "ChangeRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        help_text="The request that granted it; empty for access made outside the portal and accepted as drift",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

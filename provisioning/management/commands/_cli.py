@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from accounts.models import User
-from provisioning.models import ChangeRequest
+from provisioning.models import ChangeRequest, Workspace
 from provisioning.workflow.services import RequestError
 
 
@@ -30,3 +30,11 @@ def request_error(exc: RequestError) -> CommandError:
     """A service's refusal as a CommandError, listing each problem by field."""
     lines = [exc.message, *(f"  - {p.field}: {p.message}" for p in exc.problems)]
     return CommandError("\n".join(lines))
+
+
+def workspace_by_name(name: str) -> Workspace:
+    """The workspace with this name (any case), or a CommandError saying there is none."""
+    workspace = Workspace.objects.filter(workspace_name__iexact=name.strip()).first()
+    if workspace is None:
+        raise CommandError(f"no workspace named '{name}'")
+    return workspace

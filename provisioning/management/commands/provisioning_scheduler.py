@@ -4,7 +4,10 @@ Every ``--interval`` seconds it enqueues the ``provisioning.jobs.sweep`` job (JS
 every portal job) unless one is already waiting, so a worker re-enqueues approved or running work
 whose job was lost or whose worker died. Every ``--capacity-interval`` seconds (and at start) it
 enqueues ``provisioning.jobs.capacity_check``: the size catalog and core usages read from Azure, then
-the guard over the clusters that exist. Redis being down only delays the next tick.
+the guard over the clusters that exist. Every ``--reconcile-interval`` seconds (``RECONCILE_INTERVAL_MINUTES``,
+30 minutes by default; and at start) it enqueues ``provisioning.jobs.reconcile_all``: every managed workspace
+compared with what Azure holds. Each periodic job has a fixed id and is not queued again while one waits or
+runs, so a slow one never piles up. Redis being down only delays the next tick.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import time
 from typing import Any
 
 import django_rq
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from redis.exceptions import RedisError
 
 from provisioning.queue import QUEUE_NAME, job_pending
+from provisioning.workflow.reconcile import RECONCILE_ALL_JOB, RECONCILE_ALL_JOB_ID
 
 SWEEP_JOB_ID = "provisioning-sweep"
 CAPACITY_JOB_ID = "provisioning-capacity"
@@ -43,6 +48,11 @@ def capacity_enqueue() -> bool:
     return _enqueue_once("provisioning.jobs.capacity_check", CAPACITY_JOB_ID, result_ttl=3600)
 
 
+def reconcile_enqueue() -> bool:
+    """Queue the reconcile of every managed workspace unless one is waiting; False when Redis is unreachable."""
+    return _enqueue_once(RECONCILE_ALL_JOB, RECONCILE_ALL_JOB_ID, result_ttl=24 * 3600)
+
+
 class Command(BaseCommand):
     help = "Enqueue the provisioning sweeper and the capacity check periodically (one per deployment)."
 
@@ -57,11 +67,19 @@ class Command(BaseCommand):
             help="seconds between capacity refreshes and cluster guards (default 300)",
         )
         parser.add_argument(
-            "--once", action="store_true", help="enqueue one sweep and one capacity check, exit"
+            "--reconcile-interval",
+            type=float,
+            default=None,
+            help="seconds between reconciles with Azure (default RECONCILE_INTERVAL_MINUTES, 30 minutes)",
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="enqueue one sweep, capacity check and reconcile, exit"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         last_capacity: float | None = None
+        last_reconcile: float | None = None
+        reconcile_every = options["reconcile_interval"] or settings.RECONCILE_INTERVAL_MINUTES * 60
         while True:
             if not sweep_enqueue():
                 self.stderr.write("Redis unreachable; will try again at the next tick")
@@ -69,6 +87,8 @@ class Command(BaseCommand):
             due = last_capacity is None or now - last_capacity >= options["capacity_interval"]
             if due and capacity_enqueue():
                 last_capacity = now
+            if (last_reconcile is None or now - last_reconcile >= reconcile_every) and reconcile_enqueue():
+                last_reconcile = now
             if options["once"]:
                 return
             time.sleep(options["interval"])
