@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from provisioning.views import access, admin_views, audit, capacity, lists, progress, requests
+from provisioning.views import access, admin_views, audit, capacity, drift, lists, progress, requests
 
 app_name = "provisioning"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
     path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
+    path("workspaces/<int:pk>/reconcile/", drift.workspace_reconcile, name="workspace_reconcile"),
     path("requests/<int:pk>/progress/", progress.request_progress, name="request_progress"),
     # Admins
     path("requests/<int:pk>/retry/", progress.request_retry, name="request_retry"),
@@ -34,6 +35,9 @@ urlpatterns = [
     path("capacity/", capacity.capacity_page, name="capacity"),
     path("capacity/refresh/", capacity.capacity_refresh, name="capacity_refresh"),
     path("capacity/budgets/", capacity.budget_set, name="budget_set"),
+    path("drift/", drift.drift_list, name="drift"),
+    path("drift/accept/", drift.drift_accept, name="drift_accept"),
+    path("drift/remediate/", drift.drift_remediate, name="drift_remediate"),
     # Data scientists (and everyone with access)
     path("access/", access.my_access, name="my_access"),
     path("access/<int:pk>/config.json", access.config_json, name="config_json"),

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from accounts import personas
 from provisioning.models import ChangeRequest, ResourceState
 from provisioning.workflow import selectors
+from provisioning.workflow.reconcile import with_open_drift
 
 PAGE_SIZE = 50
 LIVE_STATES = [state for state in ResourceState.values if state != ResourceState.REVOKED]
@@ -98,7 +99,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 def workspace_list(request: HttpRequest) -> HttpResponse:
     """The workspaces the user can see, by name; team leads can change those they manage."""
     workspaces = (
-        selectors.workspaces_visible_to(request.user)
+        with_open_drift(selectors.workspaces_visible_to(request.user))
         .select_related("owner")
         .annotate(
             cluster_count=Count("clusters", filter=Q(clusters__state__in=LIVE_STATES), distinct=True),

@@ -23,9 +23,11 @@ from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
 from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
+from provisioning.views.drift import workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.workflow import selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
+from provisioning.workflow.reconcile import with_open_drift
 
 Kind = ChangeRequest.Kind
 Status = ChangeRequest.Status
@@ -324,7 +326,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A workspace's resources, clusters and members; its team leads request changes from here."""
-    workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
+    workspace = get_object_or_404(with_open_drift(selectors.workspaces_visible_to(request.user)), pk=pk)
     can_change = (
         personas.is_team_lead(request.user)
         and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
@@ -341,6 +343,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
         **_latest_requests(request.user, workspace),
+        **workspace_drift_context(request.user, workspace, can_change=can_change),
     }
     return render(request, "provisioning/workspace_detail.html", context)
 

@@ -87,6 +87,7 @@ PAGES = [
     ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_export_download", "export", (DENIED, OK, DENIED, DENIED, LOGIN)),  # bob's own
     ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:drift", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
 ]
@@ -124,6 +125,15 @@ ACTIONS = [
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    # A reconcile: the workspace's lead and admins; dana is only a member.
+    ("provisioning:workspace_reconcile", "ws", {}, (OK, OK, DENIED, DENIED, DENIED)),
+    (
+        "provisioning:drift_accept",
+        None,
+        {"item": "9999", "reason": "known"},
+        (DENIED, OK, DENIED, DENIED, DENIED),
+    ),
+    ("provisioning:drift_remediate", None, {"item": "9999"}, (DENIED, OK, DENIED, DENIED, DENIED)),
 ]
 
 
