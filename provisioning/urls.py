@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from provisioning.views import access, admin_views, audit, capacity, drift, lists, progress, requests
+from provisioning.views import (
+    access,
+    admin_views,
+    audit,
+    capacity,
+    drift,
+    lists,
+    progress,
+    recovery,
+    requests,
+)
 
 app_name = "provisioning"
 
@@ -23,8 +33,11 @@ urlpatterns = [
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
     path("workspaces/<int:pk>/reconcile/", drift.workspace_reconcile, name="workspace_reconcile"),
     path("requests/<int:pk>/progress/", progress.request_progress, name="request_progress"),
+    path("requests/<int:pk>/amend/", recovery.request_amend, name="request_amend"),
     # Admins
     path("requests/<int:pk>/retry/", progress.request_retry, name="request_retry"),
+    path("requests/<int:pk>/keep/", recovery.request_keep, name="request_keep"),
+    path("requests/<int:pk>/rollback/", recovery.request_rollback, name="request_rollback"),
     path("approvals/", admin_views.approval_queue, name="approval_queue"),
     path("requests/<int:pk>/approve/", admin_views.request_approve, name="request_approve"),
     path("requests/<int:pk>/reject/", admin_views.request_reject, name="request_reject"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts import personas
 from accounts.models import User
 from provisioning import naming
-from provisioning.arm import WORKSPACE_PROVIDER
+from provisioning.arm import KIND_PROVIDER, WORKSPACE_PROVIDER
 from provisioning.engine import runs
 from provisioning.models import (
     AllowedRegion,
@@ -30,7 +30,7 @@ from provisioning.models import (
     Workspace,
 )
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
-from provisioning.workflow import services
+from provisioning.workflow import recovery, services
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 
@@ -179,7 +179,14 @@ def team_budget(
 Status = ChangeRequest.Status
 Kind = ChangeRequest.Kind
 # Statuses reached through an approval, in the order a request passes them.
-APPROVED_OR_LATER = (Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
+ABANDONED_OR_ROLLED_BACK = (Status.ABANDONED, Status.ROLLING_BACK, Status.ROLLED_BACK)
+APPROVED_OR_LATER = (
+    Status.APPROVED,
+    Status.PROVISIONING,
+    Status.SUCCEEDED,
+    Status.FAILED,
+    *ABANDONED_OR_ROLLED_BACK,
+)
 WORKER = "test-worker"
 
 
@@ -208,12 +215,26 @@ def _azure_id(plan: dict[str, Any], step: Step) -> str:
         return workspace
     if step.kind == "cluster":
         return f"{workspace}/computes/{step.key.removeprefix('cluster:')}"
+    if step.kind in KIND_PROVIDER:  # storage_account:name, key_vault:name...
+        return f"{group}/providers/{KIND_PROVIDER[step.kind]}/{step.key.split(':', 1)[1]}"
+    if step.kind == "role_grant":
+        name = uuid.uuid5(uuid.NAMESPACE_URL, f"{cr_key(plan)}:{step.key}")
+        return f"{group}/providers/Microsoft.Authorization/roleAssignments/{name}"
     return ""
 
 
+def cr_key(plan: dict[str, Any]) -> str:
+    return str(plan["names"]["workspace"])
+
+
 def _failing_key(run: Run, failed_step: str | None) -> str:
-    """The step that fails: the one named, else the first storage account (a name taken), else the first."""
-    keys = list(run.steps.order_by("position").values_list("key", flat=True))
+    """The step that fails: the one named (or the first of the kind named), else the first storage account
+    (a name taken), else the first."""
+    steps = list(run.steps.order_by("position").values_list("key", "kind"))
+    keys = [key for key, _ in steps]
+    by_kind = [key for key, kind in steps if kind == failed_step]
+    if by_kind:  # a kind names its first step: "role_grant" fails once the workspace exists
+        return by_kind[0]
     if failed_step is not None:
         if failed_step not in keys:
             raise ValueError(f"the plan has no step {failed_step!r}; it has {keys}")
@@ -276,6 +297,9 @@ class ChangeRequestFactory(factory.django.DjangoModelFactory):
         provisioning = factory.Trait(status=Status.PROVISIONING)
         succeeded = factory.Trait(status=Status.SUCCEEDED)
         failed = factory.Trait(status=Status.FAILED)
+        abandoned = factory.Trait(status=Status.ABANDONED)
+        rolling_back = factory.Trait(status=Status.ROLLING_BACK)
+        rolled_back = factory.Trait(status=Status.ROLLED_BACK)
 
     status = Status.DRAFT
     workspace = None
@@ -330,6 +354,16 @@ class ChangeRequestFactory(factory.django.DjangoModelFactory):
                 raise RuntimeError(f"request #{cr.pk} has no run to claim")
         elif status in (Status.SUCCEEDED, Status.FAILED):
             _work_the_run(cr, fail=status == Status.FAILED, failed_step=failed_step)
+        elif status in ABANDONED_OR_ROLLED_BACK:
+            # It failed once the workspace existed (at its first grant, unless told), then was abandoned.
+            _work_the_run(cr, fail=True, failed_step=failed_step or "role_grant")
+            admin = approver or UserFactory(persona=personas.ADMIN)
+            if status == Status.ABANDONED:
+                recovery.request_keep(request_id=cr.pk, actor=admin, reason="keep what exists")
+            else:
+                recovery.request_rollback(request_id=cr.pk, actor=admin, reason="give it up")
+            if status == Status.ROLLED_BACK:
+                _work_the_run(cr, fail=False, failed_step=None)
         cr = ChangeRequest.objects.get(pk=cr.pk)
         if cr.status != status:
             raise RuntimeError(f"request #{cr.pk} ended {cr.status}, not {status}")

@@ -38,6 +38,10 @@ STORIES = {
     Status.APPROVED: ["request.created", "request.submitted", "request.approved"],
     Status.PROVISIONING: ["request.created", "request.submitted", "request.approved", "request.provisioning"],
 }
+FAILED_STORY = [*STORIES[Status.PROVISIONING], "request.failed"]
+STORIES[Status.ABANDONED] = [*FAILED_STORY, "request.abandoned"]
+STORIES[Status.ROLLING_BACK] = [*FAILED_STORY, "request.rolling_back"]
+STORIES[Status.ROLLED_BACK] = [*FAILED_STORY, "request.rolling_back", "request.rolled_back"]
 
 
 def _request_actions(cr: ChangeRequest) -> list[str]:
@@ -53,7 +57,7 @@ def test_every_status_is_reached_through_the_services(status: str, alice, bob) -
     story = STORIES.get(status) or [*STORIES[Status.PROVISIONING], f"request.{status}"]
     assert _request_actions(cr) == story
     assert audit_verify_chain() == (AuditEvent.objects.count(), None)
-    approved = status in (Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED)
+    approved = status not in (Status.DRAFT, Status.CANCELLED, Status.SUBMITTED, Status.REJECTED)
     assert (cr.plan is not None, Workspace.objects.filter(pk=cr.workspace_id).exists()) == (
         approved,
         approved,

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from provisioning import arm
-from provisioning.azure import authz, ml, quotas, resources
+from provisioning.azure import authz, ml, quotas, removals, resources
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome
 from provisioning.models import Run
@@ -196,6 +196,11 @@ def _role_revoke(ctx: RunContext, spec: StepSpec) -> Outcome:
     )
 
 
+def _remove(ctx: RunContext, spec: StepSpec) -> Outcome:
+    """A deletion by Azure id (a rollback, or access an admin chose to remove)."""
+    return removals.remove_resource(ctx.clients, kind=spec.params["kind"], azure_id=spec.params["azure_id"])
+
+
 Handler = Callable[[RunContext, StepSpec], Outcome]
 
 HANDLERS: dict[str, Handler] = {
@@ -211,6 +216,7 @@ HANDLERS: dict[str, Handler] = {
     "principal": _principal,
     "role_grant": _role_grant,
     "role_revoke": _role_revoke,
+    "remove": _remove,
 }
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import budgets
-from provisioning.models import ChangeRequest, Membership, ResourceState, Run, Step, Workspace
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key
 from provisioning.workflow import drift, name_checks, principal_checks, selectors
@@ -55,7 +55,7 @@ def run_claim(*, request_id: int, worker: str) -> Run | None:
             request_transition(cr, Status.PROVISIONING, actor=WORKER, message=f"picked up by {worker}")
             _desired_rows_become(cr, ResourceState.PROVISIONING)
             run = Run.objects.create_next(cr)
-        elif cr.status == Status.PROVISIONING:
+        elif cr.status in (Status.PROVISIONING, Status.ROLLING_BACK):
             run = cr.runs.order_by("-number").first() or Run.objects.create_next(cr)
         else:
             return None
@@ -176,7 +176,9 @@ def _apply_success(cr: ChangeRequest, run: Run) -> None:
         },
     )
     revoked = Membership.objects.filter(
-        workspace=cr.workspace, state=ResourceState.REVOKING, pk__in=(cr.spec or {}).get("revoke", [])
+        Q(pk__in=(cr.spec or {}).get("revoke", [])) | Q(change_request=cr),  # or dropped by an amendment
+        workspace=cr.workspace,
+        state=ResourceState.REVOKING,
     )
     resource_transition(revoked, ResourceState.REVOKED, **done)
 
@@ -204,7 +206,9 @@ def run_finish(*, run_id: int, worker: str) -> Run:
         run.finished_at = timezone.now()
         run.lease_owner, run.lease_expires_at = "", None
         run.save()
-        if failed:
+        if run.purpose == Run.Purpose.ROLLBACK:
+            _rollback_finish(cr, run, failed)
+        elif failed:
             first = failed[0]
             message = f"{first.target}: {first.error_code}: {first.error_message}"
             request_transition(cr, Status.FAILED, actor=WORKER, message=message)
@@ -224,6 +228,31 @@ def run_finish(*, run_id: int, worker: str) -> Run:
         if cr.kind == ChangeRequest.Kind.REMEDIATE_DRIFT and run.purpose == Run.Purpose.PROVISION:
             drift.drift_remediation_finished(cr, ok=not failed)
     return run
+
+
+def _rollback_finish(cr: ChangeRequest, run: Run, failed: list[Step]) -> None:
+    """A rollback run ended: the request is rolled back (its rows revoked), or failed again to decide anew."""
+    revoking = [
+        rows.filter(state=ResourceState.REVOKING)
+        for rows in (
+            Workspace.objects.filter(
+                change_requests=cr, change_requests__kind=ChangeRequest.Kind.NEW_WORKSPACE
+            ),
+            Cluster.objects.filter(change_request=cr),
+            Membership.objects.filter(change_request=cr),
+        )
+    ]
+    if failed:
+        first = failed[0]
+        message = f"rollback: {first.target}: {first.error_code}: {first.error_message}"
+        request_transition(cr, Status.FAILED, actor=WORKER, message=message)
+        for rows in revoking:
+            resource_transition(rows, ResourceState.FAILED, actor=WORKER, request_id=cr.pk, message=message)
+        return
+    message = f"rollback run {run.number} removed what the request created"
+    for rows in revoking:
+        resource_transition(rows, ResourceState.REVOKED, actor=WORKER, request_id=cr.pk, message=message)
+    request_transition(cr, Status.ROLLED_BACK, actor=WORKER, message=message)
 
 
 def _quota_out_of_date(cr: ChangeRequest) -> Workspace | None:
@@ -269,7 +298,9 @@ def runs_sweep(*, now: Any = None, grace_seconds: int | None = None) -> list[int
     for cr in members_unchecked:
         if not queue.job_pending(f"check-principals-{cr.pk}"):
             principal_checks.principal_check_enqueue(request_id=cr.pk)
-    running = Run.objects.filter(change_request__status=Status.PROVISIONING).filter(
+    running = Run.objects.filter(
+        change_request__status__in=(Status.PROVISIONING, Status.ROLLING_BACK)
+    ).filter(
         Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
         | Q(status=Run.Status.QUEUED, created_at__lt=stale)
     )

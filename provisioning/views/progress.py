@@ -19,7 +19,7 @@ def progress_context(cr: ChangeRequest) -> dict[str, Any]:
     steps = list(run.steps.all()) if run else []
     done = sum(1 for s in steps if s.status in ("succeeded", "skipped"))
     failed = [s for s in steps if s.status == "failed"]
-    live = cr.status in ("approved", "provisioning")
+    live = cr.status in ("approved", "provisioning", "rolling_back")
     return {
         "cr": cr,
         "run": run,
@@ -28,6 +28,7 @@ def progress_context(cr: ChangeRequest) -> dict[str, Any]:
         "steps_total": len(steps),
         "failed_steps": failed,
         "live": live,
+        "rollback": run is not None and run.purpose == "rollback",
     }
 
 

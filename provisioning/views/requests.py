@@ -25,6 +25,7 @@ from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Wor
 from provisioning.spec import RequestSpec
 from provisioning.views.drift import workspace_drift_context
 from provisioning.views.progress import progress_context
+from provisioning.views.recovery import recovery_context
 from provisioning.workflow import selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.workflow.reconcile import with_open_drift
@@ -33,7 +34,17 @@ Kind = ChangeRequest.Kind
 Status = ChangeRequest.Status
 FORM_TEMPLATE = "provisioning/request_form.html"
 LATEST_REQUESTS = 20
-PROGRESS_STATUSES = frozenset({Status.APPROVED, Status.PROVISIONING, Status.SUCCEEDED, Status.FAILED})
+PROGRESS_STATUSES = frozenset(
+    {
+        Status.APPROVED,
+        Status.PROVISIONING,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.ABANDONED,
+        Status.ROLLING_BACK,
+        Status.ROLLED_BACK,
+    }
+)
 NAME_LABELS = (
     ("resource_group", "Resource group"),
     ("workspace", "Workspace"),
@@ -316,6 +327,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if cr.status in PROGRESS_STATUSES:
         context.update(progress_context(cr))
         context["show_progress"] = True
+    context.update(recovery_context(cr, request.user))
     return render(request, "provisioning/request_detail.html", context)
 
 

@@ -108,12 +108,15 @@ def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
 
 def rows_of_request(cr: ChangeRequest) -> tuple[QuerySet[Workspace], QuerySet[Cluster], QuerySet[Membership]]:
     """The desired-state rows a request stands for: the workspace it creates (if it creates one), its
-    clusters, and the memberships it grants (not those it revokes)."""
+    clusters, and the memberships it grants (not those it revokes, nor those an amendment dropped)."""
     workspaces = Workspace.objects.filter(
         change_requests=cr, change_requests__kind=ChangeRequest.Kind.NEW_WORKSPACE
     )
     return (
         workspaces,
-        Cluster.objects.filter(change_request=cr),
-        Membership.objects.filter(change_request=cr).exclude(state=ResourceState.REVOKING),
+        Cluster.objects.filter(change_request=cr).exclude(state=ResourceState.REVOKED),
+        # Members an amendment dropped are revoking (their roles being removed) or revoked.
+        Membership.objects.filter(change_request=cr).exclude(
+            state__in=(ResourceState.REVOKING, ResourceState.REVOKED)
+        ),
     )

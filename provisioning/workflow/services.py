@@ -191,6 +191,8 @@ def _require_approver(cr: ChangeRequest, approver: User) -> None:
         raise PermissionDenied("only admins can approve or reject requests")
     if cr.requester_id == approver.pk:
         raise PermissionDenied("nobody approves or rejects their own request")
+    if cr.amended_by_id == approver.pk:
+        raise PermissionDenied("nobody approves or rejects their own amendment")
 
 
 def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> dict[str, Any]:
@@ -255,8 +257,9 @@ def _workspace_names(ws: Workspace) -> dict[str, str]:
 
 
 def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Workspace:
-    """Create the desired-state rows an approved request stands for."""
-    if cr.kind == Kind.NEW_WORKSPACE:
+    """Create the desired-state rows an approved request stands for (those it lacks, when an amended
+    request is approved again)."""
+    if cr.kind == Kind.NEW_WORKSPACE and cr.workspace_id is None:
         ws_spec = spec.workspace
         assert ws_spec is not None
         inp = ws_spec.naming_input()
@@ -285,6 +288,13 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
     else:
         assert cr.workspace is not None
         workspace = cr.workspace
+    # An amended request approved again already has rows: only those it lacks are made.
+    again = cr.amended_by_id is not None
+    made = (
+        {n.lower() for n in Cluster.objects.filter(change_request=cr).values_list("name", flat=True)}
+        if again
+        else set()
+    )
     Cluster.objects.bulk_create(
         Cluster(
             workspace=workspace,
@@ -298,8 +308,19 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
             justification=c.justification.strip(),
         )
         for c in spec.clusters
+        if c.name.lower() not in made
     )
     found = principal_checks.object_ids(cr)
+    members = (
+        {
+            n.lower()
+            for n in Membership.objects.filter(change_request=cr)
+            .exclude(state=ResourceState.REVOKED)
+            .values_list("principal_name", flat=True)
+        }
+        if again
+        else set()
+    )
     Membership.objects.bulk_create(
         Membership(
             workspace=workspace,
@@ -310,6 +331,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
             object_id=found.get((m.principal_type, m.principal.lower()), ""),
         )
         for m in spec.all_members()
+        if m.principal.lower() not in members
     )
     resource_transition(
         Membership.objects.filter(pk__in=spec.revoke, workspace=workspace),
@@ -402,6 +424,10 @@ def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
         if cr.status != Status.FAILED:
             raise TransitionError(
                 f"request #{cr.pk} is {cr.get_status_display().lower()}; only failed requests can be retried"
+            )
+        if cr.runs.filter(purpose=Run.Purpose.ROLLBACK).exists():
+            raise TransitionError(
+                f"request #{cr.pk}'s rollback failed: roll it back again, or keep what Azure holds"
             )
         request_transition(cr, Status.PROVISIONING, actor=actor, message="retry")
         for rows in selectors.rows_of_request(cr):

@@ -142,6 +142,7 @@ def _cluster_problems(
     environment: str,
     region: str,
     check: capacity.Check | None = None,
+    request_id: int | None = None,
 ) -> list[Problem]:
     clusters = list(clusters)
     if not clusters:
@@ -159,6 +160,7 @@ def _cluster_problems(
             n.lower()
             for n in Cluster.objects.filter(workspace=workspace)
             .exclude(state=ResourceState.REVOKED)
+            .exclude(change_request_id=request_id)  # an amended request's own clusters
             .values_list("name", flat=True)
         }
     problems: list[Problem] = []
@@ -352,7 +354,7 @@ def spec_problems(
     environment, region = _environment_and_region(spec, workspace)
     check = _capacity_check(spec, problems, workspace=workspace, request_id=request_id, check=check)
     problems += _cluster_problems(
-        spec.clusters, workspace, environment=environment, region=region, check=check
+        spec.clusters, workspace, environment=environment, region=region, check=check, request_id=request_id
     )
     if check is not None:
         problems += check.problems()

@@ -23,7 +23,8 @@ USERS = ("alice", "bob", "charlie", "dana", "anonymous")
 
 @pytest.fixture
 def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_callbacks) -> dict[str, Any]:
-    """alice owns an approved workspace (dana is a member of it), a submitted, a rejected request and a draft."""
+    """alice owns an approved workspace (dana is a member of it), a submitted, a rejected, a failed request
+    and a draft."""
     spec = tutorial_spec(security_group="")
     spec = type(spec)(
         workspace=spec.workspace,
@@ -40,6 +41,9 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
         reason="the team is not funded yet",
         rejected=True,
     )
+    failed = ChangeRequestFactory(
+        requester=alice, approver=bob, spec=tutorial_spec(team="fifth"), failed=True, failed_step="role_grant"
+    )
     export = exports.audit_export_request(requester=bob, filters={}, fmt="csv")
     exports.audit_export_run(export_id=export.pk)
     return {
@@ -48,6 +52,7 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
         "submitted": submitted.pk,
         "draft": draft.pk,
         "rejected": rejected.pk,
+        "failed": failed.pk,
     }
 
 
@@ -76,6 +81,7 @@ PAGES = [
     ("provisioning:request_detail", "draft", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:request_edit", "draft", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:request_progress", "submitted", (OK, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:request_amend", "failed", (OK, OK, DENIED, DENIED, LOGIN)),  # its requester, or an admin
     ("provisioning:preview_names", None, (OK, DENIED, OK, DENIED, LOGIN)),
     ("provisioning:workspace_list", None, (OK, OK, OK, OK, LOGIN)),  # dana sees the one she is in
     ("provisioning:workspace_detail", "ws", (OK, OK, DENIED, OK, LOGIN)),
@@ -120,6 +126,14 @@ ACTIONS = [
     ("provisioning:request_approve", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:request_reject", "submitted", {"reason": "too big"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:request_retry", "submitted", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    (
+        "provisioning:request_amend",
+        "failed",
+        {"drop_member_0": "on", "reason": "left"},
+        (OK, OK, DENIED, DENIED, DENIED),
+    ),
+    ("provisioning:request_keep", "failed", {"reason": "keep"}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:request_rollback", "failed", {"reason": "undo"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:add_members", "ws", MEMBER_FORM, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),

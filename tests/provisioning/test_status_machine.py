@@ -31,7 +31,7 @@ from accounts.models import User
 from provisioning.audit import audit_verify_chain
 from provisioning.engine import runs
 from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, Run, Step, Workspace
-from provisioning.workflow import services
+from provisioning.workflow import recovery, services
 from provisioning.workflow.services import RequestError, TransitionError
 from tests import factories
 from tests.factories import tutorial_spec
@@ -52,11 +52,20 @@ def last_event_id() -> int:
 
 def _drive(status: str, alice: User, bob: User) -> ChangeRequest:
     """A request of alice's in ``status``, reached through the services (the engine's without Azure)."""
-    return factories.ChangeRequestFactory(requester=alice, approver=bob, kind=NEW, status=status)
+    # A failed request failed once its workspace existed, so that it may be kept as well as rolled back.
+    failed_step = "role_grant" if status == Status.FAILED else None
+    return factories.ChangeRequestFactory(
+        requester=alice, approver=bob, kind=NEW, status=status, failed_step=failed_step
+    )
 
 
-def _finish_run(cr: ChangeRequest, *, failed: bool) -> None:
-    run = factories.RunFactory(change_request=cr, status=Run.Status.RUNNING, lease_owner="test-worker")
+def _finish_run(cr: ChangeRequest, *, failed: bool, rollback: bool | None = None) -> None:
+    """A run of the request ends: a rollback run if ``rollback``, else the kind a request in its status runs."""
+    rollback = cr.status == Status.ROLLING_BACK if rollback is None else rollback
+    purpose = Run.Purpose.ROLLBACK if rollback else Run.Purpose.PROVISION
+    run = factories.RunFactory(
+        change_request=cr, status=Run.Status.RUNNING, lease_owner="test-worker", purpose=purpose
+    )
     factories.StepFactory(
         run=run,
         key="resource_group",
@@ -76,8 +85,26 @@ MOVES: dict[str, Callable[[ChangeRequest, User, User], Any]] = {
         request_id=cr.pk, approver=bob, reason="no"
     ),
     Status.PROVISIONING: lambda cr, alice, bob: services.request_retry(request_id=cr.pk, actor=bob),
-    Status.SUCCEEDED: lambda cr, alice, bob: _finish_run(cr, failed=False),
+    Status.SUCCEEDED: lambda cr, alice, bob: _finish_run(cr, failed=False, rollback=False),
     Status.FAILED: lambda cr, alice, bob: _finish_run(cr, failed=True),
+    Status.ABANDONED: lambda cr, alice, bob: recovery.request_keep(
+        request_id=cr.pk, actor=bob, reason="keep"
+    ),
+    Status.ROLLING_BACK: lambda cr, alice, bob: recovery.request_rollback(
+        request_id=cr.pk, actor=bob, reason="give up"
+    ),
+    Status.ROLLED_BACK: lambda cr, alice, bob: _finish_run(cr, failed=False, rollback=True),
+}
+# Edges made by another service than the target's usual one: a failed request amended so that it widens
+# access goes back to an approver.
+EDGE_MOVES: dict[tuple[str, str], Callable[[ChangeRequest, User, User], Any]] = {
+    (Status.FAILED, Status.SUBMITTED): lambda cr, alice, bob: recovery.request_amend(
+        request_id=cr.pk,
+        actor=alice,
+        amendment=recovery.Amendment(
+            reason="user3 left", replace_members=(("user3@contoso.com", "user9@contoso.com"),)
+        ),
+    ),
 }
 ILLEGAL = sorted((a, b) for a in Status.values for b in MOVES if (a, b) not in ALLOWED)
 LEGAL = sorted((a, b) for a, b in ALLOWED if b in MOVES and (a, b) != (Status.APPROVED, Status.PROVISIONING))
@@ -108,7 +135,7 @@ def test_a_legal_transition_is_made_and_audited(policy, alice, bob, source: str,
     """The other side of the harness above: the same calls do move a request along an allowed edge."""
     cr = _drive(source, alice, bob)
     events = last_event_id()
-    MOVES[target](cr, alice, bob)
+    EDGE_MOVES.get((source, target), MOVES[target])(cr, alice, bob)
     assert ChangeRequest.objects.get(pk=cr.pk).status == target
     event = AuditEvent.objects.filter(id__gt=events, action=f"request.{target}").get()
     assert (event.before["status"], event.after["status"]) == (source, target)
