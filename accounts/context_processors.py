@@ -3,7 +3,9 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 
+from accounts import directory
 from accounts import personas as persona_rules
 
 
@@ -16,4 +18,6 @@ def personas(request: HttpRequest) -> dict[str, Any]:
         "is_team_lead": persona_rules.TEAM_LEAD in held,
         "is_data_scientist": persona_rules.DATA_SCIENTIST in held,
         "persona_names": sorted(held),
+        # Member fields search the directory as people type, when the portal signs in with Entra ID.
+        "directory_url": reverse("accounts:directory_search") if directory.enabled() else "",
     }

@@ -157,6 +157,32 @@ def http_client() -> requests.Session:
         return _default_http
 
 
+_client_apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
+
+
+def app_token(config: EntraConfig, scope: str) -> str | None:
+    """An app-only access token of the portal's sign-in app for ``scope`` (client credentials, cached by
+    MSAL until it nears expiry); None when Entra ID refuses it."""
+    key = (config.authority, config.client_id)
+    http = http_client()  # takes the lock itself: not under it
+    with _lock:
+        app = _client_apps.get(key)
+        if app is None:
+            app = _client_apps[key] = msal.ConfidentialClientApplication(
+                config.client_id,
+                client_credential=config.client_secret,
+                authority=config.authority,
+                http_client=http,
+                instance_discovery=not config.disable_instance_discovery,
+                http_cache=_msal_http_cache,
+            )
+    result = app.acquire_token_for_client(scopes=[scope])
+    if "access_token" not in result:
+        logger.warning("Entra ID refused an app token: %s", result.get("error", "unknown error"))
+        return None
+    return str(result["access_token"])
+
+
 def reset_caches() -> None:
     """Forget discovery documents and signing keys (tests; a changed tenant)."""
     with _lock:
@@ -164,6 +190,7 @@ def reset_caches() -> None:
         _keys.clear()
         _key_misses.clear()
         _msal_http_cache.clear()
+        _client_apps.clear()
 
 
 def _nonce_hash(nonce: str) -> str:

@@ -12,4 +12,5 @@ urlpatterns = [
     path("callback/", views.callback, name="callback"),
     path("logout/", views.logout_view, name="logout"),
     path("signed-out/", views.signed_out, name="signed_out"),
+    path("directory/", views.directory_search, name="directory_search"),
 ]

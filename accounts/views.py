@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import personas, services
+from accounts import directory, personas, services
 from accounts.entra import EntraSignIn, SignInError
 
 logger = logging.getLogger(__name__)
@@ -164,3 +164,28 @@ def _live_flows(request: HttpRequest) -> dict[str, dict[str, Any]]:
 def _refused(request: HttpRequest, error: SignInError) -> HttpResponse:
     logger.warning("sign-in refused: %s", error.reason)
     return render(request, "accounts/signin_refused.html", {"reason": error.reason}, status=error.status)
+
+
+@require_GET
+def directory_search(request: HttpRequest) -> HttpResponse:
+    """The people (or security groups) whose name or address starts with what is typed in a member field,
+    as the options of the form's datalist (htmx asks as the team lead types, after a pause)."""
+    if not request.user.is_authenticated:
+        raise PermissionDenied("sign in first")
+    if not (personas.is_team_lead(request.user) or personas.is_admin(request.user)):
+        raise PermissionDenied("only team leads and admins search the directory")
+    kind = request.GET.get("kind", "user")
+    typed = next(
+        (str(v) for k, v in request.GET.items() if k == "q" or k.endswith(("principal", "security_group"))),
+        "",
+    )
+    try:
+        found = directory.directory_search(kind=kind, prefix=typed, user_id=request.user.pk)
+        unavailable = ""
+    except directory.DirectoryUnavailable as exc:
+        found, unavailable = [], str(exc)
+    response = render(
+        request, "accounts/_directory_options.html", {"found": found, "unavailable": unavailable}
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -92,9 +92,44 @@
     filterSizes();
   }
 
+  // Member fields suggest people (and the security group field, groups) from the directory: one search
+  // after a pause in typing, never for fewer than 2 characters; the server bounds and caches them too.
+  function wireDirectorySearch() {
+    var form = document.getElementById("request-form");
+    var url = form && form.getAttribute("data-directory-url");
+    if (!url) {
+      return;
+    }
+    var timer = null;
+    var asked = "";
+    form.addEventListener("input", function (event) {
+      var field = event.target;
+      var name = field.name || "";
+      var kind = /-principal$/.test(name) ? "user" : name === "security_group" ? "group" : "";
+      if (!kind) {
+        return;
+      }
+      field.setAttribute("list", "directory-" + kind);
+      window.clearTimeout(timer);
+      var typed = field.value.trim();
+      if (typed.length < 2 || typed === asked) {
+        return;
+      }
+      timer = window.setTimeout(function () {
+        asked = typed;
+        var query = "?kind=" + kind + "&q=" + encodeURIComponent(typed);
+        fetch(url + query, { credentials: "same-origin", headers: { Accept: "text/html" } })
+          .then(function (response) { return response.ok ? response.text() : ""; })
+          .then(function (options) { document.getElementById("directory-" + kind).innerHTML = options; })
+          .catch(function () {});
+      }, 350);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wireRegionAbbreviation();
     wireSizeFilter();
     wireAddButtons();
+    wireDirectorySearch();
   });
 })();
