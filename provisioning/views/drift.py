@@ -225,6 +225,10 @@ def workspace_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("provisioning:workspace_detail", pk=workspace.pk)
 
 
+# Requests whose objects exist (or existed) in Azure: the request page shows what Azure holds of them.
+SHOWN_OBSERVED = frozenset({"succeeded", "failed", "abandoned", "rolled_back"})
+
+
 def workspace_drift_context(user: Any, workspace: Workspace, *, can_change: bool) -> dict[str, Any]:
     """What the workspace page shows of drift: the badge (``open_drift`` annotated on the workspace), what
     Azure held at the last reconcile, and whether this user may ask for a reconcile now."""
@@ -236,3 +240,30 @@ def workspace_drift_context(user: Any, workspace: Workspace, *, can_change: bool
         "reconcile_minutes": round(settings.RECONCILE_INTERVAL_MINUTES),
         "can_reconcile": workspace.state == ResourceState.ACTIVE and (personas.is_admin(user) or can_change),
     }
+
+
+def request_observed_context(cr: Any) -> dict[str, Any]:
+    """What Azure held at the last reconcile of the objects one request made or changed: its resources,
+    clusters and its members' role assignments (partial success shown as it is, not only the status)."""
+    workspace = cr.workspace
+    if workspace is None or cr.status not in SHOWN_OBSERVED:
+        return {}
+    plan = cr.plan or {}
+    names = {r["name"].lower() for r in plan.get("resources", [])}
+    clusters = {c["name"].lower() for c in plan.get("clusters", [])}
+    principals = {
+        ra["principal"].lower() for ra in [*plan.get("role_assignments", []), *plan.get("revocations", [])]
+    }
+    observed = reconcile.observed_of(workspace)
+    mine = {
+        "resource_group": [r for r in observed["resource_group"] if r.name.lower() in names],
+        "resource": [r for r in observed["resource"] if r.name.lower() in names],
+        "cluster": [r for r in observed["cluster"] if r.name.lower() in clusters],
+        "role_assignment": [
+            r
+            for r in observed["role_assignment"]
+            if str(r.properties.get("principal") or "").lower() in principals
+        ],
+    }
+    times = [row.observed_at for rows in mine.values() for row in rows]
+    return {"request_observed": mine, "request_observed_at": max(times, default=None)}

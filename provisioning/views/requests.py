@@ -23,7 +23,7 @@ from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
 from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
-from provisioning.views.drift import workspace_drift_context
+from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
 from provisioning.workflow import selectors, services, validation
@@ -328,6 +328,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(progress_context(cr))
         context["show_progress"] = True
     context.update(recovery_context(cr, request.user))
+    context.update(request_observed_context(cr))
     return render(request, "provisioning/request_detail.html", context)
 
 

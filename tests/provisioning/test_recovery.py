@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from provisioning.engine import executor as engine
+from provisioning.engine.reconcile import reconcile
 from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, ResourceState, Run, Step
 from provisioning.spec import MemberSpec, RequestSpec
 from provisioning.workflow import recovery, services
@@ -128,7 +129,7 @@ def test_a_wider_amendment_goes_back_to_an_approver_who_is_not_the_amender(
 
 
 def test_keep_makes_the_workspace_managed_with_what_azure_holds(
-    policy, alice, bob, standin, azure_clients, rq_queue
+    policy, alice, bob, standin, azure_clients, rq_queue, client
 ) -> None:
     cr = _failed_at_the_cluster(alice, bob, standin, azure_clients)
     granted = {
@@ -150,6 +151,14 @@ def test_keep_makes_the_workspace_managed_with_what_azure_holds(
         m: ResourceState.ACTIVE if m in granted else ResourceState.REVOKED for m in (MEMBER, UNKNOWN)
     }
     assert AuditEvent.objects.get(request_id=cr.pk, action="request.abandoned").actor == bob.username
+    # The request page shows what Azure holds of it once a reconcile has read it, as it is: Azure keeps the
+    # cluster whose creation failed (the portal dropped it from the approved state).
+    reconcile(workspace_ids=[cr.workspace_id], clients=azure_clients)
+    client.force_login(alice)
+    page = client.get(f"/requests/{cr.pk}/").content.decode()
+    held = page.split("What Azure holds now of this request")[1]
+    assert "bgmrmende2devwork" in held and "bgmrmende2devws" in held
+    assert "ds3-v2-cluster" in held
 
 
 def test_rollback_removes_what_the_request_created_and_nothing_else(
