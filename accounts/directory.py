@@ -1,7 +1,7 @@
 """People and groups of the tenant, searched as a team lead types a member (Microsoft Graph).
 
 The portal's sign-in app reads the directory with its own app-only token (MSAL client credentials,
-Graph application permissions ``User.ReadBasic.All`` and ``GroupMember.Read.All``): the web holds the
+Graph application permissions ``User.Read.All`` and ``GroupMember.Read.All``): the web holds the
 sign-in secret, never the provisioning credential. Each search is bounded: a prefix of 2 to 64
 characters, at most ``RESULTS`` answers, answers kept a minute per prefix, and at most ``BURST``
 searches per person in ``BURST_SECONDS`` (the form also waits for a pause in typing).
