@@ -2,13 +2,19 @@
 
 Migrates the database (a SQLite file unless DATABASE_URL says otherwise), seeds the demo users and
 policy, starts an embedded Redis-protocol server when REDIS_URL is unset, the local Azure stand-in
-(HTTPS on 127.0.0.1 with a throwaway CA), a provisioning worker, the sweeper's scheduler, and the
-web server. Ctrl-C stops all of it.
+(HTTPS on 127.0.0.1 with a throwaway CA), a provisioning worker, the clock of the periodic jobs (the
+sweeper, the capacity check, the reconcile with Azure every ``RECONCILE_INTERVAL_MINUTES``), and the web
+server. Ctrl-C stops all of it.
+
+The banner tells how to make drift: the ``manage.py azure_standin outside`` command lines that change
+this demo's stand-in "by hand", with the environment they need (the stand-in's URL, client credentials
+and CA bundle, valid while the demo runs), for the tour's example workspace.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,6 +27,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from provisioning.management import embedded_redis
+from provisioning.management.commands.seed_demo import DEMO_SUBSCRIPTION
+from provisioning.naming import NamingInput, resource_names
 
 # People and the group the demo's Entra directory knows, so requests naming them can be provisioned.
 DEMO_DIRECTORY_USERS = (
@@ -49,6 +57,21 @@ DEMO_NAMES = {
 }
 SWEEP_SECONDS = 10.0
 CAPACITY_SECONDS = 120.0
+# The tour's example (README): whose resources the banner's drift commands change.
+TOUR_WORKSPACE = NamingInput(
+    department="bgmr", team="bluegranit", region="eastus2", region_abbv="e2", environment="dev"
+)
+TOUR_CLUSTER = "ds3-v2-cluster"
+# Somebody the tour does not make a member, granted Owner by hand in the drift example.
+OUTSIDE_OWNER = "user3@contoso.com"
+# What ``azure_standin outside`` needs to reach this demo's stand-in.
+OUTSIDE_ENVIRONMENT = (
+    "AZURE_ARM_ENDPOINT",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "REQUESTS_CA_BUNDLE",
+)
 
 
 class Command(BaseCommand):
@@ -76,14 +99,14 @@ class Command(BaseCommand):
         call_command("seed_demo", password=options["password"], verbosity=0)
         stop = threading.Event()
         redis_server = self._start_redis()
-        standin = self._start_standin(options["latency_scale"])
+        standin, directory = self._start_standin(options["latency_scale"])
         if options["auth"] == "entra":
             self._use_entra(standin, options["port"])
         worker = self._start_worker()
         self._queue_capacity_check()
         threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
-            self._banner(options)
+            self._banner(options, standin, directory)
             call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False, use_threading=True)
         except KeyboardInterrupt:
             pass
@@ -106,14 +129,19 @@ class Command(BaseCommand):
         self.stdout.write(f"Embedded Redis-protocol server on {url}")
         return server
 
-    def _start_standin(self, latency_scale: float) -> Any:
-        """The local Azure stand-in; this process and the worker trust its CA and use its endpoints."""
+    def _start_standin(self, latency_scale: float) -> tuple[Any, dict[str, str]]:
+        """The local Azure stand-in; this process and the worker trust its CA and use its endpoints.
+
+        Returns it and the object id of each directory user by UPN.
+        """
         from provisioning.standin import StandIn
 
         standin = StandIn(latency_scale=latency_scale, browser_http=True)
         base_url = standin.start()
-        for upn in DEMO_DIRECTORY_USERS:
-            standin.add_user(upn, display_name=DEMO_NAMES.get(upn), roles=DEMO_ROLES.get(upn, []))
+        directory = {
+            upn: standin.add_user(upn, display_name=DEMO_NAMES.get(upn), roles=DEMO_ROLES.get(upn, []))
+            for upn in DEMO_DIRECTORY_USERS
+        }
         for group in DEMO_DIRECTORY_GROUPS:
             standin.add_group(group)
         env = standin.environment(standin.write_ca_bundle())
@@ -124,7 +152,7 @@ class Command(BaseCommand):
         settings.AZURE_CLIENT_SECRET = env["AZURE_CLIENT_SECRET"]
         settings.AZURE_DISABLE_INSTANCE_DISCOVERY = True
         self.stdout.write(f"Local Azure stand-in on {base_url} (latency x{latency_scale})")
-        return standin
+        return standin, directory
 
     def _use_entra(self, standin: Any, port: int) -> None:
         """Register the portal's sign-in app in the stand-in and switch the portal to Entra sign-in."""
@@ -179,18 +207,26 @@ class Command(BaseCommand):
             self.stdout.write("Capacity refresh queued (VM sizes, core usages, cluster guard)")
 
     def _sweep_clock(self, stop: threading.Event) -> None:
-        """What ``provisioning_scheduler`` does in production: queue the sweeper and capacity check."""
-        from provisioning.management.commands.provisioning_scheduler import capacity_enqueue, sweep_enqueue
+        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and,
+        every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
+        from provisioning.management.commands.provisioning_scheduler import (
+            capacity_enqueue,
+            reconcile_enqueue,
+            sweep_enqueue,
+        )
 
         ticks_per_capacity = max(1, round(CAPACITY_SECONDS / SWEEP_SECONDS))
+        ticks_per_reconcile = max(1, round(settings.RECONCILE_INTERVAL_MINUTES * 60 / SWEEP_SECONDS))
         tick = 0
         while not stop.wait(SWEEP_SECONDS):
             sweep_enqueue()
             tick += 1
             if tick % ticks_per_capacity == 0:
                 capacity_enqueue()
+            if tick % ticks_per_reconcile == 0:
+                reconcile_enqueue()
 
-    def _banner(self, options: dict[str, Any]) -> None:
+    def _banner(self, options: dict[str, Any], standin: Any, directory: dict[str, str]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nThe portal is at {url}"))
         if options["auth"] == "entra":
@@ -205,5 +241,32 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             signin + "The stand-in's directory knows " + ", ".join(DEMO_DIRECTORY_USERS) + " and the group "
-            "'datasciencegroup': use them as members.\nCtrl-C stops everything.\n"
+            "'datasciencegroup': use them as members.\n"
+        )
+        self.stdout.write(self._drift_tour(standin, directory))
+        self.stdout.write("Ctrl-C stops everything.\n")
+
+    def _drift_tour(self, standin: Any, directory: dict[str, str]) -> str:
+        """How to change the tour's workspace in Azure by hand, then find the drift in the portal."""
+        names = resource_names(TOUR_WORKSPACE, data_lake=True)
+        subscription = DEMO_SUBSCRIPTION[0]
+        group = f"/subscriptions/{subscription}/resourceGroups/{names.resource_group}"
+        where = f"--subscription {subscription} --resource-group {names.resource_group}"
+        outside = "uv run manage.py azure_standin outside"
+        exports = " ".join(f"{name}={shlex.quote(os.environ[name])}" for name in OUTSIDE_ENVIRONMENT)
+        minutes = f"{settings.RECONCILE_INTERVAL_MINUTES:g}"
+        return (
+            f"\nDrift: once the tour's workspace {names.workspace} is provisioned, change it in Azure by hand"
+            " from a second terminal\n(in this directory; the stand-in's URL, credentials and CA bundle hold"
+            " while the demo runs):\n\n"
+            f"  export {exports}\n"
+            f"  {outside} resize_cluster {where} --workspace {names.workspace} --cluster {TOUR_CLUSTER}"
+            " --max-nodes 40\n"
+            f"  {outside} add_role_assignment --scope {group} --role Owner"
+            f" --principal-id {directory[OUTSIDE_OWNER]}   # {OUTSIDE_OWNER}\n"
+            f"  {outside} add_resource {where} --name {names.base[:20]}hand\n\n"
+            "delete_role_assignment --assignment-id ID and delete_resource --resource-id ID take the ids the"
+            " workspace's page lists\nunder What Azure holds now. Then press Reconcile with Azure now on that"
+            " page (Ada Admin, or Lena Lead) and open\nDrift (Ada Admin) to remediate or accept each item;"
+            f" the clock also reconciles every {minutes} minutes (RECONCILE_INTERVAL_MINUTES).\n"
         )
