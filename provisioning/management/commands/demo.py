@@ -124,6 +124,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Using Redis at {settings.REDIS_URL}")
             return None
         server, url = embedded_redis.redis_server_start()
+        # A connection's thread may sit in the worker's blocking dequeue (BLPOP, up to 405 s) after the
+        # worker is gone: Ctrl-C must neither join it on close nor wait for it at exit.
+        server.daemon_threads, server.block_on_close = True, False
         os.environ["REDIS_URL"] = url  # inherited by the worker
         embedded_redis.queues_point_at(url)
         self.stdout.write(f"Embedded Redis-protocol server on {url}")
