@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -320,6 +321,19 @@ class AzureClients:
     def graph(self) -> GraphSession:
         """The Microsoft Graph session (users and groups)."""
         return self._cached(("graph",), lambda: GraphSession(self.credential(), self.graph_endpoint))
+
+    @classmethod
+    @contextmanager
+    def given_or_own(cls, clients: AzureClients | None) -> Iterator[AzureClients]:
+        """The given clients, or clients from settings closed afterwards."""
+        if clients is not None:
+            yield clients
+            return
+        own = cls.from_settings()
+        try:
+            yield own
+        finally:
+            own.close()
 
     def close(self) -> None:
         """Close every client built so far (their connection pools) and the credential."""

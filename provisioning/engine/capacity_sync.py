@@ -7,8 +7,6 @@ write is a short transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
@@ -27,19 +25,6 @@ from provisioning.capacity.store import (
 from provisioning.models import AllowedRegion, AllowedSubscription, ResourceState, Workspace, WorkspaceQuota
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def _azure(clients: AzureClients | None) -> Iterator[AzureClients]:
-    """The given clients, or clients from settings closed afterwards."""
-    if clients is not None:
-        yield clients
-        return
-    own = AzureClients.from_settings()
-    try:
-        yield own
-    finally:
-        own.close()
 
 
 def catalog_refresh(clients: AzureClients, region: str, *, subscription: str = "") -> int:
@@ -69,7 +54,7 @@ def capacity_refresh(clients: AzureClients | None = None) -> dict[str, Any]:
     """
     summary: dict[str, Any] = {"sizes": {}, "usages": {}, "errors": []}
     regions = AllowedRegion.objects.filter(is_active=True).order_by("name").values_list("name", flat=True)
-    with _azure(clients) as azure:
+    with AzureClients.given_or_own(clients) as azure:
         for region in regions:
             for subscription in AllowedSubscription.active_ids():
                 try:
@@ -109,7 +94,7 @@ def team_quota_apply(
     workspaces = Workspace.objects.filter(
         department=department, team=team, region=region, state=ResourceState.ACTIVE
     ).order_by("workspace_name")
-    with _azure(clients) as azure:
+    with AzureClients.given_or_own(clients) as azure:
         for workspace in workspaces:
             try:
                 rows = workspace_quota_apply(azure, workspace)
@@ -165,7 +150,7 @@ def clusters_guard(clients: AzureClients | None = None) -> dict[str, Any]:
     seen: set[tuple[str, str]] = set()
     scanned: set[str] = set()
     unscanned: set[str] = set()
-    with _azure(clients) as azure:
+    with AzureClients.given_or_own(clients) as azure:
         for subscription in AllowedSubscription.active_ids():
             try:
                 sightings = _subscription_sightings(azure, subscription, unscanned, summary["errors"])

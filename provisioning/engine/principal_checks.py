@@ -24,13 +24,14 @@ def request_check_principals(*, request_id: int, clients: AzureClients | None = 
     guests = guests_allowed(cr)
     answers: list[dict[str, Any]] = []
     if targets:
-        graph = (clients or AzureClients.from_settings()).graph()
-        for target in targets:
-            found = (
-                graph.groups_named(target.principal)
-                if target.principal_type == "group"
-                else graph.users_matching(target.principal)
-            )
-            answers.append(principal_verdict(target, found, guests=guests))
+        with AzureClients.given_or_own(clients) as azure:
+            graph = azure.graph()
+            for target in targets:
+                found = (
+                    graph.groups_named(target.principal)
+                    if target.principal_type == "group"
+                    else graph.users_matching(target.principal)
+                )
+                answers.append(principal_verdict(target, found, guests=guests))
     principal_check_record(request_id=request_id, answers=answers)
     return answers

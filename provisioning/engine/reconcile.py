@@ -10,9 +10,7 @@ A workspace that cannot be read is reported and left as it was; the others are r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
@@ -26,19 +24,6 @@ logger = logging.getLogger(__name__)
 
 # Workspaces read at once: enough to hide Azure's latency, far below ARM's read limits per subscription.
 RECONCILE_PARALLEL = 6
-
-
-@contextmanager
-def _azure(clients: AzureClients | None) -> Iterator[AzureClients]:
-    """The given clients, or clients from settings closed afterwards."""
-    if clients is not None:
-        yield clients
-        return
-    own = AzureClients.from_settings()
-    try:
-        yield own
-    finally:
-        own.close()
 
 
 def _observe(
@@ -74,7 +59,7 @@ def reconcile(
     if not targets:
         return summary
     parallel = parallel or RECONCILE_PARALLEL
-    with _azure(clients) as azure:
+    with AzureClients.given_or_own(clients) as azure:
         roles, principals = observe.RoleNames(azure), observe.PrincipalNames(azure)
         with ThreadPoolExecutor(
             max_workers=min(parallel, len(targets)), thread_name_prefix="reconcile"

@@ -92,6 +92,20 @@ class Workspace(StateMachine, models.Model):
             custom_name=self.custom_name,
         )
 
+    def plan_names(self) -> dict[str, str]:
+        """The workspace's names, keyed as a plan's ``names``."""
+        return {
+            "resource_group": self.resource_group,
+            "base": self.workspace_name.removesuffix("ws"),
+            "workspace": self.workspace_name,
+            "storage_work": self.storage_work,
+            "storage_data": self.storage_data,
+            "data_lake": self.data_lake_name,
+            "key_vault": self.key_vault,
+            "registry": self.registry,
+            "app_insights": self.app_insights,
+        }
+
     def sdk_config(self) -> dict[str, str]:
         """The ``config.json`` the AzureML SDK reads (``MLClient.from_config``)."""
         return {

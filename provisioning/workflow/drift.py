@@ -40,7 +40,7 @@ from provisioning.drift import (
 from provisioning.models import ChangeRequest, Cluster, DriftItem, Membership, ResourceState, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import StepSpec, steps_for_plan
-from provisioning.workflow.reconcile import drift_audit, workspace_names
+from provisioning.workflow.reconcile import drift_audit
 from provisioning.workflow.transitions import RequestError, request_transition, resource_transition
 
 Status = DriftItem.Status
@@ -293,7 +293,7 @@ def _plan_resources(ws: Workspace, wanted: set[tuple[str, str]]) -> list[dict[st
             f"workspace {ws.workspace_name} has no approved plan to make its resources from again"
         )
     resources: list[dict[str, Any]] = list((origin.plan or {}).get("resources", []))
-    names = workspace_names(ws)
+    names = ws.plan_names()
     if ("resource_group", ws.resource_group) in wanted:
         wanted = {(r["type"], r["name"]) for r in resources}
     if ("workspace", ws.workspace_name) in wanted:
@@ -338,7 +338,7 @@ def remediation_plan(ws: Workspace, items: list[DriftItem]) -> dict[str, Any]:
     plan = {
         "kind": ChangeRequest.Kind.REMEDIATE_DRIFT.value,
         "subscription_id": ws.subscription_id,
-        "names": workspace_names(ws),
+        "names": ws.plan_names(),
         "resources": _plan_resources(ws, resources),
         "custom_roles": sorted({g["role"] for g in grants} & set(CUSTOM_ROLES)),
         "clusters": list(clusters.values()),

@@ -53,21 +53,6 @@ def reconcile_job_id(workspace_id: int) -> str:
 # --- the approved state ------------------------------------------------------------------------------------
 
 
-def workspace_names(ws: Workspace) -> dict[str, str]:
-    """The workspace's names, keyed as a plan's ``names``."""
-    return {
-        "resource_group": ws.resource_group,
-        "base": ws.workspace_name.removesuffix("ws"),
-        "workspace": ws.workspace_name,
-        "storage_work": ws.storage_work,
-        "storage_data": ws.storage_data,
-        "data_lake": ws.data_lake_name,
-        "key_vault": ws.key_vault,
-        "registry": ws.registry,
-        "app_insights": ws.app_insights,
-    }
-
-
 def approved_state(ws: Workspace) -> Approved:
     """What the portal approved for a workspace: its names, active clusters and active memberships."""
     clusters = list(ws.clusters.exclude(state=ResourceState.REVOKED))
@@ -75,7 +60,7 @@ def approved_state(ws: Workspace) -> Approved:
     active = ResourceState.ACTIVE
     return Approved(
         subscription_id=ws.subscription_id,
-        names=workspace_names(ws),
+        names=ws.plan_names(),
         clusters=tuple(
             ApprovedCluster(c.name, c.vm_size, c.priority, c.min_nodes, c.max_nodes, c.idle_seconds)
             for c in clusters

@@ -23,7 +23,7 @@ from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import cost
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step
-from provisioning.plan import role_assignments_for
+from provisioning.plan import build_plan, role_assignments_for
 from provisioning.problems import Problem
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 from provisioning.steps import REMOVAL_TIERS
@@ -199,8 +199,6 @@ def _revocations_of(
 
 
 def _plan_of(cr: ChangeRequest, spec: RequestSpec, revocations: list[dict[str, str]]) -> dict[str, Any]:
-    from provisioning.plan import build_plan  # the plan as approval builds it, with the approved quotas
-
     old = cr.plan or {}
     plan = build_plan(
         spec,

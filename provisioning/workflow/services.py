@@ -217,7 +217,7 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
         kind=cr.kind,
         request_id=cr.pk,
         owner=cr.requester.principal_name,
-        existing_names=_workspace_names(ws) if ws is not None else None,
+        existing_names=ws.plan_names() if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
         workspace_quotas=workspace_quotas_for(cr, spec, check=check),
@@ -240,20 +240,6 @@ def workspace_quotas_for(
     known = check.budgets if check is not None else None
     budgets = known if known is not None else capacity.team_budgets(team)
     return [{"family": b.family, "limit": b.dedicated_cores} for b in budgets]
-
-
-def _workspace_names(ws: Workspace) -> dict[str, str]:
-    return {
-        "resource_group": ws.resource_group,
-        "base": ws.workspace_name.removesuffix("ws"),
-        "workspace": ws.workspace_name,
-        "storage_work": ws.storage_work,
-        "storage_data": ws.storage_data,
-        "data_lake": ws.data_lake_name,
-        "key_vault": ws.key_vault,
-        "registry": ws.registry,
-        "app_insights": ws.app_insights,
-    }
 
 
 def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Workspace:
