@@ -70,12 +70,21 @@ class MemberSpec:
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """The whole request: a new workspace, clusters, members to add and memberships to revoke."""
+    """The whole request: a new workspace, clusters, members to add and memberships to revoke.
+
+    Day-2 changes to an existing workspace (kind ``change_workspace``) also hold ``cluster_updates``
+    (an existing cluster's whole new settings, by name: the plan says whether Azure changes it in place
+    or replaces it), ``cluster_deletes`` (cluster names) and ``persona_changes`` (an existing member, by
+    principal, with their new persona).
+    """
 
     workspace: WorkspaceSpec | None = None
     clusters: tuple[ClusterSpec, ...] = field(default_factory=tuple)
     members: tuple[MemberSpec, ...] = field(default_factory=tuple)
     revoke: tuple[int, ...] = field(default_factory=tuple)
+    cluster_updates: tuple[ClusterSpec, ...] = field(default_factory=tuple)
+    cluster_deletes: tuple[str, ...] = field(default_factory=tuple)
+    persona_changes: tuple[MemberSpec, ...] = field(default_factory=tuple)
 
     def all_members(self) -> tuple[MemberSpec, ...]:
         """Members to grant, with the new workspace's security group (as a data scientist group)."""
@@ -89,6 +98,11 @@ class RequestSpec:
         data["clusters"] = list(data["clusters"])
         data["members"] = list(data["members"])
         data["revoke"] = list(data["revoke"])
+        for key in ("cluster_updates", "cluster_deletes", "persona_changes"):
+            if data[key]:
+                data[key] = list(data[key])
+            else:  # specs of the kinds that have none keep the shape they were stored with
+                del data[key]
         return data
 
     @classmethod
@@ -99,4 +113,7 @@ class RequestSpec:
             clusters=tuple(ClusterSpec(**c) for c in data.get("clusters", [])),
             members=tuple(MemberSpec(**m) for m in data.get("members", [])),
             revoke=tuple(int(i) for i in data.get("revoke", [])),
+            cluster_updates=tuple(ClusterSpec(**c) for c in data.get("cluster_updates", [])),
+            cluster_deletes=tuple(str(n) for n in data.get("cluster_deletes", [])),
+            persona_changes=tuple(MemberSpec(**m) for m in data.get("persona_changes", [])),
         )

@@ -19,6 +19,8 @@ class ResourceState(models.TextChoices):
     FAILED = "failed", "Failed"
     REVOKING = "revoking", "Revoking"
     REVOKED = "revoked", "Revoked"
+    # A workspace given back: its managed resources and access removed, its history kept.
+    DECOMMISSIONED = "decommissioned", "Decommissioned"
 
 
 # The lifecycle of a desired-state row; ``provisioning.workflow.transitions.resource_transition`` is
@@ -32,8 +34,12 @@ RESOURCE_TRANSITIONS: dict[str, frozenset[str]] = {
         {ResourceState.PROVISIONING, ResourceState.ACTIVE, ResourceState.REVOKING, ResourceState.REVOKED}
     ),
     ResourceState.ACTIVE: frozenset({ResourceState.REVOKING}),
-    ResourceState.REVOKING: frozenset({ResourceState.REVOKED, ResourceState.FAILED}),
+    # A workspace being decommissioned is revoking, and decommissioned once its run removed what goes.
+    ResourceState.REVOKING: frozenset(
+        {ResourceState.REVOKED, ResourceState.FAILED, ResourceState.DECOMMISSIONED}
+    ),
     ResourceState.REVOKED: frozenset(),
+    ResourceState.DECOMMISSIONED: frozenset(),
 }
 
 
@@ -48,7 +54,15 @@ class StateMachine:
 
 
 class Workspace(StateMachine, models.Model):
-    """An AzureML workspace and its dependent resources, as the portal wants them to exist."""
+    """An AzureML workspace and its dependent resources, as the portal wants them to exist.
+
+    ``management``: ``managed`` workspaces are made and changed by the portal; ``observed`` ones were
+    adopted from Azure (made by the tutorial's scripts, say) and are shown and reconciled, never modified.
+    """
+
+    class Management(models.TextChoices):
+        MANAGED = "managed", "Managed by the portal"
+        OBSERVED = "observed", "Observed (adopted, never modified)"
 
     subscription_id = models.CharField(max_length=36)
     region = models.CharField(max_length=40)
@@ -75,12 +89,29 @@ class Workspace(StateMachine, models.Model):
     )
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
+    management = models.CharField(
+        max_length=10, choices=Management.choices, default=Management.MANAGED, db_index=True
+    )
+    adopted_at = models.DateTimeField(null=True, blank=True, help_text="When an admin adopted it from Azure")
+    adopted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adopted_workspaces",
+    )
+    decommissioned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["workspace_name"]
 
     def __str__(self) -> str:
         return self.workspace_name
+
+    @property
+    def is_observed(self) -> bool:
+        """Adopted from Azure and not taken over: the portal never writes to it."""
+        return self.management == self.Management.OBSERVED
 
     def naming_input(self) -> naming.NamingInput:
         return naming.NamingInput(

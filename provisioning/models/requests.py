@@ -24,6 +24,9 @@ class ChangeRequest(models.Model):
         GRANT_ACCESS = "grant_access", "Grant access"
         REVOKE_ACCESS = "revoke_access", "Revoke access"
         REMEDIATE_DRIFT = "remediate_drift", "Remediate drift"
+        # Day 2: clusters changed, replaced or deleted, members' roles changed or removed (a plan of diffs).
+        CHANGE_WORKSPACE = "change_workspace", "Change workspace"
+        DECOMMISSION = "decommission", "Decommission workspace"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
