@@ -42,6 +42,14 @@ def arm_id(subscription: str, resource_group: str, provider: str, name: str) -> 
     return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
 
 
+def idle_duration(seconds: int) -> str:
+    """Seconds as the ISO 8601 duration AzureML writes (``PT2M``, ``PT90S``, ``PT1H30M``)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
+    return "PT" + (parts or "0S")
+
+
 QUOTA_SUFFIX = re.compile(r"[ _]Cluster[ _](Dedicated|LowPriority)[ _]vCPUs$", re.IGNORECASE)
 
 

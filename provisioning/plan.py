@@ -11,7 +11,7 @@ from typing import Any
 
 from provisioning import naming
 from provisioning.arm import CUSTOM_ROLES, OWNERSHIP_TAG, OWNERSHIP_VALUE
-from provisioning.spec import MemberSpec, RequestSpec
+from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 
 # DESIGN section 5: least privilege per persona and scope. Built-in roles are looked up by name at
 # run time; "Team Lead" and "Data Scientist" are the portal's custom roles.
@@ -146,6 +146,131 @@ def tags_for(spec: RequestSpec, *, request_id: int | None, owner: str) -> dict[s
     }
 
 
+# Day-2 cluster changes. AmlCompute changes its scale settings in place (Compute_Update, a PATCH of
+# ClusterUpdateParameters); its VM size and priority are fixed once created: a change to either replaces it.
+CLUSTER_FIELDS = ("vm_size", "priority", "min_nodes", "max_nodes", "idle_seconds")
+IN_PLACE_FIELDS = ("min_nodes", "max_nodes", "idle_seconds")
+REPLACE_WHY = (
+    "Azure cannot change the VM size or priority of an existing AmlCompute cluster: it is deleted and created "
+    "again with the new settings; refused while the cluster has running nodes"
+)
+
+
+def cluster_settings(c: ClusterSpec) -> dict[str, Any]:
+    """A cluster's settings as a plan (and the diff) holds them."""
+    return {
+        "name": c.name,
+        "vm_size": c.vm_size.upper(),
+        "priority": c.priority,
+        "min_nodes": c.min_nodes,
+        "max_nodes": c.max_nodes,
+        "idle_seconds": c.idle_seconds,
+        **({"justification": c.justification} if c.justification else {}),
+    }
+
+
+def cluster_diff(current: dict[str, Any], wanted: ClusterSpec) -> dict[str, list[Any]]:
+    """The fields of a cluster a change moves, old -> new."""
+    new = cluster_settings(wanted)
+    return {f: [current[f], new[f]] for f in CLUSTER_FIELDS if current[f] != new[f]}
+
+
+def cluster_change_mode(fields: dict[str, list[Any]]) -> str:
+    """``update`` (in place) or ``replace`` (delete, then create) for the fields a change moves."""
+    return "replace" if set(fields) - set(IN_PLACE_FIELDS) else "update"
+
+
+def member_name(principal: str, principal_type: str) -> str:
+    """How a member is named in a plan: users by UPN (lower case), groups by display name."""
+    return principal.lower() if principal_type == "user" else principal
+
+
+def _change_lines(
+    spec: RequestSpec,
+    current_clusters: dict[str, dict[str, Any]],
+    current_members: dict[str, dict[str, Any]],
+    revoked: list[dict[str, str]],
+    resources: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The plan as a diff, one line per object: create, update (in place), replace, delete."""
+    lines: list[dict[str, Any]] = [
+        {"action": "create", "object": r["type"], "name": r["name"], "fields": {}} for r in resources
+    ]
+    for c in spec.clusters:
+        new = cluster_settings(c)
+        lines.append(
+            {
+                "action": "create",
+                "object": "cluster",
+                "name": c.name,
+                "fields": {f: [None, new[f]] for f in CLUSTER_FIELDS},
+            }
+        )
+    for c in spec.cluster_updates:
+        fields = cluster_diff(current_clusters[c.name.lower()], c)
+        mode = cluster_change_mode(fields)
+        line = {"action": mode, "object": "cluster", "name": c.name, "fields": fields}
+        lines.append({**line, "why": REPLACE_WHY} if mode == "replace" else line)
+    for name in spec.cluster_deletes:
+        was = current_clusters[name.lower()]
+        lines.append(
+            {
+                "action": "delete",
+                "object": "cluster",
+                "name": was["name"],
+                "fields": {f: [was[f], None] for f in CLUSTER_FIELDS},
+            }
+        )
+    for m in spec.all_members():
+        lines.append(
+            {
+                "action": "create",
+                "object": "member" if m.principal_type == "user" else "group",
+                "name": member_name(m.principal, m.principal_type),
+                "fields": {"persona": [None, m.persona]},
+            }
+        )
+    for m in spec.persona_changes:
+        was = current_members[m.principal.lower()]
+        lines.append(
+            {
+                "action": "update",
+                "object": "member" if was["principal_type"] == "user" else "group",
+                "name": member_name(was["principal"], was["principal_type"]),
+                "fields": {"persona": [was["persona"], m.persona]},
+            }
+        )
+    for r in revoked:
+        lines.append(
+            {
+                "action": "delete",
+                "object": "member" if r["principal_type"] == "user" else "group",
+                "name": member_name(r["principal"], r["principal_type"]),
+                "fields": {"persona": [r["persona"], None]},
+            }
+        )
+    return lines
+
+
+def _persona_change_grants(
+    spec: RequestSpec, current_members: dict[str, dict[str, Any]], names: dict[str, str]
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A member whose persona changes gets the new persona's roles it lacks and loses the old ones it no
+    longer has; roles both personas share (Reader, storage) stay untouched."""
+    grants: list[dict[str, str]] = []
+    revokes: list[dict[str, str]] = []
+    for m in spec.persona_changes:
+        was = current_members[m.principal.lower()]
+        member = MemberSpec(was["principal"], was["persona"], principal_type=was["principal_type"])
+        old = role_assignments_for(member, names)
+        new = role_assignments_for(MemberSpec(was["principal"], m.persona, was["principal_type"]), names)
+        key = lambda ra: (ra["role"], ra["scope_type"], ra["scope_name"])  # noqa: E731
+        old_keys, new_keys = {key(ra) for ra in old}, {key(ra) for ra in new}
+        grants += [ra for ra in new if key(ra) not in old_keys]
+        revokes += [ra for ra in old if key(ra) not in new_keys]
+    return grants, revokes
+
+
 def build_plan(
     spec: RequestSpec,
     *,
@@ -156,11 +281,18 @@ def build_plan(
     subscription_id: str = "",
     revoked: list[dict[str, str]] | None = None,
     workspace_quotas: list[dict[str, Any]] | None = None,
+    current_clusters: dict[str, dict[str, Any]] | None = None,
+    current_members: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full plan of a request. ``existing_names`` are the workspace's names when it exists.
 
     ``workspace_quotas`` are the team's dedicated budgets to set as the workspace's AzureML quota.
+    ``current_clusters`` (by lower-case name: ``cluster_settings`` plus ``azure_id``) and ``current_members``
+    (by lower-case principal: ``principal``, ``principal_type``, ``persona``) are the workspace's approved
+    state, which a day-2 change's updates, deletes and persona changes are planned against.
     """
+    current_clusters = current_clusters or {}
+    current_members = current_members or {}
     if spec.workspace is not None:
         resource_names = spec.workspace.names()
         names = resource_names.as_dict()
@@ -171,12 +303,26 @@ def build_plan(
         names = existing_names
         resources = []
     members = list(spec.all_members())
+    grants, role_revocations = _persona_change_grants(spec, current_members, names)
+    updates, deletes = [], []
+    for c in spec.cluster_updates:
+        was = current_clusters[c.name.lower()]
+        mode = cluster_change_mode(cluster_diff(was, c))
+        updates.append(
+            {**cluster_settings(c), "name": was["name"], "mode": mode, "azure_id": was["azure_id"]}
+        )
+    for name in spec.cluster_deletes:
+        was = current_clusters[name.lower()]
+        deletes.append({"name": was["name"], "azure_id": was["azure_id"]})
     return {
         "kind": kind,
         "subscription_id": subscription_id,
         "names": names,
         "resources": resources,
-        "custom_roles": list(CUSTOM_ROLES) if members else [],
+        # Every custom role a grant needs (a persona change grants Team Lead or Data Scientist alone).
+        "custom_roles": list(CUSTOM_ROLES)
+        if members
+        else sorted({ra["role"] for ra in grants} & set(CUSTOM_ROLES)),
         "clusters": [
             {
                 "name": c.name,
@@ -190,7 +336,9 @@ def build_plan(
             for c in spec.clusters
         ],
         "workspace_quotas": list(workspace_quotas or []),
-        "role_assignments": [ra for m in members for ra in role_assignments_for(m, names)],
+        "cluster_updates": updates,
+        "cluster_deletes": deletes,
+        "role_assignments": [ra for m in members for ra in role_assignments_for(m, names)] + grants,
         "revocations": [
             ra
             for r in (revoked or [])
@@ -200,5 +348,7 @@ def build_plan(
                 ),
                 names,
             )
-        ],
+        ]
+        + role_revocations,
+        "changes": _change_lines(spec, current_clusters, current_members, revoked or [], resources),
     }

@@ -186,6 +186,7 @@ def _build_steps(plan: dict[str, Any]) -> list[StepSpec]:
                 dict(cluster),
             )
         )
+    specs += _cluster_change_steps(plan)
     quotas = plan.get("workspace_quotas") or []
     if quotas:
         families = "VM family" if len(quotas) == 1 else "VM families"
@@ -219,6 +220,51 @@ def _build_steps(plan: dict[str, Any]) -> list[StepSpec]:
     keys = {s.key for s in specs}
     specs += _grant_steps(plan, plan["role_assignments"], keys, revoke=False)
     specs += _grant_steps(plan, plan.get("revocations", []), keys, revoke=True)
+    return specs
+
+
+def _cluster_change_steps(plan: dict[str, Any]) -> list[StepSpec]:
+    """Day-2 cluster changes: an update in place is one step; a replace deletes the cluster, then creates
+    it with the new settings; a delete is one step. Deletes refuse a cluster with running nodes."""
+    specs: list[StepSpec] = []
+    for c in plan.get("cluster_updates", []):
+        settings = {k: v for k, v in c.items() if k not in ("mode", "azure_id")}
+        if c["mode"] == "update":
+            specs.append(
+                StepSpec(
+                    f"cluster_update:{c['name']}", "cluster_update", f"cluster {c['name']}", (), settings
+                )
+            )
+            continue
+        delete_key = f"cluster_delete:{c['name']}"
+        specs.append(
+            StepSpec(
+                delete_key,
+                "cluster_delete",
+                f"cluster {c['name']} (replaced: deleted first)",
+                (),
+                {"name": c["name"], "azure_id": c["azure_id"], "replaced": True},
+            )
+        )
+        specs.append(
+            StepSpec(
+                f"cluster:{c['name']}",
+                "cluster",
+                f"cluster {c['name']} (replaced: created again)",
+                (delete_key,),
+                settings,
+            )
+        )
+    for c in plan.get("cluster_deletes", []):
+        specs.append(
+            StepSpec(
+                f"cluster_delete:{c['name']}",
+                "cluster_delete",
+                f"cluster {c['name']}",
+                (),
+                {"name": c["name"], "azure_id": c["azure_id"], "replaced": False},
+            )
+        )
     return specs
 
 

@@ -47,8 +47,12 @@ HINTS = {
     "QuotaExceeded": "The subscription's quota is exhausted in this region: request more quota, then retry.",
     "StillInProgress": "An earlier attempt's operation is still running in Azure: retry the run once it "
     "has finished (the Azure portal's activity log shows it).",
-    "ClusterChangeRefused": "Azure cannot change a cluster's VM size or priority in place: request a cluster "
-    "with another name instead.",
+    "ClusterChangeRefused": "Azure cannot change a cluster's VM size or priority in place: ask for the change "
+    "from the workspace page, whose plan replaces the cluster.",
+    "ClusterHasRunningNodes": "Jobs are running on the cluster: retry the run once they have finished (the "
+    "workspace's jobs page in AzureML studio shows them), or cancel them first.",
+    "ClusterNotFound": "The cluster was deleted outside the portal: reconcile the workspace and accept the "
+    "drift, then ask for the cluster again.",
     "InvalidQuotaExceedsSubscriptionLimit": "The team's budget asks more than the subscription's quota in this "
     "region: get more quota from Azure support and retry the run, or lower the team's budget and apply it to "
     "the workspace from the capacity page.",

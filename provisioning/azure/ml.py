@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from provisioning.arm import WORKSPACE_PROVIDER, arm_id
+from datetime import timedelta
+from typing import Any
+
+from provisioning.arm import WORKSPACE_PROVIDER, arm_id, idle_duration
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome, azure_errors, provisioning_failed, settled
 
@@ -120,3 +123,112 @@ def ensure_cluster(
         result = ml.compute.begin_create_or_update(compute).result()
     action = "updated" if existing is not None and not provisioning_failed(existing) else "created"
     return Outcome(action, getattr(result, "id", "") or "")
+
+
+def _cluster_rest(ml: Any, resource_group: str, workspace: str, name: str) -> Any:
+    """The cluster as Compute_Get answers it (ComputeResource; its node state counts, which the
+    azure-ai-ml entity does not carry)."""
+    return ml.compute._operation.get(resource_group, workspace, name)
+
+
+def _inner(resource: Any) -> dict[str, Any]:
+    return dict(((resource.get("properties") or {}).get("properties")) or {})
+
+
+def running_nodes(resource: Any) -> int:
+    """Nodes running or preparing jobs (idle nodes kept by min nodes do not count)."""
+    counts = _inner(resource).get("nodeStateCounts") or {}
+    return int(counts.get("runningNodeCount") or 0) + int(counts.get("preparingNodeCount") or 0)
+
+
+def update_cluster(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    workspace: str,
+    name: str,
+    min_nodes: int,
+    max_nodes: int,
+    idle_seconds: int,
+) -> Outcome:
+    """A cluster's scale settings changed in place: one Compute_Update (PATCH of ClusterUpdateParameters).
+
+    ``MLClient.compute.begin_update`` would PUT the whole cluster (Compute_CreateOrUpdate); the PATCH is
+    the generated client's. Unchanged settings send nothing; a cluster without the portal's tag is refused.
+    """
+    ml = clients.ml(subscription, resource_group, workspace)
+    existing = settled("compute cluster", name, lambda: _cluster_rest(ml, resource_group, workspace, name))
+    if existing is None:
+        raise AzureStepError(
+            "ClusterNotFound",
+            f"cluster '{name}' is not in workspace '{workspace}': it was deleted outside the portal; "
+            "reconcile the workspace, then ask for the cluster again",
+        )
+    scale = _inner(existing).get("scaleSettings") or {}
+    now = (
+        scale.get("minNodeCount"),
+        scale.get("maxNodeCount"),
+        _seconds(scale.get("nodeIdleTimeBeforeScaleDown")),
+    )
+    if now == (min_nodes, max_nodes, idle_seconds) and not provisioning_failed(existing):
+        return Outcome("unchanged", str(existing.get("id", "")))
+    # ClusterUpdateParameters as the Compute_Update example sends it (the generated model classes of this
+    # client recurse on their flattened "properties"; the operation takes the JSON body as well).
+    parameters = {
+        "properties": {
+            "properties": {
+                "scaleSettings": {
+                    "maxNodeCount": max_nodes,
+                    "minNodeCount": min_nodes,
+                    "nodeIdleTimeBeforeScaleDown": idle_duration(idle_seconds),
+                }
+            }
+        }
+    }
+    with azure_errors():
+        updated = ml.compute._operation.begin_update(resource_group, workspace, name, parameters).result()
+    return Outcome("updated", str(updated.get("id", "") or existing.get("id", "")))
+
+
+def _seconds(duration: Any) -> int | None:
+    """An ISO 8601 duration (``PT2M``) as seconds; None when absent or unreadable."""
+    if duration is None:
+        return None
+    if isinstance(duration, timedelta):
+        return int(duration.total_seconds())
+    from django.utils.dateparse import parse_duration  # ISO 8601 durations too
+
+    parsed = parse_duration(str(duration))
+    return int(parsed.total_seconds()) if parsed is not None else None
+
+
+def delete_cluster(
+    clients: AzureClients,
+    *,
+    subscription: str,
+    resource_group: str,
+    workspace: str,
+    name: str,
+    replaced: bool,
+) -> Outcome:
+    """Delete a cluster (Compute_Delete, underlyingResourceAction=Delete); absent when already gone.
+
+    Refused while the cluster has nodes running or preparing jobs: deleting it would kill them. Nothing
+    is sent then; the step fails with the reason and the request is retried once the jobs have finished.
+    """
+    ml = clients.ml(subscription, resource_group, workspace)
+    existing = settled("compute cluster", name, lambda: _cluster_rest(ml, resource_group, workspace, name))
+    if existing is None:
+        return Outcome("absent")
+    busy = running_nodes(existing)
+    if busy:
+        what = "replaced (its VM size or priority changes)" if replaced else "deleted"
+        raise AzureStepError(
+            "ClusterHasRunningNodes",
+            f"cluster '{name}' has {busy} node{'s' if busy != 1 else ''} running jobs; it is {what} only "
+            "once they have finished, so nothing was sent to Azure",
+        )
+    with azure_errors():
+        ml.compute.begin_delete(name).result()
+    return Outcome("removed", str(existing.get("id", "")))

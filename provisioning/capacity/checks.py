@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from provisioning.arm import family_label
 from provisioning.models import (
@@ -54,7 +54,12 @@ class Team:
 
 @dataclass(frozen=True)
 class Demand:
-    """One cluster's worst case: every node up."""
+    """One cluster's worst case: every node up.
+
+    ``at`` is the request field it comes from (``clusters.0``, or ``cluster_updates.0`` for an existing
+    cluster's new settings); ``was`` is such a cluster's old worst case in the same family and priority
+    (0 otherwise), which the subscription's quota, counting what runs now, already carries.
+    """
 
     index: int
     name: str
@@ -64,10 +69,17 @@ class Demand:
     gpus: int
     priority: str
     max_nodes: int
+    at: str = ""
+    was: int = 0
 
     @property
     def cores(self) -> int:
         return self.max_nodes * self.vcpus
+
+    @property
+    def growth(self) -> int:
+        """The cores this cluster adds to its family's worst case (all of them for a new cluster)."""
+        return max(self.cores - self.was, 0)
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,8 @@ class Check:
     # read them (no team, or no clusters), and then ``policy`` was not read either.
     sizes: dict[str, VmSize] | None = None
     budgets: list[TeamBudget] | None = None
+    # Existing clusters a change request updates or deletes (their old worst case no longer counts).
+    replaced: tuple[int, ...] = ()
 
     @property
     def over(self) -> list[Line]:
@@ -138,9 +152,12 @@ class Check:
         """Every line over its limit, as a problem per cluster taking part in it."""
         assert self.team is not None
         found = []
+        fields = {d.index: d.at or f"clusters.{d.index}" for d in self.demands}
         for line in self.over:
             for index in line.clusters:
-                found.append(Problem(f"clusters.{index}.max_nodes", line.sentence(self.team)))
+                found.append(
+                    Problem(f"{fields.get(index, f'clusters.{index}')}.max_nodes", line.sentence(self.team))
+                )
         return found
 
 
@@ -181,11 +198,16 @@ def cluster_demands(
 
 
 def team_holding(
-    team: Team, *, exclude_request_id: int | None = None, sizes: dict[str, VmSize] | None = None
+    team: Team,
+    *,
+    exclude_request_id: int | None = None,
+    sizes: dict[str, VmSize] | None = None,
+    exclude_clusters: Iterable[int] = (),
 ) -> dict[tuple[str, str], int]:
     """Worst-case cores of the clusters the portal holds for a team in its region, by (family, priority).
 
-    ``sizes``: the region's catalog when the caller has read it already.
+    ``sizes``: the region's catalog when the caller has read it already. ``exclude_clusters``: clusters a
+    change request updates or deletes (their new worst case is the request's demand, not an addition).
     """
     sizes = region_sizes(team.region) if sizes is None else sizes
     held: dict[tuple[str, str], int] = defaultdict(int)
@@ -197,6 +219,8 @@ def team_holding(
     )
     if exclude_request_id is not None:
         clusters = clusters.exclude(change_request_id=exclude_request_id)
+    if exclude_clusters:
+        clusters = clusters.exclude(pk__in=list(exclude_clusters))
     for vm_size, priority, max_nodes in clusters.values_list("vm_size", "priority", "max_nodes"):
         add_holding(held, (vm_size, priority, max_nodes), sizes)
     return held
@@ -225,7 +249,9 @@ def _team_lines(
     team = check.team
     assert team is not None and check.budgets is not None and check.sizes is not None
     budgets = {b.family: b for b in check.budgets}
-    held = team_holding(team, exclude_request_id=request_id, sizes=check.sizes)
+    held = team_holding(
+        team, exclude_request_id=request_id, sizes=check.sizes, exclude_clusters=check.replaced
+    )
     lines = []
     for (family, priority), demands in sorted(groups.items()):
         budget = budgets.get(family)
@@ -280,7 +306,7 @@ def _usage_line(row: CoreUsage, label: str, demands: list[Demand]) -> Line:
     return Line(
         "subscription",
         label,
-        sum(d.cores for d in demands),
+        sum(d.growth for d in demands),
         row.current,
         row.limit,
         tuple(d.index for d in demands),
@@ -312,7 +338,7 @@ def request_check(
 ) -> Check:
     """Check a request's clusters against its team's budget and its subscription's quota."""
     where = _where(spec, workspace)
-    if where is None or not spec.clusters:
+    if where is None or not (spec.clusters or spec.cluster_updates):
         return Check(team=where[0] if where else None, policy=None)
     team, subscription, environment = where
     sizes = region_sizes(team.region)
@@ -323,6 +349,8 @@ def request_check(
         budgets=team_budgets(team),
     )
     check.demands = cluster_demands(spec.clusters, team.region, sizes, check.notes)
+    if workspace is not None and (spec.cluster_updates or spec.cluster_deletes):
+        check.demands += _change_demands(spec, workspace, sizes, check)
     groups: dict[tuple[str, str], list[Demand]] = defaultdict(list)
     for demand in check.demands:
         groups[(demand.family, demand.priority)].append(demand)
@@ -332,6 +360,32 @@ def request_check(
     if not any(line.holder == "team" for line in check.lines) and groups:
         check.notes.append(f"team {team} has no budget in {team.region} for these VM families")
     return check
+
+
+def _change_demands(
+    spec: RequestSpec, workspace: Workspace, sizes: dict[str, VmSize], check: Check
+) -> list[Demand]:
+    """The new worst case of each cluster a change updates, in place of its old one (one query)."""
+    changed = {c.name.lower() for c in spec.cluster_updates} | {n.lower() for n in spec.cluster_deletes}
+    rows = {
+        c.name.lower(): c
+        for c in Cluster.objects.filter(workspace=workspace, state__in=HOLDING)
+        if c.name.lower() in changed
+    }
+    check.replaced = tuple(c.pk for c in rows.values())
+    offset = len(spec.clusters)
+    found = []
+    for demand in cluster_demands(spec.cluster_updates, workspace.region, sizes, check.notes):
+        old = rows.get(demand.name.lower())
+        was = 0
+        if old is not None:
+            size = sizes.get(old.vm_size.upper())
+            if size is not None and (size.family, old.priority) == (demand.family, demand.priority):
+                was = old.max_nodes * size.vcpus
+        found.append(
+            replace(demand, index=offset + demand.index, at=f"cluster_updates.{demand.index}", was=was)
+        )
+    return found
 
 
 def change_request_check(cr: ChangeRequest) -> Check:

@@ -128,6 +128,18 @@ class _Execution:
                     last_beat = time.monotonic()
         if self.pending and self.failed:
             runs.steps_block(run_id=self.run.pk, keys=sorted(self.pending))
+        elif self.pending and not self.lost_lease:
+            # Steps waiting on one the plan lacks would never start: the run must not pass for done.
+            for key in sorted(self.pending):
+                missing = sorted(set(self.specs[key].depends_on) - set(self.specs))
+                runs.step_finish(
+                    step_id=self.rows[key].pk,
+                    ok=False,
+                    error_code="PlanError",
+                    error_message=f"the step waits for {', '.join(missing) or 'a step that never ran'}, "
+                    "which the plan lacks",
+                    hint="A defect of the plan: report it; nothing was sent to Azure for this step.",
+                )
 
 
 def request_execute(

@@ -137,6 +137,33 @@ def _cluster(ctx: RunContext, spec: StepSpec) -> Outcome:
     )
 
 
+def _cluster_update(ctx: RunContext, spec: StepSpec) -> Outcome:
+    """Scale settings changed in place (min, max nodes, idle time): one Compute_Update."""
+    p = spec.params
+    return ml.update_cluster(
+        ctx.clients,
+        subscription=ctx.subscription,
+        resource_group=ctx.resource_group,
+        workspace=ctx.plan["names"]["workspace"],
+        name=p["name"],
+        min_nodes=p["min_nodes"],
+        max_nodes=p["max_nodes"],
+        idle_seconds=p["idle_seconds"],
+    )
+
+
+def _cluster_delete(ctx: RunContext, spec: StepSpec) -> Outcome:
+    """A cluster deleted (or the first half of a replace), refused while it runs jobs."""
+    return ml.delete_cluster(
+        ctx.clients,
+        subscription=ctx.subscription,
+        resource_group=ctx.resource_group,
+        workspace=ctx.plan["names"]["workspace"],
+        name=spec.params["name"],
+        replaced=bool(spec.params.get("replaced")),
+    )
+
+
 def _workspace_quota(ctx: RunContext, spec: StepSpec) -> Outcome:
     """The team's dedicated budgets as the workspace's AzureML quota; any refusal fails the step."""
     workspace_id = arm.arm_id(
@@ -211,6 +238,8 @@ HANDLERS: dict[str, Handler] = {
     "app_insights": _app_insights,
     "workspace": _workspace,
     "cluster": _cluster,
+    "cluster_update": _cluster_update,
+    "cluster_delete": _cluster_delete,
     "workspace_quota": _workspace_quota,
     "custom_role": _custom_role,
     "principal": _principal,

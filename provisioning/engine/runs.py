@@ -23,7 +23,7 @@ from provisioning.capacity import budgets
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key
-from provisioning.workflow import drift, name_checks, principal_checks, selectors
+from provisioning.workflow import changes, drift, name_checks, principal_checks, selectors
 from provisioning.workflow.services import workspace_quotas_for
 from provisioning.workflow.transitions import request_locked, request_transition, resource_transition
 
@@ -181,6 +181,8 @@ def _apply_success(cr: ChangeRequest, run: Run) -> None:
         state=ResourceState.REVOKING,
     )
     resource_transition(revoked, ResourceState.REVOKED, **done)
+    if cr.workspace is not None:  # day-2 changes: new settings and personas, deleted clusters revoked
+        changes.changes_apply(cr, actor=WORKER)
 
 
 def run_finish(*, run_id: int, worker: str) -> Run:

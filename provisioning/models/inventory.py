@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 
 from provisioning import naming
 from provisioning.models.policy import Environment, Persona, Priority
+from provisioning.spec import ClusterSpec
 
 
 class ResourceState(models.TextChoices):
@@ -181,6 +182,18 @@ class Cluster(StateMachine, models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace}/{self.name}"
+
+    def as_spec(self) -> ClusterSpec:
+        """The cluster's approved settings, as a request spec holds a cluster."""
+        return ClusterSpec(
+            name=self.name,
+            vm_size=self.vm_size,
+            priority=self.priority,
+            max_nodes=self.max_nodes,
+            min_nodes=self.min_nodes,
+            idle_seconds=self.idle_seconds,
+            justification=self.justification,
+        )
 
 
 class Membership(StateMachine, models.Model):

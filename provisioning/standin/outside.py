@@ -16,6 +16,7 @@ import inspect
 import uuid
 from typing import Any
 
+from provisioning.arm import idle_duration
 from provisioning.standin import catalog
 from provisioning.standin.arm import Context, child_id, group_id
 from provisioning.standin.arm_authz import (
@@ -33,6 +34,7 @@ from provisioning.standin.wire import HttpError, Request, Response, Route, arm_e
 
 ACTIONS = (
     "resize_cluster",
+    "run_jobs",
     "delete_role_assignment",
     "add_role_assignment",
     "delete_resource",
@@ -46,14 +48,6 @@ class OutsideError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def idle_duration(seconds: int) -> str:
-    """Seconds as the ISO 8601 duration AzureML shows (``PT2M``, ``PT90S``, ``PT1H30M``)."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    return "PT" + (parts or "0S")
 
 
 class Outside:
@@ -138,6 +132,36 @@ class Outside:
                 "action": "resize_cluster",
                 "id": compute["id"],
                 "changes": changes,
+                "properties": dict(inner),
+            }
+
+    def run_jobs(
+        self, subscription: str, resource_group: str, workspace: str, cluster: str, *, nodes: int
+    ) -> dict[str, Any]:
+        """Somebody's jobs keep ``nodes`` nodes of a cluster running (0: the jobs finished), as AmlCompute
+        reports them in ``nodeStateCounts.runningNodeCount``; up to the cluster's max nodes."""
+        cid = f"{group_id(subscription, resource_group)}/providers/{WORKSPACE}/{workspace}/computes/{cluster}"
+        with self.state.lock:
+            self.state.settle()
+            compute = self.state.get(cid)
+            if compute is None or compute["type"] != COMPUTE:
+                raise OutsideError(404, "ResourceNotFound", f"No compute {cid}.")
+            inner = compute["properties"].setdefault("properties", {})
+            scale = inner.get("scaleSettings") or {}
+            low, high = int(scale.get("minNodeCount") or 0), int(scale.get("maxNodeCount") or 0)
+            nodes = int(nodes)
+            if not 0 <= nodes <= high:
+                raise OutsideError(400, "BadArgument", f"Nodes must be between 0 and max nodes {high}.")
+            counts = inner.setdefault("nodeStateCounts", {})
+            before = int(counts.get("runningNodeCount") or 0)
+            total = max(nodes, low)
+            counts.update(runningNodeCount=nodes, idleNodeCount=total - nodes)
+            inner.update(currentNodeCount=total, targetNodeCount=total)
+            self.state.touch(cid)
+            return {
+                "action": "run_jobs",
+                "id": compute["id"],
+                "changes": [f"running nodes {before} -> {nodes}"],
                 "properties": dict(inner),
             }
 

@@ -319,6 +319,35 @@ def _grant(ws: Workspace, item: DriftItem) -> dict[str, str]:
     return {"principal": member.principal_name, "principal_type": member.principal_type, **grant}
 
 
+def _remediation_lines(
+    clusters: dict[str, dict[str, Any]],
+    resources: set[tuple[str, str]],
+    grants: list[dict[str, str]],
+    removals: list[dict[str, str]],
+) -> list[dict[str, Any]]:
+    """A remediation as a plan's diff: clusters back to their approved settings, what is missing made again,
+    access added by hand deleted."""
+    lines: list[dict[str, Any]] = [
+        {"action": "update", "object": "cluster", "name": name, "fields": {}} for name in clusters
+    ]
+    lines += [
+        {"action": "create", "object": kind, "name": name, "fields": {}} for kind, name in sorted(resources)
+    ]
+    lines += [
+        {
+            "action": "create",
+            "object": "role_assignment",
+            "name": f"{g['role']} for {g['principal']} on {g['scope_type'].replace('_', ' ')} {g['scope_name']}",
+            "fields": {},
+        }
+        for g in grants
+    ]
+    lines += [
+        {"action": "delete", "object": "role_assignment", "name": r["name"], "fields": {}} for r in removals
+    ]
+    return lines
+
+
 def remediation_plan(ws: Workspace, items: list[DriftItem]) -> dict[str, Any]:
     """A plan (the keys of ``provisioning.plan.build_plan``'s) that restores the items' approved state."""
     clusters: dict[str, dict[str, Any]] = {}
@@ -343,9 +372,12 @@ def remediation_plan(ws: Workspace, items: list[DriftItem]) -> dict[str, Any]:
         "custom_roles": sorted({g["role"] for g in grants} & set(CUSTOM_ROLES)),
         "clusters": list(clusters.values()),
         "workspace_quotas": [],
+        "cluster_updates": [],
+        "cluster_deletes": [],
         "role_assignments": grants,
         "revocations": [],
         "removals": removals,
+        "changes": _remediation_lines(clusters, resources, grants, removals),
     }
     specs = steps_for_plan(plan)
     dangling = sorted({d for s in specs for d in s.depends_on} - {s.key for s in specs})

@@ -23,6 +23,7 @@ from provisioning.models import ChangeRequest, Cluster, Membership, ResourceStat
 from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
 from provisioning.workflow import name_checks, principal_checks, selectors
+from provisioning.workflow.changes import approved_state, clusters_named
 from provisioning.workflow.transitions import (
     RequestError,
     TransitionError,
@@ -212,16 +213,40 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
         if ws is not None
         else []
     )
+    clusters, members = approved_state(ws) if ws is not None and _changes_existing(spec) else ({}, {})
     return build_plan(
         spec,
         kind=cr.kind,
         request_id=cr.pk,
-        owner=cr.requester.principal_name,
+        owner=cr.requester.principal_name if cr.requester_id else "",
         existing_names=ws.plan_names() if ws is not None else None,
         subscription_id=ws.subscription_id if ws is not None else "",
         revoked=revoked,
         workspace_quotas=workspace_quotas_for(cr, spec, check=check),
+        current_clusters=clusters,
+        current_members=members,
     )
+
+
+def request_preview(
+    *, kind: str, spec: RequestSpec, workspace: Workspace | None, requester: User | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The plan a request would have, and its problems, without saving anything (``plan_config``)."""
+    owner = requester or (workspace.owner if workspace is not None else None)
+    cr = ChangeRequest(
+        kind=kind,
+        requester=owner,
+        workspace=workspace,
+        workspace_name=_workspace_name_for(spec, workspace),
+        spec=spec.to_json(),
+    )
+    check = capacity.request_check(spec, workspace=workspace)
+    problems = spec_problems(spec, kind=kind, workspace=workspace, check=check)
+    return request_plan(cr, check=check), problems
+
+
+def _changes_existing(spec: RequestSpec) -> bool:
+    return bool(spec.cluster_updates or spec.cluster_deletes or spec.persona_changes)
 
 
 def workspace_quotas_for(
@@ -326,6 +351,14 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
         request_id=cr.pk,
         message=f"revoked by request #{cr.pk}",
     )
+    if spec.cluster_deletes:
+        resource_transition(
+            clusters_named(workspace, spec.cluster_deletes),
+            ResourceState.REVOKING,
+            actor=approver,
+            request_id=cr.pk,
+            message=f"deleted by request #{cr.pk}",
+        )
     return workspace
 
 

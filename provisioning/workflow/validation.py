@@ -29,6 +29,7 @@ from provisioning.models import (
 )
 from provisioning.problems import Problem
 from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
+from provisioning.workflow import changes
 
 # A UPN or an email address: local part, "@", a domain with at least one dot.
 PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -143,10 +144,14 @@ def _cluster_problems(
     region: str,
     check: capacity.Check | None = None,
     request_id: int | None = None,
+    prefix: str = "clusters",
 ) -> list[Problem]:
+    """Policy and naming on clusters to create (``prefix`` "clusters"), or on the new settings of clusters
+    a change updates ("cluster_updates": the name is the existing cluster's, checked by ``changes``)."""
     clusters = list(clusters)
     if not clusters:
         return []
+    creating = prefix == "clusters"
     policy = Policy.current()
     env, catalog = _environment_and_catalog(environment, region, check)
     allowed_sizes = {
@@ -155,7 +160,7 @@ def _cluster_problems(
     env_sizes = {s.upper() for s in env.allowed_sizes.values_list("name", flat=True)} if env else set()
     max_nodes = min(policy.max_nodes_per_cluster, env.max_nodes) if env else policy.max_nodes_per_cluster
     existing = set()
-    if workspace is not None:
+    if workspace is not None and creating:
         existing = {
             n.lower()
             for n in Cluster.objects.filter(workspace=workspace)
@@ -166,17 +171,15 @@ def _cluster_problems(
     problems: list[Problem] = []
     seen: set[str] = set()
     if len(clusters) > policy.max_clusters_per_request:
-        problems.append(
-            Problem("clusters", f"at most {policy.max_clusters_per_request} clusters per request")
-        )
+        problems.append(Problem(prefix, f"at most {policy.max_clusters_per_request} clusters per request"))
     for i, c in enumerate(clusters):
-        at = f"clusters.{i}"
-        message = naming.cluster_name_problem(c.name)
+        at = f"{prefix}.{i}"
+        message = naming.cluster_name_problem(c.name) if creating else None
         if message:
             problems.append(Problem(f"{at}.name", message))
-        if c.name.lower() in seen:
+        if creating and c.name.lower() in seen:
             problems.append(Problem(f"{at}.name", f"cluster name '{c.name}' appears twice in this request"))
-        elif c.name.lower() in existing:
+        elif creating and c.name.lower() in existing:
             problems.append(Problem(f"{at}.name", f"the workspace already has a cluster named '{c.name}'"))
         seen.add(c.name.lower())
         problems += _size_problems(c, at, allowed_sizes, env_sizes, catalog, environment, region)
@@ -311,8 +314,8 @@ def _capacity_check(
     check: capacity.Check | None,
 ) -> capacity.Check | None:
     """The request's capacity check (``check`` when given, else made now); None when it does not apply:
-    no clusters, or workspace details with problems (the team or region is not known for sure)."""
-    if not spec.clusters or any(p.field.startswith("workspace") for p in problems):
+    no clusters made or changed, or workspace details with problems (the team or region is not known)."""
+    if not (spec.clusters or spec.cluster_updates) or any(p.field.startswith("workspace") for p in problems):
         return None
     return (
         check
@@ -343,7 +346,7 @@ def spec_problems(
             problems += names_in_use(spec.workspace.names(), field=field, exclude_request_id=request_id)
     elif workspace is None:
         return [Problem("workspace", "choose the workspace this request changes")]
-    elif workspace.state in (ResourceState.REVOKED,):
+    elif workspace.state in (ResourceState.REVOKED, ResourceState.DECOMMISSIONED):
         problems.append(Problem("workspace", f"workspace '{workspace}' is retired"))
     if kind == ChangeRequest.Kind.ADD_CLUSTERS and not spec.clusters:
         problems.append(Problem("clusters", "add at least one cluster"))
@@ -351,10 +354,25 @@ def spec_problems(
         problems.append(Problem("members", "add at least one member"))
     if kind == ChangeRequest.Kind.REVOKE_ACCESS and not spec.revoke:
         problems.append(Problem("revoke", "choose at least one member to revoke"))
+    if kind == ChangeRequest.Kind.CHANGE_WORKSPACE and not changes.has_changes(spec):
+        problems.append(Problem("changes", "the request changes nothing: change, add or remove something"))
+    if workspace is not None and workspace.is_observed:
+        problems.append(changes.observed_problem(workspace))
+    elif workspace is not None and changes.edits_existing(spec):
+        problems += changes.change_problems(spec, workspace, request_id=request_id)
     environment, region = _environment_and_region(spec, workspace)
     check = _capacity_check(spec, problems, workspace=workspace, request_id=request_id, check=check)
     problems += _cluster_problems(
         spec.clusters, workspace, environment=environment, region=region, check=check, request_id=request_id
+    )
+    problems += _cluster_problems(
+        spec.cluster_updates,
+        workspace,
+        environment=environment,
+        region=region,
+        check=check,
+        request_id=request_id,
+        prefix="cluster_updates",
     )
     if check is not None:
         problems += check.problems()

@@ -13,9 +13,10 @@ import pytest
 import requests
 from azure.ai.ml.entities import AmlCompute
 
+from provisioning.arm import idle_duration
 from provisioning.azure.clients import AzureClients
 from provisioning.standin import StandIn
-from provisioning.standin.outside import OutsideError, idle_duration
+from provisioning.standin.outside import OutsideError
 from tests.standin.conftest import SUB
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,6 +33,7 @@ OUTSIDE_OPTIONS: dict[str, tuple[str, type]] = {
     "--min-nodes": ("min_nodes", int),
     "--max-nodes": ("max_nodes", int),
     "--idle-seconds": ("idle_seconds", int),
+    "--nodes": ("nodes", int),
     "--assignment-id": ("assignment_id", str),
     "--scope": ("scope", str),
     "--role": ("role", str),
