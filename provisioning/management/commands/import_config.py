@@ -1,8 +1,11 @@
 """``manage.py import_config FILE --requester UPN [--submit]``: a tutorial ``config.yml`` as a request.
 
-The file is checked like the web form (policy, Azure naming rules, names already in use); every
-problem names its line and field. Nothing is written unless the whole import succeeds: the draft,
-its submission and their audit events are one transaction.
+For a workspace the portal does not hold, a new-workspace request. For one it holds, the file is its
+desired state: a ``change_workspace`` request whose plan is the difference between the file and the
+approved state (``plan_config`` prints it without saving); a file that matches changes nothing and
+saves nothing. The file is checked like the web form (policy, Azure naming rules, names already in
+use); every problem names its line and field. Nothing is written unless the whole import succeeds:
+the draft, its submission and their audit events are one transaction.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts import personas
-from provisioning.configfile import ConfigError, parse_config
+from provisioning.configfile import ConfigError, change_line, desired_state
 from provisioning.management.commands._cli import request_error, user_by_name
 from provisioning.models import ChangeRequest
 from provisioning.workflow import services
 
 
-def _read(path: str) -> tuple[str, str]:
+def read_config(path: str) -> tuple[str, str]:
     """The file's text and the name to use in messages ("-" reads standard input)."""
     if path == "-":
         return sys.stdin.read(), "<stdin>"
@@ -33,7 +36,10 @@ def _read(path: str) -> tuple[str, str]:
 
 
 class Command(BaseCommand):
-    help = "Turn a tutorial config.yml into a new-workspace request (a draft, or submitted with --submit)."
+    help = (
+        "Turn a tutorial config.yml into a request (a draft, or submitted with --submit): a new workspace, or "
+        "the changes that make an existing one match the file."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="the config.yml to import ('-' for standard input)")
@@ -46,12 +52,18 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{requester.principal_name} is not a team lead; only team leads make requests"
             )
-        text, source = _read(options["file"])
+        text, source = read_config(options["file"])
         try:
-            spec = parse_config(text, source=source)
+            desired = desired_state(text, source=source)
+            if desired.changes_nothing:
+                assert desired.workspace is not None
+                self.stdout.write(
+                    f"No changes: workspace {desired.workspace.workspace_name} matches the file; nothing saved"
+                )
+                return
             with transaction.atomic():
                 cr = services.request_create(
-                    requester=requester, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=spec
+                    requester=requester, kind=desired.kind, spec=desired.spec, workspace=desired.workspace
                 )
                 if options["submit"]:
                     cr = services.request_submit(request_id=cr.pk, actor=requester)
@@ -61,16 +73,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         except services.RequestError as exc:
             raise request_error(exc) from exc
-        self._report(cr, spec)
+        for note in desired.notes:
+            self.stdout.write(f"  note: {note}")
+        self._report(cr, desired.spec)
 
     def _report(self, cr: ChangeRequest, spec: Any) -> None:
-        names = spec.workspace.names()
         self.stdout.write(
             f"Request #{cr.pk}: {cr.get_kind_display().lower()} {cr.workspace_name}, status {cr.status}"
         )
-        self.stdout.write(
-            f"  resource group {names.resource_group}; {len(spec.clusters)} cluster(s); "
-            f"{len(spec.all_members())} member(s)"
-        )
+        if spec.workspace is not None:
+            names = spec.workspace.names()
+            self.stdout.write(
+                f"  resource group {names.resource_group}; {len(spec.clusters)} cluster(s); "
+                f"{len(spec.all_members())} member(s)"
+            )
+        else:
+            for change in services.request_plan(cr)["changes"]:
+                self.stdout.write(f"  {change_line(change)}")
         if cr.status == ChangeRequest.Status.DRAFT:
             self.stdout.write("  it is a draft: submit it in the portal, or import again with --submit")
