@@ -23,6 +23,7 @@ from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
 from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
+from provisioning.views.changes import change_page
 from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
@@ -227,6 +228,8 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
         status = cr.get_status_display().lower()
         messages.info(request, f"Request #{cr.pk} is {status}: it can no longer be edited.")
         return redirect("provisioning:request_detail", pk=cr.pk)
+    if cr.kind == Kind.CHANGE_WORKSPACE and cr.workspace is not None:
+        return change_page(request, cr.workspace, user=_user(request), cr=cr)
     return _request_page(request, kind=cr.kind, cr=cr, workspace=cr.workspace)
 
 
@@ -293,7 +296,7 @@ def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
 
 def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:
     """The capacity check of a request still waiting to be decided (made once for the whole page)."""
-    if spec.clusters and cr.status in (Status.DRAFT, Status.SUBMITTED):
+    if (spec.clusters or spec.cluster_updates) and cr.status in (Status.DRAFT, Status.SUBMITTED):
         return capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
     return None
 
@@ -388,6 +391,15 @@ def add_clusters(request: HttpRequest, pk: int) -> HttpResponse:
 def add_members(request: HttpRequest, pk: int) -> HttpResponse:
     """Request access to a managed workspace for more team leads or data scientists."""
     return _change_page(request, pk, Kind.GRANT_ACCESS)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_change(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change or delete clusters, change members' roles or remove them: a request with a plan of diffs."""
+    _require_team_lead(request.user)
+    workspace = get_object_or_404(selectors.workspaces_managed_by(request.user), pk=pk)
+    return change_page(request, workspace, user=_user(request))
 
 
 @login_required

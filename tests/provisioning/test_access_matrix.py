@@ -88,6 +88,7 @@ PAGES = [
     ("provisioning:add_clusters", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),  # admins decide, they don't ask
     ("provisioning:add_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:revoke_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:workspace_change", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:approval_queue", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
@@ -136,6 +137,7 @@ ACTIONS = [
     ("provisioning:request_rollback", "failed", {"reason": "undo"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:add_members", "ws", MEMBER_FORM, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    ("provisioning:workspace_change", "ws", {"action": "draft"}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),

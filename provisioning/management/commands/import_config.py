@@ -22,7 +22,7 @@ from accounts import personas
 from provisioning.configfile import ConfigError, change_line, desired_state
 from provisioning.management.commands._cli import request_error, user_by_name
 from provisioning.models import ChangeRequest
-from provisioning.workflow import services
+from provisioning.workflow import selectors, services
 
 
 def read_config(path: str) -> tuple[str, str]:
@@ -55,6 +55,12 @@ class Command(BaseCommand):
         text, source = read_config(options["file"])
         try:
             desired = desired_state(text, source=source)
+            ws = desired.workspace
+            if ws is not None and not selectors.workspaces_managed_by(requester).filter(pk=ws.pk).exists():
+                raise PermissionDenied(
+                    f"workspace {ws.workspace_name} exists and {requester.principal_name} does not manage it: "
+                    "you can only request changes to workspaces you manage"
+                )
             if desired.changes_nothing:
                 assert desired.workspace is not None
                 self.stdout.write(
