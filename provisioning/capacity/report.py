@@ -213,6 +213,7 @@ def pending_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
     submitted = ChangeRequest.objects.filter(status=ChangeRequest.Status.SUBMITTED).select_related(
         "workspace"
     )
+    changed: list[tuple[TeamKey, int | None, Any]] = []
     for cr in submitted:
         spec = RequestSpec.from_json(cr.spec)
         team = capacity.request_team(spec, cr.workspace)
@@ -221,7 +222,32 @@ def pending_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
         key = (team.department, team.team, team.region)
         for demand in capacity.cluster_demands(spec.clusters, team.region, catalogs.get(team.region, {}), []):
             found[key][(demand.family, demand.priority)] += demand.cores
+        changed += [(key, cr.workspace_id, c) for c in spec.cluster_updates]
+    _pending_changes(found, changed, catalogs)
     return {key: dict(cores) for key, cores in found.items()}
+
+
+def _pending_changes(
+    found: dict[TeamKey, Any], changed: list[tuple[TeamKey, int | None, Any]], catalogs: Catalogs
+) -> None:
+    """Day-2 changes waiting: a cluster's new worst case less its old one (one query for all of them)."""
+    if not changed:
+        return
+    old: dict[tuple[int | None, str], tuple[str, str, int]] = {
+        (workspace_id, name.lower()): (vm_size, priority, max_nodes)
+        for workspace_id, name, vm_size, priority, max_nodes in Cluster.objects.filter(
+            workspace_id__in={workspace_id for _, workspace_id, _ in changed}, state__in=capacity.HOLDING
+        ).values_list("workspace_id", "name", "vm_size", "priority", "max_nodes")
+    }
+    for key, workspace_id, cluster in changed:
+        sizes = catalogs.get(key[2], {})
+        capacity.add_holding(found[key], (cluster.vm_size, cluster.priority, cluster.max_nodes), sizes)
+        was = old.get((workspace_id, cluster.name.lower()))
+        if was is not None:
+            less: dict[tuple[str, str], int] = defaultdict(int)
+            capacity.add_holding(less, was, sizes)
+            for group, cores in less.items():  # a smaller cluster frees nothing until it is approved
+                found[key][group] = max(found[key][group] - cores, 0)
 
 
 def demands() -> Demands:

@@ -187,52 +187,53 @@ def approved_state(ws: Workspace) -> tuple[dict[str, dict[str, Any]], dict[str, 
     return clusters, members
 
 
-def changes_apply(cr: ChangeRequest, *, actor: str) -> None:
+def changes_apply(cr: ChangeRequest, *, actor: str, done: set[str] | None = None, message: str = "") -> None:
     """A change request's run succeeded: the approved state takes the new cluster settings and personas
-    (audited, old -> new), and the clusters it deleted are revoked. Safe to call twice."""
+    (audited, old -> new), and the clusters it deleted are revoked. Safe to call twice.
+
+    ``done``: the keys of the steps Azure completed, when an admin keeps a failed change as Azure holds it:
+    only what they did is applied; a cluster whose delete did not happen is active again, one deleted by a
+    replace that never created it again is revoked.
+    """
     ws = cr.workspace
     assert ws is not None
     spec = RequestSpec.from_json(cr.spec)
+    message = message or f"changed by request #{cr.pk}"
+
+    def did(key: str) -> bool:
+        return done is None or key in done
+
     if spec.cluster_updates:
         rows = {c.name.lower(): c for c in Cluster.objects.select_for_update().filter(workspace=ws)}
         for change in spec.cluster_updates:
             cluster = rows.get(change.name.lower())
             if cluster is None or cluster.state != ResourceState.ACTIVE:
                 continue
-            current = cluster_settings(cluster.as_spec())
-            fields = cluster_diff(current, change)
-            if not fields and cluster.justification == change.justification.strip():
-                continue
-            new = cluster_settings(change)
-            for name in CLUSTER_FIELDS:
-                setattr(cluster, name, new[name])
-            cluster.justification = change.justification.strip()
-            cluster.save(update_fields=[*CLUSTER_FIELDS, "justification"])
-            audit_record(
-                actor=actor,
-                action="cluster.updated",
-                obj=cluster,
-                request_id=cr.pk,
-                workspace_name=ws.workspace_name,
-                before={f: old for f, (old, _) in fields.items()},
-                after={f: value for f, (_, value) in fields.items()},
-                message=f"changed by request #{cr.pk}",
-            )
+            if did(f"cluster_update:{cluster.name}") or did(f"cluster:{cluster.name}"):
+                _cluster_update(cluster, change, cr, actor=actor, message=message)
+            elif did(f"cluster_delete:{cluster.name}"):  # replaced: deleted, never created again
+                _gone(
+                    Cluster.objects.filter(pk=cluster.pk), cr, actor=actor, message=f"{message}: deleted only"
+                )
     if spec.cluster_deletes:
-        resource_transition(
-            clusters_named(ws, spec.cluster_deletes).filter(state=ResourceState.REVOKING),
-            ResourceState.REVOKED,
-            actor=actor,
-            request_id=cr.pk,
-            message=f"deleted by request #{cr.pk}",
-        )
+        named = list(clusters_named(ws, spec.cluster_deletes).filter(state=ResourceState.REVOKING))
+        gone = [c.pk for c in named if did(f"cluster_delete:{c.name}")]
+        kept = Cluster.objects.filter(pk__in=[c.pk for c in named if c.pk not in gone])
+        _gone(Cluster.objects.filter(pk__in=gone), cr, actor=actor, message=message)
+        for target in (ResourceState.FAILED, ResourceState.ACTIVE):  # not deleted: active again
+            resource_transition(
+                kept, target, actor=actor, request_id=cr.pk, message=f"{message}: not deleted"
+            )
     for persona_change in spec.persona_changes:
         member = (
             Membership.objects.select_for_update()
             .filter(workspace=ws, principal_name__iexact=persona_change.principal, state=ResourceState.ACTIVE)
             .first()
         )
-        if member is None or member.persona == persona_change.persona:
+        granted = done is None or any(
+            k.startswith(f"grant:{persona_change.principal.lower()}:") for k in done
+        )
+        if member is None or member.persona == persona_change.persona or not granted:
             continue
         before = member.persona
         member.persona = persona_change.persona
@@ -245,5 +246,38 @@ def changes_apply(cr: ChangeRequest, *, actor: str) -> None:
             workspace_name=ws.workspace_name,
             before={"persona": before},
             after={"persona": member.persona},
-            message=f"role changed by request #{cr.pk}",
+            message=message,
         )
+
+
+def changes_keep(cr: ChangeRequest, done: Iterable[str], *, actor: Any, message: str) -> None:
+    """An admin keeps a failed change as Azure holds it: what its runs did is applied, the rest is not."""
+    changes_apply(cr, actor=actor, done=set(done), message=message)
+
+
+def _gone(rows: QuerySet[Cluster], cr: ChangeRequest, *, actor: Any, message: str) -> None:
+    """Clusters Azure no longer holds leave the approved state (active ones through revoking)."""
+    for target in (ResourceState.REVOKING, ResourceState.REVOKED):
+        resource_transition(rows, target, actor=actor, request_id=cr.pk, message=message)
+
+
+def _cluster_update(cluster: Cluster, change: Any, cr: ChangeRequest, *, actor: Any, message: str) -> None:
+    """The cluster's row takes the new settings, audited old -> new (nothing when they are the same)."""
+    fields = cluster_diff(cluster_settings(cluster.as_spec()), change)
+    if not fields and cluster.justification == change.justification.strip():
+        return
+    new = cluster_settings(change)
+    for name in CLUSTER_FIELDS:
+        setattr(cluster, name, new[name])
+    cluster.justification = change.justification.strip()
+    cluster.save(update_fields=[*CLUSTER_FIELDS, "justification"])
+    audit_record(
+        actor=actor,
+        action="cluster.updated",
+        obj=cluster,
+        request_id=cr.pk,
+        workspace_name=cr.workspace_name,
+        before={f: old for f, (old, _) in fields.items()},
+        after={f: value for f, (_, value) in fields.items()},
+        message=message,
+    )

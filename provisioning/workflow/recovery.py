@@ -27,7 +27,7 @@ from provisioning.plan import build_plan, role_assignments_for
 from provisioning.problems import Problem
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 from provisioning.steps import REMOVAL_TIERS
-from provisioning.workflow import principal_checks, selectors
+from provisioning.workflow import changes, principal_checks, selectors
 from provisioning.workflow.transitions import (
     RequestError,
     TransitionError,
@@ -399,6 +399,8 @@ def request_keep(*, request_id: int, actor: User, reason: str) -> ChangeRequest:
             ResourceState.REVOKED,
             **done_by,
         )
+        if cr.kind == Kind.CHANGE_WORKSPACE:
+            changes.changes_keep(cr, done, actor=actor, message=f"kept as Azure holds it: {reason}")
         request_transition(cr, Status.ABANDONED, actor=actor, message=f"kept what Azure holds: {reason}")
     return cr
 
@@ -409,6 +411,11 @@ def request_rollback(*, request_id: int, actor: User, reason: str) -> ChangeRequ
     reason = _require_reason(reason)
     with transaction.atomic():
         cr = _failed(request_id)
+        if cr.kind == Kind.CHANGE_WORKSPACE:
+            raise TransitionError(
+                f"request #{cr.pk} changes what existed before it: a rollback would delete clusters it replaced "
+                "rather than restore them. Keep what Azure holds, then ask for the opposite change"
+            )
         removals = created_by(cr)
         previous = cr.runs.filter(purpose=Run.Purpose.ROLLBACK).order_by("-number").first()
         if previous is not None:  # a rollback that failed runs again, with the removals it first planned

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 
 from provisioning.arm import WORKSPACE_PROVIDER, arm_id
 from provisioning.azure import ml
+from provisioning.capacity import report
 from provisioning.engine import executor as engine
 from provisioning.models import (
     AuditEvent,
@@ -27,8 +28,8 @@ from provisioning.models import (
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 from provisioning.standin import catalog
 from provisioning.steps import steps_for_plan
-from provisioning.workflow import services
-from provisioning.workflow.transitions import RequestError
+from provisioning.workflow import recovery, services
+from provisioning.workflow.transitions import RequestError, TransitionError
 from tests.factories import TUTORIAL_CLUSTERS, tutorial_workspace, vm_size
 from tests.provisioning.provisioned import provisioned
 
@@ -297,3 +298,47 @@ def test_changes_are_refused_when_they_name_nothing_live_or_clash(
             spec=RequestSpec(cluster_deletes=(CPU.name,)),
             workspace=ws,
         )
+
+
+def test_a_failed_delete_kept_as_azure_holds_it_leaves_the_cluster_active(
+    standin, azure_clients, alice, bob, policy
+) -> None:
+    ws = _workspace(standin, azure_clients, alice, bob)
+    cr = _approved(_change(alice, ws, cluster_deletes=(CPU.name,)), bob)
+    standin.outside.run_jobs(ws.subscription_id, ws.resource_group, ws.workspace_name, CPU.name, nodes=1)
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    with pytest.raises(TransitionError, match="Keep what Azure holds"):
+        recovery.request_rollback(request_id=cr.pk, actor=bob, reason="undo it")
+    recovery.request_keep(request_id=cr.pk, actor=bob, reason="the team still runs jobs on it")
+
+    assert ChangeRequest.objects.get(pk=cr.pk).status == Status.ABANDONED
+    assert Cluster.objects.get(workspace=ws, name=CPU.name).state == ResourceState.ACTIVE
+
+
+def test_a_replace_that_deleted_but_did_not_create_kept_revokes_the_cluster(
+    standin, azure_clients, alice, bob, policy
+) -> None:
+    ws = _workspace(standin, azure_clients, alice, bob)
+    bigger = ClusterSpec(CPU.name, "STANDARD_D13_V2", "dedicated", max_nodes=1)
+    cr = _approved(_change(alice, ws, cluster_updates=(bigger,)), bob)
+    standin.lro_fail("compute.create", "QuotaExceeded", "Not enough quota for this size.")
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+    failed = Step.objects.get(run__change_request=cr, status=Step.Status.FAILED)
+    assert (failed.key, failed.error_code) == (f"cluster:{CPU.name}", "QuotaExceeded")
+
+    recovery.request_keep(request_id=cr.pk, actor=bob, reason="no quota for the new size this quarter")
+
+    assert Cluster.objects.get(workspace=ws, name=CPU.name).state == ResourceState.REVOKED
+
+
+def test_the_capacity_page_counts_a_waiting_change_as_its_growth(
+    standin, azure_clients, alice, bob, policy
+) -> None:
+    ws = _workspace(standin, azure_clients, alice, bob)
+    vm_size(ws.region, "STANDARD_DS3_V2", "standardDSv2Family", 4)
+    _change(alice, ws, cluster_updates=(ClusterSpec(CPU.name, CPU.vm_size, CPU.priority, max_nodes=3),))
+
+    pending = report.pending_by_team()
+
+    assert pending[(ws.department, ws.team, ws.region)] == {("standardDSv2Family", "low_priority"): 8}
