@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import User
+from provisioning.admin_audit import AuditedAdmin
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):
-    """Users with their Entra identity shown."""
+class PortalUserAdmin(AuditedAdmin, UserAdmin):
+    """Users with their Entra identity shown; changes (their groups: the personas) are audited."""
 
     fieldsets = (
         *UserAdmin.fieldsets,

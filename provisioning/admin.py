@@ -1,5 +1,8 @@
 """Django admin for policy settings (allowed subscriptions, regions, VM sizes, limits, prices).
 
+Every add, change and delete of policy here is audited with the fields' old and new values
+(``provisioning.admin_audit.AuditedAdmin``).
+
 Requests, workspaces and the audit are read-only here: their changes go through the services. So are
 what workers read from Azure (size catalog, core usages, workspace quotas, cluster flags). A team
 budget saved here goes through ``budgets.team_budget_set`` (checked, audited, applied as quota).
@@ -11,6 +14,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from provisioning.admin_audit import AuditedAdmin
 from provisioning.capacity import budgets
 from provisioning.models import (
     AllowedRegion,
@@ -29,25 +33,25 @@ from provisioning.models import (
 
 
 @admin.register(AllowedSubscription)
-class AllowedSubscriptionAdmin(admin.ModelAdmin):
+class AllowedSubscriptionAdmin(AuditedAdmin):
     list_display = ("display_name", "subscription_id", "is_active")
     list_filter = ("is_active",)
 
 
 @admin.register(AllowedRegion)
-class AllowedRegionAdmin(admin.ModelAdmin):
+class AllowedRegionAdmin(AuditedAdmin):
     list_display = ("display_name", "name", "abbreviation", "is_active")
     list_filter = ("is_active",)
 
 
 @admin.register(AllowedVmSize)
-class AllowedVmSizeAdmin(admin.ModelAdmin):
+class AllowedVmSizeAdmin(AuditedAdmin):
     list_display = ("name", "description", "is_active")
     list_filter = ("is_active",)
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(AuditedAdmin):
     list_display = ("__str__", "max_nodes_per_cluster", "max_clusters_per_request")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -85,14 +89,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VmPrice)
-class VmPriceAdmin(admin.ModelAdmin):
+class VmPriceAdmin(AuditedAdmin):
     list_display = ("vm_size", "priority", "hourly_usd", "is_estimate", "note")
     list_filter = ("priority", "is_estimate")
     search_fields = ("vm_size",)
 
 
 @admin.register(EnvironmentPolicy)
-class EnvironmentPolicyAdmin(admin.ModelAdmin):
+class EnvironmentPolicyAdmin(AuditedAdmin):
     list_display = ("environment", "max_nodes", "dedicated_allowed", "max_idle_seconds", "over_budget")
     filter_horizontal = ("allowed_sizes",)
 
