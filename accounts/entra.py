@@ -123,6 +123,9 @@ class EntraIdentity:
     email: str
     name: str
     roles: tuple[str, ...]
+    # A guest (an account of another tenant or a personal one): its preferred_username and email are an
+    # address its owner controls, so it never binds memberships named by address.
+    guest: bool = False
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> EntraIdentity:
@@ -137,7 +140,19 @@ class EntraIdentity:
             email=str(claims.get("email") or "")[:254],
             name=str(claims.get("name") or "")[:150],
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            guest=_is_guest(claims),
         )
+
+
+def _is_guest(claims: dict[str, Any]) -> bool:
+    """Whether Entra ID signed in a guest: the optional claim ``acct`` is 1, the token names another identity
+    provider (``idp``, present for guests and personal accounts), or the UPN is an invited guest's."""
+    idp = str(claims.get("idp") or "")
+    return (
+        str(claims.get("acct", "0")) == "1"
+        or (bool(idp) and idp.rstrip("/") != str(claims.get("iss", "")).rstrip("/"))
+        or "#ext#" in str(claims.get("preferred_username") or "").lower()
+    )
 
 
 class TimeoutSession(requests.Session):

@@ -1,7 +1,8 @@
 """Portal users.
 
 A user is a person who signs in. With Entra ID sign-in a user is identified by the pair
-(tenant id, object id); email and UPN are kept for display and matching only.
+(tenant id, object id); email and UPN are kept for display, and the UPN of a member (not a guest) binds
+memberships named by it before they were bound to an object id.
 """
 
 from django.contrib.auth.models import AbstractUser
@@ -14,6 +15,10 @@ class User(AbstractUser):
     entra_tenant_id = models.CharField(max_length=36, blank=True, default="")
     entra_object_id = models.CharField(max_length=36, blank=True, default="")
     upn = models.CharField("user principal name", max_length=254, blank=True, default="")
+    entra_guest = models.BooleanField(
+        default=False,
+        help_text="Entra ID signs this user in as a guest: its address never binds memberships named by address",
+    )
 
     class Meta:
         constraints = [

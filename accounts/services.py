@@ -41,8 +41,8 @@ def personas_from_roles(roles: tuple[str, ...] | list[str]) -> set[str]:
 def user_sign_in(*, identity: EntraIdentity) -> User:
     """Find or create the user of this Entra identity and bring them in step with the id token.
 
-    The user is keyed by (tenant id, object id), never by email or UPN, which are kept for display and
-    for matching memberships named before the first sign-in. Personas follow the app roles at every
+    The user is keyed by (tenant id, object id), never by email or UPN, which are kept for display; a
+    member's (not a guest's) UPN binds memberships named by it before they were bound to an object id. Personas follow the app roles at every
     sign-in, so a removed role is gone at the next one; admins get (and lose) Django admin access with
     the role. Audited as "user.signed_in", or "user.sign_in_refused" when no role grants a persona.
     """
@@ -51,6 +51,7 @@ def user_sign_in(*, identity: EntraIdentity) -> User:
         user, created = _user_for(identity)
         before = None if created else _snapshot(user)
         user.upn, user.email, user.first_name = identity.upn, identity.email, identity.name
+        user.entra_guest = identity.guest
         user.is_staff = personas.ADMIN in held
         user.save()
         _sync_personas(user, held)
@@ -85,6 +86,7 @@ def _snapshot(user: User) -> dict[str, Any]:
         "email": user.email,
         "personas": sorted(user.groups.filter(name__in=personas.ALL).values_list("name", flat=True)),
         "is_staff": user.is_staff,
+        "guest": user.entra_guest,
     }
 
 

@@ -315,6 +315,12 @@ class SignInApi:
             claims["nonce"] = nonce
         if user.mail:
             claims["email"] = user.mail
+        if user.guest:
+            # As Entra ID signs a guest in: its home address as preferred_username, the identity provider
+            # of its home tenant (idp), and the optional claim acct = 1 (a guest account).
+            claims["preferred_username"] = user.mail or user.upn
+            claims["idp"] = "https://sts.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad/"
+            claims["acct"] = 1
         if user.roles:
             claims["roles"] = list(user.roles)
         return claims

@@ -19,12 +19,24 @@ from provisioning.models import (
 
 
 def _principal_q(user: Any, prefix: str = "") -> Q:
-    """Memberships that name this user: by Entra object id once known, else by UPN or email."""
+    """Memberships that are this user.
+
+    An Entra user is their object id: a membership bound to an object id is theirs only when it is theirs.
+    A membership not bound yet (named by UPN, its Graph look-up still to come) is theirs when it names
+    their UPN and they are a member of the tenant, not a guest; never by the email claim, which users
+    can often set. Local accounts (no Entra identity: development) match by UPN or email.
+    """
     q = Q(pk__in=[])
-    if getattr(user, "entra_object_id", ""):
-        q |= Q(**{f"{prefix}object_id": user.entra_object_id})
+    user_row = Q(**{f"{prefix}principal_type": "user"})
+    object_id = getattr(user, "entra_object_id", "")
+    if object_id:
+        q |= Q(**{f"{prefix}object_id": object_id})
+        upn = getattr(user, "upn", "")
+        if upn and not getattr(user, "entra_guest", False):
+            q |= Q(**{f"{prefix}object_id": "", f"{prefix}principal_name__iexact": upn}) & user_row
+        return q
     for name in {getattr(user, "upn", ""), getattr(user, "email", "")} - {""}:
-        q |= Q(**{f"{prefix}principal_name__iexact": name}) & Q(**{f"{prefix}principal_type": "user"})
+        q |= Q(**{f"{prefix}principal_name__iexact": name}) & user_row
     return q
 
 

@@ -462,17 +462,39 @@ def request_retry(*, request_id: int, actor: User) -> ChangeRequest:
 
 
 def membership_link_user(*, user: User) -> int:
-    """Give the memberships naming this user by UPN or email, and not yet resolved, the user's object id.
+    """Bind the memberships naming this user's UPN, not bound yet, to the user's object id.
 
     Runs at sign-in (inside its transaction), so "My access" keeps finding memberships a team lead added
-    by UPN before the person first signed in, even after the UPN changes. The worker's Graph lookup still
-    resolves each membership itself when it grants the roles. Returns how many were linked.
+    by UPN before the person first signed in, even after the UPN changes. Only a member of the tenant
+    binds, only by UPN: a guest's address and the email claim are set by their owner. A row bound to
+    another object id is never rebound; naming it is audited as a refused binding. The worker's Graph
+    look-up still resolves each membership itself when it grants the roles. Returns how many were bound.
     """
-    names = {name.lower() for name in (user.upn, user.email) if name}
-    if not user.entra_object_id or not names:
+    if not user.entra_object_id:
         return 0
+    names = {name.lower() for name in (user.upn, user.email) if name}
     named = Q(pk__in=[])
     for name in names:
         named |= Q(principal_name__iexact=name)
-    unresolved = Membership.objects.filter(named, principal_type=Membership.PrincipalType.USER, object_id="")
-    return unresolved.update(object_id=user.entra_object_id)
+    users = Membership.objects.filter(named, principal_type=Membership.PrincipalType.USER)
+    others = list(
+        users.exclude(object_id="")
+        .exclude(object_id__iexact=user.entra_object_id)
+        .exclude(state=ResourceState.REVOKED)
+        .values_list("pk", "principal_name", "workspace__workspace_name")
+    )
+    if others:
+        audit_record(
+            actor=user,
+            action="membership.binding_refused",
+            obj=user,
+            after={
+                "object_id": user.entra_object_id,
+                "memberships": [{"id": pk, "name": name, "workspace": ws} for pk, name, ws in others],
+            },
+            message=f"{user.principal_name} signed in with the name of memberships bound to another object id: "
+            "no access to them",
+        )
+    if user.entra_guest or not user.upn:
+        return 0
+    return users.filter(object_id="", principal_name__iexact=user.upn).update(object_id=user.entra_object_id)
