@@ -125,6 +125,11 @@ class ChangeRequest(models.Model):
         help_text="Entra ID's answer on every member and the security group, checked by a worker",
     )
     principal_checked_at = models.DateTimeField(null=True, blank=True)
+    form_token = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The one-time token of the form that made it: the same form posted twice makes one request",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -135,6 +140,13 @@ class ChangeRequest(models.Model):
             models.Index(fields=["-decided_at", "-id"], name="changerequest_latest_decided"),
             # The capacity page's version of its kept figures reads the newest change.
             models.Index(fields=["-updated_at"], name="changerequest_latest_change"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requester", "form_token"],
+                condition=~models.Q(form_token=""),
+                name="changerequest_unique_form_token",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from provisioning.models import ChangeRequest, Workspace
 from provisioning.problems import Problem
 from provisioning.spec import RequestSpec
+from provisioning.views.form_tokens import form_token, posted_token
 from provisioning.workflow import changes, services, validation
 from provisioning.workflow.forms.changes import WorkspaceChangeForms
 
@@ -49,6 +50,7 @@ def change_page(
             "forms": forms,
             "cr": cr,
             "title": f"Edit draft #{cr.pk}" if cr else f"Change {workspace.workspace_name}",
+            "form_token": form_token(request),
         },
     )
 
@@ -64,13 +66,27 @@ def _save(
         return render(
             request,
             TEMPLATE,
-            {"nav": "workspaces", "workspace": forms.workspace, "forms": forms, "cr": cr, "title": "Change"},
+            {
+                "nav": "workspaces",
+                "workspace": forms.workspace,
+                "forms": forms,
+                "cr": cr,
+                "title": "Change",
+                "form_token": form_token(request),
+            },
         )
     try:
         if cr is None:
             cr = services.request_create(
-                requester=user, kind=Kind.CHANGE_WORKSPACE, spec=spec, workspace=forms.workspace
+                requester=user,
+                kind=Kind.CHANGE_WORKSPACE,
+                spec=spec,
+                workspace=forms.workspace,
+                form_token=posted_token(request),
             )
+            if not cr.is_editable:  # the same form posted again, after its request was submitted
+                messages.info(request, f"Request #{cr.pk} was already saved from this form.")
+                return redirect("provisioning:request_detail", pk=cr.pk)
         else:
             cr = services.request_update(request_id=cr.pk, actor=user, spec=spec)
     except services.TransitionError as exc:

@@ -25,6 +25,7 @@ from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Wor
 from provisioning.spec import RequestSpec
 from provisioning.views.changes import change_page
 from provisioning.views.drift import request_observed_context, workspace_drift_context
+from provisioning.views.form_tokens import form_token, posted_token
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
 from provisioning.workflow import selectors, services, validation
@@ -132,6 +133,7 @@ def _render_form(
         "cr": cr,
         "workspace": workspace,
         "title": f"Edit draft #{cr.pk}" if cr else TITLES[forms.kind],
+        "form_token": form_token(request),
     }
     if forms.workspace_form is not None:
         context.update(name_preview(forms.workspace_form.data))
@@ -168,8 +170,15 @@ def _save(request: HttpRequest, forms: RequestForms, *, cr: ChangeRequest | None
     try:
         if cr is None:
             cr = services.request_create(
-                requester=_user(request), kind=forms.kind, spec=spec, workspace=forms.workspace
+                requester=_user(request),
+                kind=forms.kind,
+                spec=spec,
+                workspace=forms.workspace,
+                form_token=posted_token(request),
             )
+            if not cr.is_editable:  # the same form posted again, after its request was submitted
+                messages.info(request, f"Request #{cr.pk} was already saved from this form.")
+                return redirect("provisioning:request_detail", pk=cr.pk)
         else:
             cr = services.request_update(request_id=cr.pk, actor=_user(request), spec=spec)
     except services.TransitionError as exc:
@@ -358,6 +367,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
+        "form_token": form_token(request),
         **_latest_requests(request.user, workspace),
         **workspace_drift_context(request.user, workspace, can_change=can_change),
     }

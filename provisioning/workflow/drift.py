@@ -38,6 +38,7 @@ from provisioning.drift import (
     UNMANAGED,
 )
 from provisioning.models import ChangeRequest, Cluster, DriftItem, Membership, ResourceState, Step, Workspace
+from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
 from provisioning.steps import StepSpec, steps_for_plan
 from provisioning.workflow.reconcile import drift_audit
@@ -224,6 +225,8 @@ def drift_accept(*, item_ids: Iterable[Any], actor: Any, reason: str) -> list[Dr
         raise DriftError("say why the drift is accepted: a reason is required")
     if len(reason) > MAX_REASON:
         raise DriftError(f"the reason is too long: at most {MAX_REASON} characters")
+    if (problem := text_problem("reason", reason, max_length=MAX_REASON, multiline=True)) is not None:
+        raise DriftError(problem.message)
     ids = _item_ids(item_ids)
     now = timezone.now()
     with transaction.atomic():

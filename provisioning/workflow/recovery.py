@@ -24,7 +24,7 @@ from provisioning.audit import audit_record
 from provisioning.capacity import cost
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step
 from provisioning.plan import build_plan, role_assignments_for
-from provisioning.problems import Problem
+from provisioning.problems import Problem, text_problem
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 from provisioning.steps import REMOVAL_TIERS
 from provisioning.workflow import changes, principal_checks, selectors
@@ -72,6 +72,8 @@ def _require_reason(reason: str) -> str:
         raise RequestError("say why", [Problem("reason", "a reason is required")])
     if len(reason) > MAX_REASON:
         raise RequestError("the reason is too long", [Problem("reason", f"at most {MAX_REASON} characters")])
+    if (problem := text_problem("reason", reason, max_length=MAX_REASON, multiline=True)) is not None:
+        raise RequestError("the reason cannot be saved", [problem])
     return reason
 
 

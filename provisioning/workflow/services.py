@@ -7,10 +7,11 @@ transaction has committed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Workspace
 from provisioning.plan import build_plan
+from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
 from provisioning.workflow import name_checks, principal_checks, selectors
 from provisioning.workflow.changes import approved_state, clusters_named
@@ -31,10 +33,11 @@ from provisioning.workflow.transitions import (
     request_transition,
     resource_transition,
 )
-from provisioning.workflow.validation import Problem, spec_problems
+from provisioning.workflow.validation import Problem, bounds_problems, spec_problems
 
 Status = ChangeRequest.Status
 Kind = ChangeRequest.Kind
+MAX_REASON = 2000
 
 
 def _require_problem_free(
@@ -48,6 +51,13 @@ def _require_problem_free(
     problems = spec_problems(spec, kind=kind, workspace=workspace, request_id=request_id, check=check)
     if problems:
         raise RequestError("the request has problems to fix", problems)
+
+
+def _require_within_bounds(spec: RequestSpec) -> None:
+    """No request is saved past the bounds (too many rows, too long or unsafe text), even as a draft."""
+    problems = bounds_problems(spec)
+    if problems:
+        raise RequestError("the request is past the portal's limits", problems)
 
 
 def _workspace_name_for(spec: RequestSpec, workspace: Workspace | None) -> str:
@@ -65,34 +75,57 @@ def request_create(
     spec: RequestSpec,
     workspace: Workspace | None = None,
     copied_from: int | None = None,
+    form_token: str = "",
 ) -> ChangeRequest:
-    """Save a new draft. Team leads request new workspaces, and changes to workspaces they manage."""
+    """Save a new draft. Team leads request new workspaces, and changes to workspaces they manage.
+
+    ``form_token``: the one-time token of the form posted; the same form posted again (a double click, a
+    browser resending) gives back the request it made instead of a second one.
+    """
     if not personas.is_team_lead(requester):
         raise PermissionDenied("only team leads can make requests")
+    _require_within_bounds(spec)
+    form_token = form_token.strip()[:64] if FORM_TOKEN.fullmatch(form_token.strip()[:64]) else ""
+    if form_token and (made := _made_by_form(requester, form_token)) is not None:
+        return made
     if kind == Kind.NEW_WORKSPACE:
         workspace = None
     elif workspace is None or not selectors.workspaces_managed_by(requester).filter(pk=workspace.pk).exists():
         raise PermissionDenied("you can only request changes to workspaces you manage")
-    with transaction.atomic():
-        cr = ChangeRequest.objects.create(
-            kind=kind,
-            requester=requester,
-            workspace=workspace,
-            workspace_name=_workspace_name_for(spec, workspace),
-            spec=spec.to_json(),
-            copied_from_id=copied_from,
-        )
-        audit_record(
-            actor=requester,
-            action="request.created",
-            obj=cr,
-            object_type="change_request",
-            request_id=cr.pk,
-            workspace_name=cr.workspace_name,
-            after=cr.spec,
-            message=f"copied from request #{copied_from}" if copied_from else "",
-        )
+    try:
+        with transaction.atomic():
+            cr = ChangeRequest.objects.create(
+                kind=kind,
+                requester=requester,
+                workspace=workspace,
+                workspace_name=_workspace_name_for(spec, workspace),
+                spec=spec.to_json(),
+                copied_from_id=copied_from,
+                form_token=form_token,
+            )
+            audit_record(
+                actor=requester,
+                action="request.created",
+                obj=cr,
+                object_type="change_request",
+                request_id=cr.pk,
+                workspace_name=cr.workspace_name,
+                after=cr.spec,
+                message=f"copied from request #{copied_from}" if copied_from else "",
+            )
+    except IntegrityError:
+        made = _made_by_form(requester, form_token) if form_token else None
+        if made is None:
+            raise
+        return made  # the same form, posted twice at once: the other post made it
     return cr
+
+
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _made_by_form(requester: User, form_token: str) -> ChangeRequest | None:
+    return ChangeRequest.objects.filter(requester=requester, form_token=form_token).first()
 
 
 COPYABLE = (Status.REJECTED, Status.CANCELLED)
@@ -133,6 +166,7 @@ def request_update(*, request_id: int, actor: User, spec: RequestSpec) -> Change
             raise TransitionError(
                 f"request #{cr.pk} is {cr.get_status_display().lower()} and can no longer be edited"
             )
+        _require_within_bounds(spec)
         before = cr.spec
         cr.spec = spec.to_json()
         cr.workspace_name = _workspace_name_for(spec, cr.workspace)
@@ -419,6 +453,8 @@ def request_reject(*, request_id: int, approver: User, reason: str) -> ChangeReq
     reason = reason.strip()
     if not reason:
         raise RequestError("say why the request is rejected", [Problem("reason", "a reason is required")])
+    if (problem := text_problem("reason", reason, max_length=MAX_REASON, multiline=True)) is not None:
+        raise RequestError("the reason cannot be saved", [problem])
     with transaction.atomic():
         cr = request_locked(request_id)
         _require_approver(cr, approver)

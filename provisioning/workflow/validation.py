@@ -27,7 +27,7 @@ from provisioning.models import (
     VmSize,
     Workspace,
 )
-from provisioning.problems import Problem
+from provisioning.problems import Problem, text_problem
 from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
 from provisioning.workflow import changes
 
@@ -36,6 +36,84 @@ PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+
 GROUP_RE = re.compile(r"^[^\x00-\x1f]{1,256}$")
 MAX_IDLE_SECONDS = 7 * 24 * 3600
 MIN_JUSTIFICATION = 15
+
+
+# Hard bounds of one request, enforced when it is saved (a draft too), whatever sent it: the form, the
+# config import, the command line, the API. Policy's own limits (fewer clusters, nodes) come on top.
+MAX_MEMBERS_PER_REQUEST = 200
+MAX_CLUSTERS_PER_REQUEST = 50
+MAX_COUNT = 1_000_000
+WORKSPACE_FIELD_MAX = {
+    "subscription_id": 64,
+    "region": 64,
+    "department": 32,
+    "team": 64,
+    "region_abbv": 8,
+    "environment": 8,
+    "custom_name": 64,
+    "security_group": 256,
+}
+CLUSTER_FIELD_MAX = {"name": 64, "vm_size": 64, "priority": 32}
+MAX_JUSTIFICATION = 1000
+MAX_PRINCIPAL = 256
+
+
+def _count_problems(spec: RequestSpec) -> list[Problem]:
+    counts = (
+        ("members", len(spec.members) + len(spec.persona_changes), MAX_MEMBERS_PER_REQUEST, "members"),
+        ("revoke", len(spec.revoke), MAX_MEMBERS_PER_REQUEST, "revocations"),
+        ("clusters", len(spec.clusters) + len(spec.cluster_updates), MAX_CLUSTERS_PER_REQUEST, "clusters"),
+        ("cluster_deletes", len(spec.cluster_deletes), MAX_CLUSTERS_PER_REQUEST, "cluster deletions"),
+    )
+    return [
+        Problem(field, f"{count} {what} in one request: at most {limit}; split it into several requests")
+        for field, count, limit, what in counts
+        if count > limit
+    ]
+
+
+def bounds_problems(spec: RequestSpec) -> list[Problem]:
+    """What no request may hold, even as a draft: too many rows, too long or unsafe text, absurd numbers."""
+    problems = _count_problems(spec)
+    if problems:
+        return problems  # the rows are not read one by one
+    found: list[Problem | None] = []
+    if spec.workspace is not None:
+        for name, limit in WORKSPACE_FIELD_MAX.items():
+            found.append(
+                text_problem(f"workspace.{name}", str(getattr(spec.workspace, name)), max_length=limit)
+            )
+    for prefix, clusters in (("clusters", spec.clusters), ("cluster_updates", spec.cluster_updates)):
+        for i, c in enumerate(clusters):
+            for name, limit in CLUSTER_FIELD_MAX.items():
+                found.append(text_problem(f"{prefix}.{i}.{name}", str(getattr(c, name)), max_length=limit))
+            found.append(
+                text_problem(
+                    f"{prefix}.{i}.justification",
+                    c.justification,
+                    max_length=MAX_JUSTIFICATION,
+                    multiline=True,
+                )
+            )
+            for name in ("max_nodes", "min_nodes", "idle_seconds"):
+                value = getattr(c, name)
+                if not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+                    found.append(
+                        Problem(f"{prefix}.{i}.{name}", f"{name.replace('_', ' ')} must be 0 to {MAX_COUNT}")
+                    )
+    for i, name in enumerate(spec.cluster_deletes):
+        found.append(
+            text_problem(
+                f"cluster_deletes.{i}", name, max_length=CLUSTER_FIELD_MAX["name"], label="cluster name"
+            )
+        )
+    for prefix, members in (("members", spec.members), ("persona_changes", spec.persona_changes)):
+        for i, m in enumerate(members):
+            found.append(
+                text_problem(f"{prefix}.{i}.principal", m.principal, max_length=MAX_PRINCIPAL, label="member")
+            )
+            found.append(text_problem(f"{prefix}.{i}.persona", m.persona, max_length=32, label="persona"))
+    return [p for p in found if p is not None]
 
 
 def _workspace_problems(spec: RequestSpec) -> list[Problem]:
@@ -336,6 +414,9 @@ def spec_problems(
 
     ``check``: the request's capacity check when the caller has made it already (it is not made again).
     """
+    bounds = bounds_problems(spec)
+    if bounds:
+        return bounds  # nothing else is read of a request past the bounds
     problems: list[Problem] = []
     if kind == ChangeRequest.Kind.NEW_WORKSPACE:
         if spec.workspace is None:

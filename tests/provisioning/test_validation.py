@@ -185,7 +185,13 @@ def test_group_names_may_not_hold_control_characters(policy: None) -> None:
 
     problems = spec_problems(spec, kind=Kind.GRANT_ACCESS, workspace=WorkspaceFactory())
 
-    assert problems == [Problem("members.0.principal", "group name is not valid")]
+    assert problems == [
+        Problem(
+            "members.0.principal",
+            "member holds the invisible or control character U+000A, which can make text read other than it "
+            "is: remove it",
+        )
+    ]
 
 
 def test_a_new_workspaces_security_group_is_checked_too(policy: None) -> None:
