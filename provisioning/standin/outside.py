@@ -76,6 +76,17 @@ class Outside:
 
     # --- clusters ----
 
+    def _compute(
+        self, subscription: str, resource_group: str, workspace: str, cluster: str
+    ) -> dict[str, Any]:
+        """A cluster of the state, settled (the caller holds the lock); 404 when there is none."""
+        cid = f"{group_id(subscription, resource_group)}/providers/{WORKSPACE}/{workspace}/computes/{cluster}"
+        self.state.settle()
+        compute = self.state.get(cid)
+        if compute is None or compute["type"] != COMPUTE:
+            raise OutsideError(404, "ResourceNotFound", f"No compute {cid}.")
+        return compute
+
     def resize_cluster(
         self,
         subscription: str,
@@ -90,12 +101,8 @@ class Outside:
         idle_seconds: int | None = None,
     ) -> dict[str, Any]:
         """Change a cluster's VM size, priority, node counts or idle time in place."""
-        cid = f"{group_id(subscription, resource_group)}/providers/{WORKSPACE}/{workspace}/computes/{cluster}"
         with self.state.lock:
-            self.state.settle()
-            compute = self.state.get(cid)
-            if compute is None or compute["type"] != COMPUTE:
-                raise OutsideError(404, "ResourceNotFound", f"No compute {cid}.")
+            compute = self._compute(subscription, resource_group, workspace, cluster)
             inner = compute["properties"].setdefault("properties", {})
             scale = dict(inner.get("scaleSettings") or {})
             wanted: dict[str, Any] = {}
@@ -127,7 +134,7 @@ class Outside:
             inner.update(wanted, scaleSettings=scale, currentNodeCount=low, targetNodeCount=low)
             inner.setdefault("nodeStateCounts", {})["idleNodeCount"] = low
             compute["properties"]["modifiedOn"] = utc_now()
-            self.state.touch(cid)
+            self.state.touch(compute["id"])
             return {
                 "action": "resize_cluster",
                 "id": compute["id"],
@@ -140,12 +147,8 @@ class Outside:
     ) -> dict[str, Any]:
         """Somebody's jobs keep ``nodes`` nodes of a cluster running (0: the jobs finished), as AmlCompute
         reports them in ``nodeStateCounts.runningNodeCount``; up to the cluster's max nodes."""
-        cid = f"{group_id(subscription, resource_group)}/providers/{WORKSPACE}/{workspace}/computes/{cluster}"
         with self.state.lock:
-            self.state.settle()
-            compute = self.state.get(cid)
-            if compute is None or compute["type"] != COMPUTE:
-                raise OutsideError(404, "ResourceNotFound", f"No compute {cid}.")
+            compute = self._compute(subscription, resource_group, workspace, cluster)
             inner = compute["properties"].setdefault("properties", {})
             scale = inner.get("scaleSettings") or {}
             low, high = int(scale.get("minNodeCount") or 0), int(scale.get("maxNodeCount") or 0)
@@ -157,7 +160,7 @@ class Outside:
             total = max(nodes, low)
             counts.update(runningNodeCount=nodes, idleNodeCount=total - nodes)
             inner.update(currentNodeCount=total, targetNodeCount=total)
-            self.state.touch(cid)
+            self.state.touch(compute["id"])
             return {
                 "action": "run_jobs",
                 "id": compute["id"],

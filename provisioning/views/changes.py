@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from provisioning.models import ChangeRequest, Workspace
 from provisioning.problems import Problem
 from provisioning.spec import RequestSpec
-from provisioning.views.form_tokens import form_token, posted_token
+from provisioning.views.drafts import form_token, save_draft
 from provisioning.workflow import changes, services, validation
 from provisioning.workflow.forms.changes import WorkspaceChangeForms
 
@@ -75,24 +75,12 @@ def _save(
                 "form_token": form_token(request),
             },
         )
-    try:
-        if cr is None:
-            cr = services.request_create(
-                requester=user,
-                kind=Kind.CHANGE_WORKSPACE,
-                spec=spec,
-                workspace=forms.workspace,
-                form_token=posted_token(request),
-            )
-            if not cr.is_editable:  # the same form posted again, after its request was submitted
-                messages.info(request, f"Request #{cr.pk} was already saved from this form.")
-                return redirect("provisioning:request_detail", pk=cr.pk)
-        else:
-            cr = services.request_update(request_id=cr.pk, actor=user, spec=spec)
-    except services.TransitionError as exc:
-        assert cr is not None
-        messages.error(request, f"Could not save: {exc.message}.")
-        return redirect("provisioning:request_detail", pk=cr.pk)
+    saved = save_draft(
+        request, user=user, kind=Kind.CHANGE_WORKSPACE, spec=spec, workspace=forms.workspace, cr=cr
+    )
+    if isinstance(saved, HttpResponse):
+        return saved
+    cr = saved
     if request.POST.get("action") == "submit":
         try:
             services.request_submit(request_id=cr.pk, actor=user)

@@ -24,8 +24,8 @@ from provisioning.capacity import cost
 from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.views.changes import change_page
+from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
-from provisioning.views.form_tokens import form_token, posted_token
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
 from provisioning.workflow import selectors, services, validation
@@ -167,24 +167,12 @@ def _submit(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
 def _save(request: HttpRequest, forms: RequestForms, *, cr: ChangeRequest | None) -> HttpResponse:
     """Save the draft (problems and all), then submit it when the team lead asked to."""
     spec = forms.spec()
-    try:
-        if cr is None:
-            cr = services.request_create(
-                requester=_user(request),
-                kind=forms.kind,
-                spec=spec,
-                workspace=forms.workspace,
-                form_token=posted_token(request),
-            )
-            if not cr.is_editable:  # the same form posted again, after its request was submitted
-                messages.info(request, f"Request #{cr.pk} was already saved from this form.")
-                return redirect("provisioning:request_detail", pk=cr.pk)
-        else:
-            cr = services.request_update(request_id=cr.pk, actor=_user(request), spec=spec)
-    except services.TransitionError as exc:
-        assert cr is not None  # only an existing request can be in the wrong status
-        messages.error(request, f"Could not save: {exc.message}.")
-        return redirect("provisioning:request_detail", pk=cr.pk)
+    saved = save_draft(
+        request, user=_user(request), kind=forms.kind, spec=spec, workspace=forms.workspace, cr=cr
+    )
+    if isinstance(saved, HttpResponse):
+        return saved
+    cr = saved
     if request.POST.get("action") == "submit":
         return _submit(request, cr)
     problems = validation.spec_problems(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.models import ChangeRequest, Membership, ResourceState, Workspace
+from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Workspace
 from tests.factories import ChangeRequestFactory
 
 
@@ -20,3 +20,12 @@ def workspace(policy, alice, bob) -> Workspace:
     cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
     Membership.objects.update(state=ResourceState.ACTIVE)
     return cr.workspace
+
+
+@pytest.fixture
+def active_workspace(policy, alice, bob) -> Workspace:
+    """The tutorial's workspace, approved by bob, as if provisioned: its clusters and memberships active."""
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
+    Cluster.objects.update(state=ResourceState.ACTIVE)
+    Membership.objects.update(state=ResourceState.ACTIVE)
+    return Workspace.objects.get(pk=cr.workspace_id)

@@ -12,9 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from provisioning.configfile import export_config
-from provisioning.models import AuditEvent, ChangeRequest, Cluster, Membership, ResourceState, Workspace
+from provisioning.models import AuditEvent, ChangeRequest, Membership, ResourceState, Workspace
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
-from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +27,8 @@ def run(*args: object, **options: object) -> tuple[str, str]:
 
 
 @pytest.fixture
-def ws(policy, alice, bob) -> Workspace:
-    """The tutorial's workspace, approved and provisioned (its clusters and members active)."""
-    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
-    Cluster.objects.update(state=ResourceState.ACTIVE)
-    Membership.objects.update(state=ResourceState.ACTIVE)
-    return Workspace.objects.get(pk=cr.workspace_id)
+def ws(active_workspace: Workspace) -> Workspace:
+    return active_workspace
 
 
 @pytest.fixture

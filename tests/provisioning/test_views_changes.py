@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Workspace
+from provisioning.models import ChangeRequest, ResourceState, Workspace
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
-from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +17,8 @@ CHANGE_PAGE_QUERIES = 16
 
 
 @pytest.fixture
-def ws(policy, alice, bob) -> Workspace:
-    """The tutorial's workspace, provisioned: three active clusters, four active members and a group."""
-    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
-    Cluster.objects.update(state=ResourceState.ACTIVE)
-    Membership.objects.update(state=ResourceState.ACTIVE)
-    return Workspace.objects.get(pk=cr.workspace_id)
+def ws(active_workspace: Workspace) -> Workspace:
+    return active_workspace
 
 
 def _form(ws: Workspace, **changes: Any) -> dict[str, Any]:

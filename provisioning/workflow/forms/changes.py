@@ -156,12 +156,5 @@ class WorkspaceChangeForms:
 
 
 def _initial(cluster: Any) -> dict[str, Any]:
-    return {
-        "name": cluster.name,
-        "vm_size": cluster.vm_size.upper(),
-        "priority": cluster.priority,
-        "max_nodes": cluster.max_nodes,
-        "min_nodes": cluster.min_nodes,
-        "idle_seconds": cluster.idle_seconds,
-        "justification": cluster.justification,
-    }
+    """A cluster's settings as the form's initial values (its justification too)."""
+    return {**cluster_settings(cluster), "justification": cluster.justification}
