@@ -243,6 +243,18 @@ def test_list_workspaces(policy, alice, bob, config_file):
     assert "bgmrbluegranite2devws" in out and "owner alice@contoso.com" in out
     assert rows[0]["workspace_name"] == "bgmrbluegranite2devws"
     assert len(rows[0]["clusters"]) == 3 and len(rows[0]["members"]) == 4
+    assert {c["name"]: c for c in rows[0]["clusters"]}["ds3-v2-cluster"] == {
+        "name": "ds3-v2-cluster",
+        "vm_size": "STANDARD_DS3_V2",
+        "priority": "low_priority",
+        "min_nodes": 0,
+        "max_nodes": 1,
+        "idle_seconds": 120,
+        "state": "pending",
+    }
+    assert {m["principal"]: m["persona"] for m in rows[0]["members"]}["user1@contoso.com"] == "team_lead"
+    assert set(rows[0]["members"][0]) == {"principal", "principal_type", "persona", "state", "expires_at"}
+    assert "ds3-v2-cluster (STANDARD_DS3_V2, pending)" in out
 
 
 def test_seed_demo_is_idempotent():
