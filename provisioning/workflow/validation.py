@@ -29,6 +29,7 @@ from provisioning.models import (
 )
 from provisioning.problems import Problem
 from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
+from provisioning.workflow import key_vaults
 
 # A UPN or an email address: local part, "@", a domain with at least one dot.
 PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -88,7 +89,7 @@ def names_in_use(
         | Q(key_vault__in=lowered)
         | Q(registry__in=lowered)
         | Q(data_lake_name__in=lowered)
-    ).exclude(state=ResourceState.REVOKED)
+    ).exclude(state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED))  # decommissioned: names given back
     if exclude_request_id is not None:  # the workspace an amended request already made is its own
         existing = existing.exclude(change_requests__id=exclude_request_id)
     for workspace in existing:
@@ -105,6 +106,15 @@ def names_in_use(
                 field,
                 f"name already used by workspace '{workspace.workspace_name}' in the portal: "
                 f"{', '.join(sorted(taken))}; choose another team name or a custom name",
+            )
+        )
+    for vault in key_vaults.names_held([names.key_vault]):  # Azure keeps a deleted vault's name
+        problems.append(
+            Problem(
+                field,
+                f"key vault name '{vault.name}' is held by a soft-deleted key vault until "
+                f"{key_vaults.held_until(vault)}; choose another team name or a custom name, or ask an admin "
+                "to purge it",
             )
         )
     pending = ChangeRequest.objects.filter(
