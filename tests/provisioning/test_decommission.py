@@ -263,3 +263,21 @@ def test_the_command_makes_the_same_request(
     assert cr.status == Status.SUBMITTED and cr.spec["decommission"] == {"reason": "done", "keep_data": True}
     assert f"#{cr.pk}" in capsys.readouterr().out
     assert DeletedKeyVault.objects.count() == 0
+
+
+def test_purge_protection_makes_azure_refuse_the_purge(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    ws = provisioned(standin, azure_clients, alice, bob)  # the portal's vaults have purge protection on
+    cr = decommission.decommission_request(workspace_id=ws.pk, requester=alice, reason="done", submit=True)
+    _decommissioned(cr, [bob], azure_clients)
+    vault = deleted_vault_refresh(workspace_id=ws.pk, clients=azure_clients)
+    assert vault is not None and vault.purge_protection
+    with pytest.raises(CommandError, match="only admins"):
+        call_command("purge_key_vault", ws.key_vault, "--admin", alice.upn)
+    with pytest.raises(CommandError, match="VaultPurgeProtected"):
+        call_command("purge_key_vault", ws.key_vault, "--admin", bob.upn)
+    vault.refresh_from_db()
+    assert vault.purged_at is None and "purge protection" in vault.purge_error
+    assert AuditEvent.objects.filter(action="key_vault.purge_refused").count() == 1
+    assert ws.key_vault.lower() in standin.state.deleted_vaults
