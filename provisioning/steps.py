@@ -167,9 +167,7 @@ def _retention_steps(plan: dict[str, Any]) -> list[StepSpec]:
     """Decommission with the data kept: each kept storage account is tagged as retained once the role
     assignments (its own among them) are removed."""
     removals = plan.get("removals") or []
-    grants = tuple(
-        removal_key(r["kind"], r["azure_id"]) for r in removals if r["kind"] == "role_assignment"
-    )
+    grants = tuple(removal_key(r["kind"], r["azure_id"]) for r in removals if r["kind"] == "role_assignment")
     return [
         StepSpec(
             f"retain:{item['kind']}:{item['azure_id'].lower()}",

@@ -203,7 +203,9 @@ def _remove(ctx: RunContext, spec: StepSpec) -> Outcome:
 
 def _retain(ctx: RunContext, spec: StepSpec) -> Outcome:
     """A storage account kept at a decommission: tagged as retained (its access is removed by other steps)."""
-    return removals.retain_storage_account(ctx.clients, azure_id=spec.params["azure_id"], tags=spec.params["tags"])
+    return removals.retain_storage_account(
+        ctx.clients, azure_id=spec.params["azure_id"], tags=spec.params["tags"]
+    )
 
 
 Handler = Callable[[RunContext, StepSpec], Outcome]

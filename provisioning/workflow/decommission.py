@@ -328,6 +328,7 @@ def decommission_approve(cr: ChangeRequest, approver: Any) -> ChangeRequest:
 
     A ``pro`` workspace needs two admins: the first approval is recorded and the request stays submitted.
     """
+    assert cr.workspace_id is not None
     ws = Workspace.objects.select_for_update().get(pk=cr.workspace_id)
     _require_decommissionable(ws, request_id=cr.pk)
     plan = decommission_plan(cr)
@@ -379,6 +380,7 @@ def decommission_finished(cr: ChangeRequest, run: Run, *, ok: bool) -> None:
     """
     if not ok:
         return
+    assert cr.workspace_id is not None
     ws = Workspace.objects.select_for_update().get(pk=cr.workspace_id)
     message = f"decommissioned by request #{cr.pk} (run {run.number})"
     done: dict[str, Any] = {"actor": "worker", "request_id": cr.pk, "message": message}
@@ -419,3 +421,14 @@ def decommission_refusal(cr: ChangeRequest) -> str:
     except RequestError as exc:
         return exc.message
     return ""
+
+
+def decommission_plan_shown(cr: ChangeRequest) -> dict[str, Any]:
+    """The plan as the request page shows it: the stored one, the one Azure's last read gives, or why none
+    can be made yet (``waiting``)."""
+    if cr.plan is not None:
+        return dict(cr.plan)
+    try:
+        return decommission_plan(cr)
+    except RequestError as exc:
+        return {"kind": Kind.DECOMMISSION.value, "waiting": exc.message, "changes": [], "kept": []}

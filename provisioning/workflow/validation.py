@@ -89,7 +89,9 @@ def names_in_use(
         | Q(key_vault__in=lowered)
         | Q(registry__in=lowered)
         | Q(data_lake_name__in=lowered)
-    ).exclude(state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED))  # decommissioned: names given back
+    ).exclude(
+        state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED)
+    )  # decommissioned: names given back
     if exclude_request_id is not None:  # the workspace an amended request already made is its own
         existing = existing.exclude(change_requests__id=exclude_request_id)
     for workspace in existing:
@@ -355,6 +357,10 @@ def spec_problems(
         return [Problem("workspace", "choose the workspace this request changes")]
     elif workspace.state in (ResourceState.REVOKED,):
         problems.append(Problem("workspace", f"workspace '{workspace}' is retired"))
+    elif workspace.state in (ResourceState.REVOKING, ResourceState.DECOMMISSIONED):  # takes no new request
+        problems.append(
+            Problem("workspace", f"workspace '{workspace}' is {workspace.get_state_display().lower()}")
+        )
     if kind == ChangeRequest.Kind.ADD_CLUSTERS and not spec.clusters:
         problems.append(Problem("clusters", "add at least one cluster"))
     if kind == ChangeRequest.Kind.GRANT_ACCESS and not spec.members:

@@ -281,3 +281,38 @@ def test_purge_protection_makes_azure_refuse_the_purge(
     assert vault.purged_at is None and "purge protection" in vault.purge_error
     assert AuditEvent.objects.filter(action="key_vault.purge_refused").count() == 1
     assert ws.key_vault.lower() in standin.state.deleted_vaults
+
+
+def test_the_pages_ask_show_the_plan_and_the_deleted_vault(
+    policy, alice, bob, dana, standin, azure_clients, rq_queue, client
+) -> None:
+    ws = provisioned(standin, azure_clients, alice, bob)
+    Membership.objects.filter(workspace=ws, principal_name="user1@contoso.com").update(
+        principal_name=dana.upn, object_id=""
+    )
+    page = f"/workspaces/{ws.pk}/"
+    client.force_login(dana)  # a member, not a team lead: no action, and the form is refused
+    assert "Decommission…" not in client.get(page).content.decode()
+    assert client.get(f"{page}decommission/").status_code == 403
+    client.force_login(alice)
+    assert "Decommission…" in client.get(page).content.decode()
+    answer = client.post(
+        f"{page}decommission/", {"reason": "all done", "keep_data": "on", "action": "submit"}
+    )
+    cr = ChangeRequest.objects.get(kind=ChangeRequest.Kind.DECOMMISSION)
+    assert answer.status_code == 302 and answer["Location"] == f"/requests/{cr.pk}/"
+    assert cr.status == Status.SUBMITTED and cr.spec["decommission"]["keep_data"] is True
+    assert "has not been read" in client.get(f"/requests/{cr.pk}/").content.decode()
+    reconcile(workspace_ids=[ws.pk], clients=azure_clients)
+    shown = client.get(f"/requests/{cr.pk}/").content.decode()
+    assert ws.registry in shown and "retained until" in shown and "Team Lead" in shown
+    _decommissioned(cr, [bob], azure_clients)
+    deleted_vault_refresh(workspace_id=ws.pk, clients=azure_clients)
+    shown = client.get(page).content.decode()
+    assert "data-decommissioned" in shown and "Decommission…" not in shown and "Request clusters" not in shown
+    assert "data-deleted-vault" in shown and "Purge" not in shown  # purge protection on, and alice no admin
+    client.force_login(bob)
+    assert "data-deleted-vault" in client.get("/workspaces/" + str(ws.pk) + "/").content.decode()
+    assert client.post(f"{page}purge-key-vault/").status_code == 302  # queued; Azure refuses it in the job
+    assert AuditEvent.objects.filter(action="key_vault.purge_requested").count() == 1
+    assert ws.workspace_name in client.get("/workspaces/").content.decode()
