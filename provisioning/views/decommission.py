@@ -32,7 +32,7 @@ class DecommissionForm(forms.Form):
 def workspace_decommission(request: HttpRequest, pk: int) -> HttpResponse:
     """The "Decommission…" form: a draft, or submitted for approval."""
     workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
-    if not decommission.can_decommission(request.user, workspace):
+    if not decommission.may_decommission(request.user, workspace):
         raise PermissionDenied("you may not decommission this workspace")
     form = DecommissionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -51,7 +51,12 @@ def workspace_decommission(request: HttpRequest, pk: int) -> HttpResponse:
                 request, f"Request #{cr.pk} to decommission {workspace.workspace_name} is saved."
             )
             return redirect("provisioning:request_detail", pk=cr.pk)
-    context = {"nav": "workspaces", "workspace": workspace, "form": form}
+    context = {
+        "nav": "workspaces",
+        "workspace": workspace,
+        "form": form,
+        "offered": decommission.can_decommission(request.user, workspace),
+    }
     return render(request, "provisioning/workspace_decommission.html", context)
 
 

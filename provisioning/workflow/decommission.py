@@ -74,13 +74,16 @@ def retention_days() -> int:
 # --- who may, and when -------------------------------------------------------------------------------------
 
 
-def can_decommission(user: Any, ws: Workspace) -> bool:
-    """Admins, and team leads who manage the workspace, may ask to decommission a managed, active workspace."""
-    if ws.is_observed or ws.state != ResourceState.ACTIVE:
-        return False
+def may_decommission(user: Any, ws: Workspace) -> bool:
+    """Admins, and team leads who manage the workspace, may ask to decommission it."""
     if personas.is_admin(user):
         return True
     return personas.is_team_lead(user) and selectors.workspaces_managed_by(user).filter(pk=ws.pk).exists()
+
+
+def can_decommission(user: Any, ws: Workspace) -> bool:
+    """Whether to offer "Decommission…": the user may, and the workspace is managed and active."""
+    return not ws.is_observed and ws.state == ResourceState.ACTIVE and may_decommission(user, ws)
 
 
 def _clean_reason(reason: str) -> str:
@@ -136,10 +139,7 @@ def decommission_request(
         ws = Workspace.objects.select_for_update().filter(pk=workspace_id).first()
         if ws is None or not selectors.workspaces_visible_to(requester).filter(pk=ws.pk).exists():
             raise PermissionDenied("no such workspace, or not one you may see")
-        if not personas.is_admin(requester) and not (
-            personas.is_team_lead(requester)
-            and selectors.workspaces_managed_by(requester).filter(pk=ws.pk).exists()
-        ):
+        if not may_decommission(requester, ws):
             raise PermissionDenied("only the workspace's team leads or an admin may decommission it")
         _require_decommissionable(ws)
         spec = {**RequestSpec().to_json(), "decommission": {"reason": reason, "keep_data": bool(keep_data)}}
