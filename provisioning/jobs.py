@@ -78,3 +78,17 @@ def reconcile_workspace(workspace_id: int) -> dict[str, Any]:
     from provisioning.engine.reconcile import reconcile
 
     return reconcile(workspace_ids=[workspace_id])
+
+
+def deleted_key_vault_record(workspace_id: int) -> bool:
+    """Read a decommissioned workspace's soft-deleted key vault from Azure and record it (shown, name held)."""
+    from provisioning.engine.key_vaults import deleted_vault_refresh
+
+    return deleted_vault_refresh(workspace_id=workspace_id) is not None
+
+
+def purge_key_vault(vault_id: int, actor_id: int) -> bool:
+    """Purge a deleted key vault an admin chose; True when Azure purged it (a refusal is recorded)."""
+    from provisioning.engine.key_vaults import deleted_vault_purge
+
+    return deleted_vault_purge(vault_id=vault_id, actor_id=actor_id).purged_at is not None

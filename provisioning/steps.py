@@ -163,10 +163,27 @@ def _removal_steps(removals: list[dict[str, Any]]) -> list[StepSpec]:
     return specs
 
 
+def _retention_steps(plan: dict[str, Any]) -> list[StepSpec]:
+    """Decommission with the data kept: each kept storage account is tagged as retained once the role
+    assignments (its own among them) are removed."""
+    removals = plan.get("removals") or []
+    grants = tuple(removal_key(r["kind"], r["azure_id"]) for r in removals if r["kind"] == "role_assignment")
+    return [
+        StepSpec(
+            f"retain:{item['kind']}:{item['azure_id'].lower()}",
+            "retain",
+            f"tag {item['kind'].replace('_', ' ')} {item['name']} as retained",
+            grants,
+            dict(item),
+        )
+        for item in plan.get("retentions") or []
+    ]
+
+
 def steps_for_plan(plan: dict[str, Any]) -> list[StepSpec]:
     """Every operation of a plan, in a stable order, with its dependencies."""
-    if plan.get("removals"):
-        return _removal_steps(plan["removals"]) + _build_steps(plan)
+    if plan.get("removals") or plan.get("retentions"):
+        return _removal_steps(plan.get("removals") or []) + _retention_steps(plan) + _build_steps(plan)
     return _build_steps(plan)
 
 

@@ -7,6 +7,7 @@ from provisioning.views import (
     admin_views,
     audit,
     capacity,
+    decommission,
     drift,
     lists,
     progress,
@@ -33,6 +34,12 @@ urlpatterns = [
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
     path("workspaces/<int:pk>/change/", requests.workspace_change, name="workspace_change"),
     path("workspaces/<int:pk>/reconcile/", drift.workspace_reconcile, name="workspace_reconcile"),
+    path(
+        "workspaces/<int:pk>/decommission/",
+        decommission.workspace_decommission,
+        name="workspace_decommission",
+    ),
+    path("workspaces/<int:pk>/purge-key-vault/", decommission.key_vault_purge, name="key_vault_purge"),
     path("requests/<int:pk>/progress/", progress.request_progress, name="request_progress"),
     path("requests/<int:pk>/amend/", recovery.request_amend, name="request_amend"),
     # Admins

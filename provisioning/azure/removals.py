@@ -134,3 +134,23 @@ def remove_resource(clients: AzureClients, *, kind: str, azure_id: str) -> Outco
             lambda: components.delete(group, name),
         )
     raise ValueError(f"the portal does not remove {kind!r}")
+
+
+def retain_storage_account(clients: AzureClients, *, azure_id: str, tags: dict[str, str]) -> Outcome:
+    """Tag a storage account kept at a decommission as retained (StorageAccounts_Update, tags only).
+
+    Its other tags, the portal's ownership tag included, stay; one already tagged so is "unchanged".
+    """
+    p = _parts(azure_id)
+    storage = clients.storage(p["subscription"]).storage_accounts
+    existing = get_or_none(storage.get_properties, p["group"], p["name"])
+    if existing is None:
+        return Outcome("absent")
+    if not owned(existing):
+        raise not_managed("storage account", p["name"])
+    current = dict(existing.tags or {})
+    if all(current.get(k) == v for k, v in tags.items()):
+        return Outcome("unchanged", str(existing.id))
+    with azure_errors():
+        updated = storage.update(p["group"], p["name"], {"tags": {**current, **tags}})
+    return Outcome("updated", str(updated.id))

@@ -228,6 +228,13 @@ def _remove(ctx: RunContext, spec: StepSpec) -> Outcome:
     return removals.remove_resource(ctx.clients, kind=spec.params["kind"], azure_id=spec.params["azure_id"])
 
 
+def _retain(ctx: RunContext, spec: StepSpec) -> Outcome:
+    """A storage account kept at a decommission: tagged as retained (its access is removed by other steps)."""
+    return removals.retain_storage_account(
+        ctx.clients, azure_id=spec.params["azure_id"], tags=spec.params["tags"]
+    )
+
+
 Handler = Callable[[RunContext, StepSpec], Outcome]
 
 HANDLERS: dict[str, Handler] = {
@@ -246,6 +253,7 @@ HANDLERS: dict[str, Handler] = {
     "role_grant": _role_grant,
     "role_revoke": _role_revoke,
     "remove": _remove,
+    "retain": _retain,
 }
 
 

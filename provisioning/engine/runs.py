@@ -23,7 +23,7 @@ from provisioning.capacity import budgets
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key
-from provisioning.workflow import changes, drift, name_checks, principal_checks, selectors
+from provisioning.workflow import changes, decommission, drift, name_checks, principal_checks, selectors
 from provisioning.workflow.services import workspace_quotas_for
 from provisioning.workflow.transitions import request_locked, request_transition, resource_transition
 
@@ -181,7 +181,7 @@ def _apply_success(cr: ChangeRequest, run: Run) -> None:
         state=ResourceState.REVOKING,
     )
     resource_transition(revoked, ResourceState.REVOKED, **done)
-    if cr.workspace is not None:  # day-2 changes: new settings and personas, deleted clusters revoked
+    if cr.kind == ChangeRequest.Kind.CHANGE_WORKSPACE:  # new settings and personas, deleted clusters revoked
         changes.changes_apply(cr, actor=WORKER)
 
 
@@ -229,6 +229,8 @@ def run_finish(*, run_id: int, worker: str) -> Run:
             request_transition(cr, Status.SUCCEEDED, actor=WORKER, message=message)
         if cr.kind == ChangeRequest.Kind.REMEDIATE_DRIFT and run.purpose == Run.Purpose.PROVISION:
             drift.drift_remediation_finished(cr, ok=not failed)
+        if cr.kind == ChangeRequest.Kind.DECOMMISSION and run.purpose == Run.Purpose.PROVISION:
+            decommission.decommission_finished(cr, run, ok=not failed)
     return run
 
 

@@ -11,6 +11,7 @@ from provisioning.models.audit import AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.drift import DriftItem, ObservedResource
 from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
+from provisioning.models.key_vaults import DeletedKeyVault
 from provisioning.models.policy import (
     AllowedRegion,
     AllowedSubscription,
@@ -36,6 +37,7 @@ __all__ = [
     "Cluster",
     "ClusterFlag",
     "CoreUsage",
+    "DeletedKeyVault",
     "DriftItem",
     "Environment",
     "EnvironmentPolicy",

@@ -76,12 +76,12 @@ class Workspace(StateMachine, models.Model):
     data_lake = models.BooleanField(default=False)
 
     resource_group = models.CharField(max_length=90)
-    workspace_name = models.CharField(max_length=33, unique=True)
-    storage_work = models.CharField(max_length=24, unique=True)
-    storage_data = models.CharField(max_length=24, unique=True)
+    workspace_name = models.CharField(max_length=33, db_index=True)
+    storage_work = models.CharField(max_length=24, db_index=True)
+    storage_data = models.CharField(max_length=24, db_index=True)
     data_lake_name = models.CharField(max_length=24, blank=True)
-    key_vault = models.CharField(max_length=24, unique=True)
-    registry = models.CharField(max_length=50, unique=True)
+    key_vault = models.CharField(max_length=24, db_index=True)
+    registry = models.CharField(max_length=50, db_index=True)
     app_insights = models.CharField(max_length=255)
 
     azure_id = models.CharField(max_length=400, blank=True)
@@ -105,6 +105,13 @@ class Workspace(StateMachine, models.Model):
 
     class Meta:
         ordering = ["workspace_name"]
+        # A decommissioned workspace keeps its row (history, audit) but gives its names back.
+        constraints = [
+            models.UniqueConstraint(
+                field, condition=~models.Q(state="decommissioned"), name=f"workspace_unique_live_{field}"
+            )
+            for field in ("workspace_name", "storage_work", "storage_data", "key_vault", "registry")
+        ]
 
     def __str__(self) -> str:
         return self.workspace_name

@@ -28,11 +28,13 @@ from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
-from provisioning.workflow import selectors, services, validation
+from provisioning.workflow import decommission, key_vaults, selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.workflow.reconcile import with_open_drift
 
 Kind = ChangeRequest.Kind
+# Decommissioning or decommissioned: the workspace takes no new request.
+GONE = (ResourceState.REVOKING, ResourceState.DECOMMISSIONED)
 Status = ChangeRequest.Status
 FORM_TEMPLATE = "provisioning/request_form.html"
 LATEST_REQUESTS = 20
@@ -309,7 +311,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "nav": "requests",
         "cr": cr,
         "spec": spec,
-        "plan": services.request_plan(cr, check=check),
+        "plan": decommission.decommission_plan_shown(cr)
+        if cr.kind == Kind.DECOMMISSION
+        else services.request_plan(cr, check=check),
         "can_decide": cr.can_approve(request.user),
         "workspace_visible": _workspace_visible(cr, request.user),
         "copied_from_visible": cr.copied_from_id is not None
@@ -342,6 +346,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     workspace = get_object_or_404(with_open_drift(selectors.workspaces_visible_to(request.user)), pk=pk)
     can_change = (
         personas.is_team_lead(request.user)
+        and workspace.state not in GONE
         and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
@@ -356,6 +361,9 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
         "form_token": form_token(request),
+        "can_decommission": decommission.can_decommission(request.user, workspace),
+        "deleted_vaults": key_vaults.deleted_vaults_of(workspace),
+        "can_purge": key_vaults.can_purge(request.user),
         **_latest_requests(request.user, workspace),
         **workspace_drift_context(request.user, workspace, can_change=can_change),
     }

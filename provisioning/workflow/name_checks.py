@@ -63,10 +63,25 @@ def taken_name_problems(cr: ChangeRequest) -> list[Problem]:
         "workspace.custom_name" if (cr.spec.get("workspace") or {}).get("custom_name") else "workspace.team"
     )
     return [
-        Problem(
+        Problem(field, _held_by_deleted_vault(c))
+        if c.get("soft_deleted")
+        else Problem(
             field,
             f"{c['kind'].replace('_', ' ')} name '{c['name']}' is taken elsewhere in Azure "
             f"({c.get('reason') or 'not available'}): reject the request and ask for another team or custom name",
         )
         for c in cr.names_taken
     ]
+
+
+def _held_by_deleted_vault(c: dict[str, Any]) -> str:
+    """A key vault name held by a soft-deleted vault: until when, and what may free it sooner."""
+    sooner = (
+        "purge protection is on, so nobody can free it sooner"
+        if c.get("purge_protection")
+        else "an admin may purge the deleted vault to free it sooner"
+    )
+    return (
+        f"key vault name '{c['name']}' is held by a soft-deleted key vault until {c.get('frees_on') or 'its purge'} "
+        f"({sooner}): reject the request and ask for another team or custom name, or wait"
+    )

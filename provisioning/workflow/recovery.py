@@ -79,6 +79,10 @@ def _require_reason(reason: str) -> str:
 
 def _failed(request_id: int) -> ChangeRequest:
     cr = request_locked(request_id)
+    if cr.kind == Kind.DECOMMISSION:  # its workspace is half removed: only a retry finishes it
+        raise TransitionError(
+            f"request #{cr.pk} is a decommission: an admin retries it, it is not amended or abandoned"
+        )
     if cr.status != Status.FAILED:
         raise TransitionError(
             f"request #{cr.pk} is {cr.get_status_display().lower()}; only a failed request is amended or abandoned"

@@ -24,7 +24,7 @@ from provisioning.models import ChangeRequest, Cluster, Membership, ResourceStat
 from provisioning.plan import build_plan
 from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
-from provisioning.workflow import name_checks, principal_checks, selectors
+from provisioning.workflow import decommission, name_checks, principal_checks, selectors
 from provisioning.workflow.changes import approved_state, clusters_named
 from provisioning.workflow.transitions import (
     RequestError,
@@ -206,6 +206,8 @@ def request_submit(*, request_id: int, actor: User) -> ChangeRequest:
         )
         if cr.kind == Kind.NEW_WORKSPACE:
             transaction.on_commit(lambda: name_checks.name_check_enqueue(request_id=cr.pk))
+        if cr.kind == Kind.DECOMMISSION:  # decommission: checked again, Azure read afresh for its plan
+            decommission.decommission_submitted(cr)
         if members:
             transaction.on_commit(lambda: principal_checks.principal_check_enqueue(request_id=cr.pk))
     return cr
@@ -237,6 +239,8 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
     """
     if cr.plan is not None:
         return cr.plan
+    if cr.kind == Kind.DECOMMISSION:  # decommission: made from what Azure holds (workflow.decommission)
+        return decommission.decommission_plan(cr)
     spec = RequestSpec.from_json(cr.spec)
     ws = cr.workspace
     revoked = (
@@ -405,6 +409,8 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
             raise TransitionError(
                 f"request #{cr.pk} is {cr.get_status_display().lower()}; it cannot be approved"
             )
+        if cr.kind == Kind.DECOMMISSION:  # decommission: its own checks, plan and second approval (pro)
+            return decommission.decommission_approve(cr, approver)
         spec = RequestSpec.from_json(cr.spec)
         check = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
         _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk, check=check)

@@ -29,7 +29,7 @@ from provisioning.models import (
 )
 from provisioning.problems import Problem, text_problem
 from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
-from provisioning.workflow import changes
+from provisioning.workflow import changes, key_vaults
 
 # A UPN or an email address: local part, "@", a domain with at least one dot.
 PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -167,7 +167,9 @@ def names_in_use(
         | Q(key_vault__in=lowered)
         | Q(registry__in=lowered)
         | Q(data_lake_name__in=lowered)
-    ).exclude(state=ResourceState.REVOKED)
+    ).exclude(
+        state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED)
+    )  # decommissioned: names given back
     if exclude_request_id is not None:  # the workspace an amended request already made is its own
         existing = existing.exclude(change_requests__id=exclude_request_id)
     for workspace in existing:
@@ -184,6 +186,15 @@ def names_in_use(
                 field,
                 f"name already used by workspace '{workspace.workspace_name}' in the portal: "
                 f"{', '.join(sorted(taken))}; choose another team name or a custom name",
+            )
+        )
+    for vault in key_vaults.names_held([names.key_vault]):  # Azure keeps a deleted vault's name
+        problems.append(
+            Problem(
+                field,
+                f"key vault name '{vault.name}' is held by a soft-deleted key vault until "
+                f"{key_vaults.held_until(vault)}; choose another team name or a custom name, or ask an admin "
+                "to purge it",
             )
         )
     pending = ChangeRequest.objects.filter(
@@ -429,6 +440,10 @@ def spec_problems(
         return [Problem("workspace", "choose the workspace this request changes")]
     elif workspace.state in (ResourceState.REVOKED, ResourceState.DECOMMISSIONED):
         problems.append(Problem("workspace", f"workspace '{workspace}' is retired"))
+    elif workspace.state in (ResourceState.REVOKING, ResourceState.DECOMMISSIONED):  # takes no new request
+        problems.append(
+            Problem("workspace", f"workspace '{workspace}' is {workspace.get_state_display().lower()}")
+        )
     if kind == ChangeRequest.Kind.ADD_CLUSTERS and not spec.clusters:
         problems.append(Problem("clusters", "add at least one cluster"))
     if kind == ChangeRequest.Kind.GRANT_ACCESS and not spec.members:

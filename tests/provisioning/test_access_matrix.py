@@ -89,6 +89,7 @@ PAGES = [
     ("provisioning:add_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:revoke_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:workspace_change", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
+    ("provisioning:workspace_decommission", "ws", (OK, OK, DENIED, DENIED, LOGIN)),  # its lead, or an admin
     ("provisioning:approval_queue", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
@@ -143,6 +144,13 @@ ACTIONS = [
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     # A reconcile: the workspace's lead and admins; dana is only a member.
     ("provisioning:workspace_reconcile", "ws", {}, (OK, OK, DENIED, DENIED, DENIED)),
+    (
+        "provisioning:workspace_decommission",
+        "ws",
+        {"reason": "done", "action": "draft"},
+        (OK, OK, DENIED, DENIED, DENIED),
+    ),
+    ("provisioning:key_vault_purge", "ws", {}, (DENIED, OK, DENIED, DENIED, DENIED)),  # admins only
     (
         "provisioning:drift_accept",
         None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import CommandError
+from django.db.models import F
 
 from accounts.models import User
 from provisioning.models import ChangeRequest, Workspace
@@ -34,7 +35,9 @@ def request_error(exc: RequestError) -> CommandError:
 
 def workspace_by_name(name: str) -> Workspace:
     """The workspace with this name (any case), or a CommandError saying there is none."""
-    workspace = Workspace.objects.filter(workspace_name__iexact=name.strip()).first()
+    named = Workspace.objects.filter(workspace_name__iexact=name.strip())
+    # A decommissioned workspace gives its name back: the live one of that name comes first.
+    workspace = named.order_by(F("decommissioned_at").asc(nulls_first=True), "-pk").first()
     if workspace is None:
         raise CommandError(f"no workspace named '{name}'")
     return workspace
