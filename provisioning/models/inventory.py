@@ -77,10 +77,11 @@ class Workspace(StateMachine, models.Model):
     resource_group = models.CharField(max_length=90)
     workspace_name = models.CharField(max_length=33, unique=True)
     storage_work = models.CharField(max_length=24, unique=True)
-    storage_data = models.CharField(max_length=24, unique=True)
+    # Blank for an adopted workspace that has no such resource (unique when set).
+    storage_data = models.CharField(max_length=24, blank=True)
     data_lake_name = models.CharField(max_length=24, blank=True)
     key_vault = models.CharField(max_length=24, unique=True)
-    registry = models.CharField(max_length=50, unique=True)
+    registry = models.CharField(max_length=50, blank=True)
     app_insights = models.CharField(max_length=255)
 
     azure_id = models.CharField(max_length=400, blank=True)
@@ -104,6 +105,14 @@ class Workspace(StateMachine, models.Model):
 
     class Meta:
         ordering = ["workspace_name"]
+        constraints = [
+            models.UniqueConstraint(
+                "storage_data", condition=~models.Q(storage_data=""), name="workspace_unique_storage_data"
+            ),
+            models.UniqueConstraint(
+                "registry", condition=~models.Q(registry=""), name="workspace_unique_registry"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.workspace_name
@@ -167,7 +176,14 @@ class Cluster(StateMachine, models.Model):
     idle_seconds = models.PositiveIntegerField(default=120)
     justification = models.TextField(blank=True, help_text="Why min nodes is above 0 (policy asks for it)")
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
-    change_request = models.ForeignKey("ChangeRequest", on_delete=models.PROTECT, related_name="clusters")
+    change_request = models.ForeignKey(
+        "ChangeRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clusters",
+        help_text="The request that made it; empty for a cluster adopted with its workspace",
+    )
 
     class Meta:
         ordering = ["name"]
