@@ -342,6 +342,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     workspace = get_object_or_404(with_open_drift(selectors.workspaces_visible_to(request.user)), pk=pk)
     can_change = (
         personas.is_team_lead(request.user)
+        and not workspace.is_observed  # adopted, not taken over: the portal never changes it
         and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
