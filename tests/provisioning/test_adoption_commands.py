@@ -117,3 +117,21 @@ def test_adopt_workspace_observed_writes_nothing_and_names_refusals(
             "--admin",
             bob.upn,
         )
+
+
+def test_the_demo_stand_in_holds_workspaces_made_by_the_scripts(standin, policy, rq_queue) -> None:
+    from provisioning.management.commands import demo
+
+    directory = {upn: standin.add_user(upn) for upn in demo.DEMO_DIRECTORY_USERS}
+    directory |= {group: standin.add_group(group) for group in demo.DEMO_DIRECTORY_GROUPS}
+    demo.scripts_workspaces(standin, directory)
+
+    found = json.loads(_run("discover_workspaces", "--json"))["workspaces"]
+
+    assert [(w["name"], w["convention"]["follows"]) for w in found] == [
+        ("mktgchurne2devws", True),
+        ("opsforecastweprows", True),
+        ("sandbox-ml", False),
+    ]
+    assert all(not w["managed_by_portal"] and w["tags"] == {} for w in found)
+    assert all(len(w["clusters"]) == 1 and len(w["role_assignments"]) == 3 for w in found[:2])
