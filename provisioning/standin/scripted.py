@@ -30,7 +30,8 @@ from provisioning.standin.resource_shapes import (
 )
 from provisioning.standin.wire import utc_now
 
-# The tutorial's custom role (its permissions as the tutorial's role file lists them, abridged).
+# The tutorial's custom role, as its description has it: everything in a workspace but deleting it, writing or
+# deleting computes and writing authorization (an approximation: the role file itself is not in seed/).
 TUTORIAL_ROLE = "Data Scientist"
 TUTORIAL_ROLE_ACTIONS = ["*"]
 TUTORIAL_ROLE_NOT_ACTIONS = [
