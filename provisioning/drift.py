@@ -158,6 +158,8 @@ class Approved:
     members: tuple[ApprovedMember, ...] = ()
     in_flight_clusters: frozenset[str] = frozenset()
     in_flight_principals: frozenset[str] = frozenset()
+    # Adopted and not taken over: nothing of it carries the portal's tag, and that is not drift.
+    observed: bool = False
 
     @property
     def group_id(self) -> str:
@@ -175,16 +177,13 @@ class Approved:
         found = [
             ("storage_account", STORAGE_PROVIDER, n["storage_work"]),
             ("storage_account", STORAGE_PROVIDER, n["storage_data"]),
-        ]
-        if n.get("data_lake"):
-            found.append(("storage_account", STORAGE_PROVIDER, n["data_lake"]))
-        return [
-            *found,
+            ("storage_account", STORAGE_PROVIDER, n.get("data_lake", "")),
             ("key_vault", KEY_VAULT_PROVIDER, n["key_vault"]),
             ("container_registry", REGISTRY_PROVIDER, n["registry"]),
             ("app_insights", APP_INSIGHTS_PROVIDER, n["app_insights"]),
             ("workspace", WORKSPACE_PROVIDER, n["workspace"]),
         ]
+        return [r for r in found if r[2]]  # an adopted workspace may lack some (no data storage, say)
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,7 @@ def _group(approved: Approved, seen: Observation) -> list[Difference]:
     details = {"type": "resource_group", "name": approved.names["resource_group"]}
     if seen.group is None:
         return [_difference(MISSING, approved.group_id, expected=details, details=details)]
-    if not seen.group.managed:
+    if not seen.group.managed and not approved.observed:
         return [_tag_removed(seen.group.azure_id, seen.group.tags, details)]
     return []
 
@@ -252,7 +251,7 @@ def _resources(approved: Approved, seen: Observation) -> list[Difference]:
         if resource is None:
             rid = approved.resource_id(provider, name)
             found.append(_difference(MISSING, rid, expected=details, details=details))
-        elif not resource.managed:
+        elif not resource.managed and not approved.observed:
             found.append(_tag_removed(resource.azure_id, resource.tags, details))
     for key, resource in sorted(held.items()):
         if key not in expected:
@@ -271,7 +270,7 @@ def _clusters(approved: Approved, seen: Observation) -> list[Difference]:
             rid = approved.cluster_id(cluster.name)
             found.append(_difference(MISSING, rid, expected=cluster.settings(), details=details))
             continue
-        if not there.managed:
+        if not there.managed and not approved.observed:
             found.append(_tag_removed(there.azure_id, there.tags, details))
         wanted, actual = cluster.settings(), there.settings()
         for name in CLUSTER_FIELDS:
@@ -323,6 +322,8 @@ def expected_assignments(approved: Approved) -> list[_Expected]:
             continue  # never resolved: nothing in Azure can be matched to it
         spec = MemberSpec(member.principal, member.persona, member.principal_type)
         for ra in role_assignments_for(spec, approved.names):
+            if ra["scope_type"] != "resource_group" and not ra["scope_name"]:
+                continue  # a resource an adopted workspace does not have
             scope = scope_id(plan, ra["scope_type"], ra["scope_name"])
             found.append(_Expected(scope, ra["role"], member, ra["scope_type"], ra["scope_name"]))
     return found

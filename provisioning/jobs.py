@@ -92,3 +92,18 @@ def purge_key_vault(vault_id: int, actor_id: int) -> bool:
     from provisioning.engine.key_vaults import deleted_vault_purge
 
     return deleted_vault_purge(vault_id=vault_id, actor_id=actor_id).purged_at is not None
+
+
+def discover_workspaces(scan_id: int) -> int | None:
+    """Read Azure for workspaces the portal does not hold; returns how many were found (None: done elsewhere)."""
+    from provisioning.engine.adoption import discovery_run
+
+    scan = discovery_run(scan_id=scan_id)
+    return None if scan is None else len(scan.workspaces)
+
+
+def take_over_workspace(workspace_id: int, actor_id: int | None = None) -> dict[str, Any]:
+    """Tag an adopted workspace's resources as the portal's, then manage it."""
+    from provisioning.engine.adoption import take_over_run
+
+    return take_over_run(workspace_id=workspace_id, actor_id=actor_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 # The convention's component lengths (tutorial: department[:4], team[:10], region_abbv[:2],
 # environment[:3]; the base name was then cut to 19 characters).
@@ -316,3 +317,63 @@ def naming_problems(inp: NamingInput, *, data_lake: bool) -> list[NameProblem]:
         if message:
             problems.append(NameProblem(source, RULES[kind].resource, message))
     return problems
+
+
+# --- the convention, backwards ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConventionMatch:
+    """What a workspace's names say about it when read back through the tutorial's convention.
+
+    ``follows`` is False (and ``reason`` says why) when the names cannot have come from the convention;
+    the other fields are then empty.
+    """
+
+    follows: bool
+    department: str = ""
+    team: str = ""
+    region: str = ""
+    region_abbv: str = ""
+    environment: str = ""
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _not_following(reason: str) -> ConventionMatch:
+    return ConventionMatch(follows=False, reason=reason)
+
+
+def parse_workspace_name(workspace_name: str, resource_group: str, *, location: str = "") -> ConventionMatch:
+    """Read department, team, region, region abbreviation and environment back from a workspace's names.
+
+    The tutorial named the group ``{department}-{team}-{region}-{environment}`` and the workspace
+    ``{department[:4]}{team[:10]}{region_abbv[:2]}{environment[:3]}`` cut to 19 characters, plus ``ws``. The
+    group gives every part but the abbreviation, which is what the workspace name holds between the team
+    and the environment. ``location``, when given, must be the group's region. Names made with a
+    ``custom_name`` carry none of these and do not follow the convention.
+    """
+    group, name = resource_group.strip().lower(), workspace_name.strip().lower()
+    parts = group.split("-")
+    if len(parts) != 4 or not all(parts):
+        return _not_following(f"resource group '{resource_group}' is not department-team-region-environment")
+    department, team, region, environment = parts
+    if environment[:3] not in ENVIRONMENTS:
+        return _not_following(f"environment '{environment}' is not one of {', '.join(ENVIRONMENTS)}")
+    if not re.fullmatch(r"[a-z][a-z0-9]*", department) or not re.fullmatch(r"[a-z0-9]+", team):
+        return _not_following("department and team must be lowercase letters and digits")
+    if location and location.replace(" ", "").lower() != region:
+        return _not_following(f"the group names region '{region}' but the workspace is in '{location}'")
+    if not name.endswith(SUFFIX_WORKSPACE):
+        return _not_following(f"workspace name '{workspace_name}' does not end with '{SUFFIX_WORKSPACE}'")
+    base, prefix = name.removesuffix(SUFFIX_WORKSPACE), department[:DEPARTMENT_MAX] + team[:TEAM_MAX]
+    rest = base[len(prefix) :] if base.startswith(prefix) else ""
+    abbv, env_part = rest[:REGION_ABBV_LEN], rest[REGION_ABBV_LEN:]
+    cut = len(base) == BASE_MAX and environment[:3].startswith(env_part)
+    if not re.fullmatch(r"[a-z][a-z0-9]", abbv) or not (env_part == environment[:3] or cut):
+        return _not_following(
+            f"workspace name '{workspace_name}' is not {prefix}<region abbreviation>{environment[:3]}ws"
+        )
+    return ConventionMatch(True, department, team, region, abbv, environment[:3])

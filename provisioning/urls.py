@@ -5,6 +5,7 @@ from django.urls import path
 from provisioning.views import (
     access,
     admin_views,
+    adoption,
     audit,
     capacity,
     decommission,
@@ -56,6 +57,10 @@ urlpatterns = [
     path("capacity/", capacity.capacity_page, name="capacity"),
     path("capacity/refresh/", capacity.capacity_refresh, name="capacity_refresh"),
     path("capacity/budgets/", capacity.budget_set, name="budget_set"),
+    path("workspaces/discover/", adoption.discover_page, name="workspace_discover"),
+    path("workspaces/discover/refresh/", adoption.discover_refresh, name="workspace_discover_refresh"),
+    path("workspaces/discover/adopt/", adoption.workspace_adopt, name="workspace_adopt"),
+    path("workspaces/<int:pk>/take-over/", adoption.workspace_take_over, name="workspace_take_over"),
     path("drift/", drift.drift_list, name="drift"),
     path("drift/accept/", drift.drift_accept, name="drift_accept"),
     path("drift/remediate/", drift.drift_remediate, name="drift_remediate"),

@@ -91,8 +91,13 @@ def team_quota_apply(
     Returns a JSON-safe summary: Azure's status per workspace and family, and errors per workspace.
     """
     summary: dict[str, Any] = {"workspaces": {}, "errors": []}
+    # Observed (adopted, not taken over) workspaces are never written to: their quota stays as Azure has it.
     workspaces = Workspace.objects.filter(
-        department=department, team=team, region=region, state=ResourceState.ACTIVE
+        department=department,
+        team=team,
+        region=region,
+        state=ResourceState.ACTIVE,
+        management=Workspace.Management.MANAGED,
     ).order_by("workspace_name")
     with AzureClients.given_or_own(clients) as azure:
         for workspace in workspaces:

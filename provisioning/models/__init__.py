@@ -7,6 +7,7 @@ state created when a request is approved; their ``ResourceState`` changes only t
 every change.
 """
 
+from provisioning.models.adoption import DiscoveryScan
 from provisioning.models.audit import AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.drift import DriftItem, ObservedResource
@@ -38,6 +39,7 @@ __all__ = [
     "ClusterFlag",
     "CoreUsage",
     "DeletedKeyVault",
+    "DiscoveryScan",
     "DriftItem",
     "Environment",
     "EnvironmentPolicy",

@@ -78,10 +78,11 @@ class Workspace(StateMachine, models.Model):
     resource_group = models.CharField(max_length=90)
     workspace_name = models.CharField(max_length=33, db_index=True)
     storage_work = models.CharField(max_length=24, db_index=True)
-    storage_data = models.CharField(max_length=24, db_index=True)
+    # Blank for an adopted workspace that has no such resource (unique when set).
+    storage_data = models.CharField(max_length=24, blank=True, db_index=True)
     data_lake_name = models.CharField(max_length=24, blank=True)
     key_vault = models.CharField(max_length=24, db_index=True)
-    registry = models.CharField(max_length=50, db_index=True)
+    registry = models.CharField(max_length=50, blank=True, db_index=True)
     app_insights = models.CharField(max_length=255)
 
     azure_id = models.CharField(max_length=400, blank=True)
@@ -105,10 +106,13 @@ class Workspace(StateMachine, models.Model):
 
     class Meta:
         ordering = ["workspace_name"]
-        # A decommissioned workspace keeps its row (history, audit) but gives its names back.
+        # A decommissioned workspace keeps its row (history, audit) but gives its names back; an adopted one
+        # may lack a data storage account or a registry (blank, so not unique).
         constraints = [
             models.UniqueConstraint(
-                field, condition=~models.Q(state="decommissioned"), name=f"workspace_unique_live_{field}"
+                field,
+                condition=~models.Q(state="decommissioned") & ~models.Q(**{field: ""}),
+                name=f"workspace_unique_live_{field}",
             )
             for field in ("workspace_name", "storage_work", "storage_data", "key_vault", "registry")
         ]
@@ -175,7 +179,14 @@ class Cluster(StateMachine, models.Model):
     idle_seconds = models.PositiveIntegerField(default=120)
     justification = models.TextField(blank=True, help_text="Why min nodes is above 0 (policy asks for it)")
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
-    change_request = models.ForeignKey("ChangeRequest", on_delete=models.PROTECT, related_name="clusters")
+    change_request = models.ForeignKey(
+        "ChangeRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clusters",
+        help_text="The request that made it; empty for a cluster adopted with its workspace",
+    )
 
     class Meta:
         ordering = ["name"]

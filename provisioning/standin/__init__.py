@@ -6,6 +6,7 @@ See ``StandIn`` for the API and DESIGN.md section 7 for what it is for.
 
 from provisioning.standin.faults import REALISTIC_LATENCY
 from provisioning.standin.outside import ACTIONS as OUTSIDE_ACTIONS
+from provisioning.standin.scripted import scripted_workspace
 from provisioning.standin.server import StandIn
 
-__all__ = ["OUTSIDE_ACTIONS", "REALISTIC_LATENCY", "StandIn"]
+__all__ = ["OUTSIDE_ACTIONS", "REALISTIC_LATENCY", "StandIn", "scripted_workspace"]

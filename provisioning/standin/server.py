@@ -31,6 +31,7 @@ from provisioning.standin.arm_listing import ResourceListApi
 from provisioning.standin.arm_ml import WorkspacesApi
 from provisioning.standin.arm_quota import QuotaApi
 from provisioning.standin.arm_resources import ResourcesApi
+from provisioning.standin.arm_tags import TagsApi
 from provisioning.standin.directory import DirectoryKnobs
 from provisioning.standin.entra import EntraApi
 from provisioning.standin.entra_signin import BROWSER_OPERATIONS, SignInApi, SignInKnobs
@@ -178,6 +179,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             GraphApi(self.ctx),
             OperationStatusApi(self.ctx),
             AuthorizationApi(self.ctx),
+            TagsApi(self.ctx),
             ResourcesApi(self.ctx),
             ResourceListApi(self.ctx),
             DeletesApi(self.ctx),

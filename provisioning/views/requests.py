@@ -347,6 +347,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     can_change = (
         personas.is_team_lead(request.user)
         and workspace.state not in GONE
+        and not workspace.is_observed  # adopted, not taken over: the portal never changes it
         and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)

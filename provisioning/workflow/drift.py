@@ -58,6 +58,12 @@ WORKSPACE_NEEDS = {
 }
 
 
+OBSERVED_REFUSAL = (
+    "workspace {name} is observed (adopted, not managed by the portal): the portal never modifies it. "
+    "Take over its management first, or accept the drift"
+)
+
+
 class DriftError(RequestError):
     """A drift action cannot be done as asked; the message says why and what to do instead."""
 
@@ -401,6 +407,8 @@ def drift_remediate(*, workspace_id: int, actor: Any, item_ids: Iterable[Any] | 
         ws = Workspace.objects.select_for_update().filter(pk=workspace_id).first()
         if ws is None or ws.state != ResourceState.ACTIVE:
             raise DriftError("only the drift of an active workspace can be remediated")
+        if ws.is_observed:
+            raise DriftError(OBSERVED_REFUSAL.format(name=ws.workspace_name))
         if ids is None:
             items = [i for i in ws.drift_items.select_for_update().filter(status=Status.OPEN).order_by("pk")]
             items = [i for i in items if _automatic(i)]

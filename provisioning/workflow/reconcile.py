@@ -73,6 +73,7 @@ def approved_state(ws: Workspace) -> Approved:
         ),
         in_flight_clusters=frozenset(c.name for c in clusters if c.state in IN_FLIGHT),
         in_flight_principals=frozenset(m.object_id for m in members if m.state in IN_FLIGHT and m.object_id),
+        observed=ws.is_observed,
     )
 
 

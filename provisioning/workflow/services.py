@@ -92,6 +92,11 @@ def request_create(
         workspace = None
     elif workspace is None or not selectors.workspaces_managed_by(requester).filter(pk=workspace.pk).exists():
         raise PermissionDenied("you can only request changes to workspaces you manage")
+    elif workspace.is_observed:
+        raise RequestError(
+            f"workspace {workspace.workspace_name} is observed (adopted from Azure, not managed by the portal): "
+            "the portal does not change it until an admin takes over its management"
+        )
     try:
         with transaction.atomic():
             cr = ChangeRequest.objects.create(

@@ -96,6 +96,8 @@ PAGES = [
     ("provisioning:audit_export_download", "export", (DENIED, OK, DENIED, DENIED, LOGIN)),  # bob's own
     ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:drift", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:workspace_discover", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:workspace_take_over", "ws", (DENIED, OK, DENIED, DENIED, LOGIN)),  # says "already managed"
     ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
 ]
@@ -158,6 +160,16 @@ ACTIONS = [
         (DENIED, OK, DENIED, DENIED, DENIED),
     ),
     ("provisioning:drift_remediate", None, {"item": "9999"}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:workspace_discover_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    (
+        "provisioning:workspace_adopt",
+        None,
+        {
+            "azure_id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.MachineLearningServices/workspaces/z"
+        },
+        (DENIED, OK, DENIED, DENIED, DENIED),
+    ),
+    ("provisioning:workspace_take_over", "ws", {}, (DENIED, OK, DENIED, DENIED, DENIED)),  # refused: managed
 ]
 
 

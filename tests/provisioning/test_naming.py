@@ -317,3 +317,51 @@ def test_every_too_long_team_is_refused_never_cut(department, team, abbv, enviro
     )
     assert fields(inp) == ["team"]
     assert team in resource_names(inp, data_lake=False).base
+
+
+# --- the convention, backwards ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("department", "team", "region", "abbv", "environment"),
+    [
+        ("bgmr", "bluegranit", "eastus2", "e2", "dev"),
+        ("dpt2", "myteam", "eastus2", "e2", "res"),
+        ("ops", "forecast", "westeurope", "we", "pro"),
+    ],
+)
+def test_names_made_by_the_convention_read_back_to_its_inputs(
+    department, team, region, abbv, environment
+) -> None:
+    inp = naming.NamingInput(department, team, region, abbv, environment)
+    names = naming.resource_names(inp, data_lake=False)
+
+    found = naming.parse_workspace_name(names.workspace, names.resource_group, location=region)
+
+    assert found == naming.ConventionMatch(True, department, team, region, abbv, environment)
+
+
+def test_the_tutorials_cut_names_read_back() -> None:
+    # The scripts cut department to 4, team to 10 and the base to 19 characters.
+    found = naming.parse_workspace_name("markcustomersee2devws", "marketing-customersegments-eastus2-dev")
+
+    assert found.follows and (found.department, found.team) == ("marketing", "customersegments")
+    assert (found.region_abbv, found.environment) == ("e2", "dev")
+
+
+@pytest.mark.parametrize(
+    ("workspace", "group", "location", "why"),
+    [
+        ("sandbox-ml", "rg-ml-sandbox", "", "is not department-team-region-environment"),
+        ("mlws", "bgmr-blue-eastus2-qa", "", "environment 'qa'"),
+        ("bgmrbluee2devws", "bgmr-blue-eastus2-dev", "westeurope", "the workspace is in 'westeurope'"),
+        ("bgmrblue-e2devws", "bgmr-blue-eastus2-dev", "", "is not bgmrblue<region abbreviation>devws"),
+        ("bgmrbluee2dev", "bgmr-blue-eastus2-dev", "", "does not end with 'ws'"),
+        ("myamlsresourcews", "myamlsresource", "", "is not department-team-region-environment"),
+    ],
+)
+def test_names_not_made_by_the_convention_say_why(workspace, group, location, why) -> None:
+    found = naming.parse_workspace_name(workspace, group, location=location)
+
+    assert not found.follows and why in found.reason
+    assert (found.department, found.team, found.environment) == ("", "", "")

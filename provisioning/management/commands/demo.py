@@ -74,6 +74,65 @@ OUTSIDE_ENVIRONMENT = (
 )
 
 
+# Workspaces the tutorial's scripts made before the portal existed (no managed-by tag), for the discover
+# page: two named by the convention, with a cluster and the scripts' grants, and one named by hand.
+SCRIPTS_WORKSPACES = (
+    NamingInput(department="mktg", team="churn", region="eastus2", region_abbv="e2", environment="dev"),
+    NamingInput(department="ops", team="forecast", region="westeurope", region_abbv="we", environment="pro"),
+)
+
+
+def scripts_workspaces(standin: Any, directory: dict[str, str]) -> list[dict[str, str]]:
+    """Put the scripts' workspaces (and one made by hand) into the demo's stand-in; returns their ids."""
+    from provisioning.standin import scripted_workspace
+
+    made = []
+    for inp in SCRIPTS_WORKSPACES:
+        names = resource_names(inp, data_lake=False)
+        made.append(
+            scripted_workspace(
+                standin.ctx,
+                subscription=DEMO_SUBSCRIPTION[0],
+                resource_group=names.resource_group,
+                location=inp.region,
+                workspace=names.workspace,
+                storage=names.storage_work,
+                data_storage=names.storage_data,
+                key_vault=names.key_vault,
+                registry=names.registry,
+                app_insights=names.app_insights,
+                clusters=[{"name": "ds3-v2-cluster", "vm_size": "STANDARD_DS3_V2", "max_nodes": 4}],
+                grants=[
+                    {
+                        "scope": "workspace",
+                        "role": "Data Scientist",
+                        "principal_id": directory["user1@contoso.com"],
+                    },
+                    {
+                        "scope": "workspace",
+                        "role": "Data Scientist",
+                        "principal_id": directory["datasciencegroup"],
+                    },
+                    # The scripts gave team leads Owner on the key vault (a defect the portal reports).
+                    {"scope": "key_vault", "role": "Owner", "principal_id": directory["lead2@contoso.com"]},
+                ],
+            )
+        )
+    made.append(
+        scripted_workspace(
+            standin.ctx,
+            subscription=DEMO_SUBSCRIPTION[0],
+            resource_group="rg-ml-sandbox",
+            location="westeurope",
+            workspace="sandbox-ml",
+            storage="sandboxmlstore",
+            key_vault="sandbox-ml-kv",
+            app_insights="sandbox-ml-ai",
+        )
+    )
+    return made
+
+
 class Command(BaseCommand):
     help = "Run the portal with everything embedded (SQLite, Redis, the Azure stand-in, a worker) for a demo."
 
@@ -145,8 +204,8 @@ class Command(BaseCommand):
             upn: standin.add_user(upn, display_name=DEMO_NAMES.get(upn), roles=DEMO_ROLES.get(upn, []))
             for upn in DEMO_DIRECTORY_USERS
         }
-        for group in DEMO_DIRECTORY_GROUPS:
-            standin.add_group(group)
+        groups = {group: standin.add_group(group) for group in DEMO_DIRECTORY_GROUPS}
+        scripts_workspaces(standin, {**directory, **groups})
         env = standin.environment(standin.write_ca_bundle())
         os.environ.update(env)
         for name in ("AZURE_ARM_ENDPOINT", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "AZURE_CREDENTIAL"):
