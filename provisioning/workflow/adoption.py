@@ -56,9 +56,21 @@ class AdoptionError(RequestError):
     """An adoption or take-over cannot be done as asked; the message says why and what to do."""
 
 
+# The operator of a management command run without --admin, audited as "cli:<OS user>": whoever runs commands
+# on the portal's host already holds its database. Never a web request's actor (views pass the signed-in user).
+CLI_ACTOR_PREFIX = "cli:"
+
+
 def _require_admin(actor: Any, what: str) -> None:
+    if isinstance(actor, str) and actor.startswith(CLI_ACTOR_PREFIX):
+        return
     if not personas.is_admin(actor):
         raise PermissionDenied(f"only admins can {what}")
+
+
+def _user_or_none(actor: Any) -> User | None:
+    """The actor when a person (a system actor such as ``cli:<user>`` is named in the audit only)."""
+    return actor if isinstance(actor, User) else None
 
 
 def take_over_job_id(workspace_id: int) -> str:
@@ -93,7 +105,7 @@ def discovery_request(*, actor: Any) -> DiscoveryScan:
         pending = discovery_pending()
         if pending is not None:
             return pending
-        scan = DiscoveryScan.objects.create(requested_by=actor)
+        scan = DiscoveryScan.objects.create(requested_by=_user_or_none(actor))
         audit_record(actor=actor, action="discovery.requested", obj=scan, message="read Azure for workspaces")
         transaction.on_commit(
             lambda: queue.job_enqueue(
@@ -111,7 +123,7 @@ def discovery_request(*, actor: Any) -> DiscoveryScan:
 def discovery_start(*, scan_id: int | None = None, actor: Any = None) -> DiscoveryScan | None:
     """Claim a scan for this worker (None: another has it, or it is done); with no id, a new scan."""
     if scan_id is None:
-        return DiscoveryScan.objects.create(requested_by=actor, started_at=timezone.now())
+        return DiscoveryScan.objects.create(requested_by=_user_or_none(actor), started_at=timezone.now())
     claimed = DiscoveryScan.objects.filter(pk=scan_id, finished_at__isnull=True, started_at__isnull=True)
     if not claimed.update(started_at=timezone.now()):
         return None
@@ -228,7 +240,7 @@ def _workspace_row(found: dict[str, Any], owner: User, actor: Any) -> Workspace:
         state=ResourceState.ACTIVE,
         management=Workspace.Management.OBSERVED,
         adopted_at=timezone.now(),
-        adopted_by=actor,
+        adopted_by=_user_or_none(actor),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from io import StringIO
 
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from provisioning.arm import OWNERSHIP_TAG, OWNERSHIP_VALUE
-from provisioning.models import Workspace
+from provisioning.models import AuditEvent, Workspace
 from tests.provisioning.scripted import by_hand, by_the_scripts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,6 +118,19 @@ def test_adopt_workspace_observed_writes_nothing_and_names_refusals(
             "--admin",
             bob.upn,
         )
+
+
+def test_adopt_workspace_as_documented_without_admin_acts_as_the_shells_operator(
+    standin, policy, alice, rq_queue
+) -> None:
+    ids = by_the_scripts(standin)
+
+    _run("adopt_workspace", ids["workspace"], "--team-lead", alice.upn)
+
+    ws = Workspace.objects.get()
+    assert ws.is_observed and ws.owner == alice
+    adopted = AuditEvent.objects.get(action="workspace.adopted")
+    assert adopted.actor == f"cli:{getpass.getuser()}"
 
 
 def test_the_demo_stand_in_holds_workspaces_made_by_the_scripts(standin, policy, rq_queue) -> None:

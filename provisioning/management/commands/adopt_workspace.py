@@ -1,8 +1,8 @@
-"""``manage.py adopt_workspace ARM_ID --team-lead UPN --admin UPN [--manage]``: what the discover page does.
+"""``manage.py adopt_workspace ARM_ID --team-lead UPN [--manage] [--admin UPN]``: what the discover page does.
 
 Adopts the workspace with this ARM id as *observed* (shown, reconciled and reported, never modified),
 owned by the team lead (a portal user with the Team Lead persona, signed in at least once), acting as the
-admin named by ``--admin`` (the audit names them). When the latest discovery did not find the workspace,
+admin named by ``--admin``; without it, as the operator at the shell, audited as ``cli:<OS user>``. When the latest discovery did not find the workspace,
 Azure is read again first (in this process). With ``--manage`` the portal then takes over its management:
 the ``managed-by`` tag is added to every resource of the workspace (here, in this process; the job the
 take-over also queues finds nothing left to do) and the workspace becomes managed.
@@ -10,6 +10,7 @@ take-over also queues finds nothing left to do) and the workspace becomes manage
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -26,11 +27,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("arm_id", help="the workspace's ARM id (/subscriptions/.../workspaces/NAME)")
         parser.add_argument("--team-lead", required=True, help="UPN of the team lead who will own it")
-        parser.add_argument("--admin", required=True, help="UPN or username of the admin who adopts it")
+        parser.add_argument(
+            "--admin",
+            help="UPN or username of the admin who adopts it (default: the shell's operator, cli:<user>)",
+        )
         parser.add_argument("--manage", action="store_true", help="take over its management too (tags it)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        admin = user_by_name(options["admin"], role="admin")
+        admin: Any = (
+            user_by_name(options["admin"], role="admin")
+            if options["admin"]
+            else f"{adoption.CLI_ACTOR_PREFIX}{getpass.getuser()}"
+        )
         arm_id = options["arm_id"].strip()
         latest = adoption.discovery_latest()
         if latest is None or latest.workspace(arm_id) is None:
@@ -43,7 +51,7 @@ class Command(BaseCommand):
             )
             if options["manage"]:
                 adoption.workspace_take_over(workspace_id=ws.pk, actor=admin)
-                done = take_over_run(workspace_id=ws.pk, actor_id=admin.pk)
+                done = take_over_run(workspace_id=ws.pk, actor_id=getattr(admin, "pk", None))
                 self.stdout.write(
                     f"Tagged {len(done['tagged'])} resources; {ws.workspace_name} is managed now."
                 )
