@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from provisioning import exports
@@ -78,3 +79,12 @@ def reconcile_workspace(workspace_id: int) -> dict[str, Any]:
     from provisioning.engine.reconcile import reconcile
 
     return reconcile(workspace_ids=[workspace_id])
+
+
+# The dotted paths the portal's worker runs (provisioning.worker refuses every other): the functions
+# defined in this module, by exact path. Names imported here (``exports``, ``runs``) are not jobs.
+JOB_FUNCTIONS: frozenset[str] = frozenset(
+    f"{__name__}.{name}"
+    for name, value in list(globals().items())
+    if inspect.isfunction(value) and value.__module__ == __name__ and not name.startswith("_")
+)
