@@ -40,6 +40,12 @@ def _entra_mode() -> bool:
     return bool(settings.AUTH_MODE == "entra")
 
 
+def _refuse_without_sign_in() -> None:
+    """A process started with AUTH_MODE=none (worker, scheduler) signs nobody in, even if asked to serve."""
+    if settings.AUTH_MODE == "none":
+        raise PermissionDenied("this process serves no sign-in (AUTH_MODE=none)")
+
+
 def safe_next(candidate: str | None) -> str:
     """A path on this site to go to after sign-in; anything else (another host, a scheme) becomes "/"."""
     if (
@@ -54,6 +60,7 @@ def safe_next(candidate: str | None) -> str:
 
 def login_page(request: HttpRequest) -> HttpResponseBase:
     """The sign-in page: a "Sign in with Microsoft" button, or the local password form."""
+    _refuse_without_sign_in()
     if not _entra_mode():
         return _local_login(request)
     if request.method != "GET":
@@ -128,6 +135,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 def admin_login(request: HttpRequest) -> HttpResponseBase:
     """The Django admin's sign-in. With Entra ID it is the portal's: no password form for accounts Entra owns."""
+    _refuse_without_sign_in()
     if not _entra_mode():
         return admin.site.login(request)
     next_url = safe_next(request.GET.get("next") or reverse("admin:index"))

@@ -100,11 +100,12 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Sign-in: "entra" (Microsoft Entra ID through MSAL; the ENTRA_* block below) or "local" (Django
 # accounts). Local accounts are for development; with DEBUG off the portal refuses to start in local
-# mode unless explicitly allowed.
+# mode unless explicitly allowed. "none": a process that serves no pages (the worker, the scheduler,
+# migrate), so it needs no sign-in secret and signs nobody in.
 AUTH_MODE = env.str("AUTH_MODE", default="local")
 ALLOW_LOCAL_AUTH_IN_PRODUCTION = env.bool("ALLOW_LOCAL_AUTH_IN_PRODUCTION", default=False)
-if AUTH_MODE not in {"local", "entra"}:
-    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'entra' or 'local'.")
+if AUTH_MODE not in {"local", "entra", "none"}:
+    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'entra', 'local' or 'none'.")
 if AUTH_MODE == "local" and not DEBUG and not ALLOW_LOCAL_AUTH_IN_PRODUCTION:
     raise ImproperlyConfigured(
         "AUTH_MODE=local uses Django passwords and is meant for development. With DEBUG off, set "
