@@ -5,6 +5,7 @@ Development needs nothing set: DEBUG is on, the database is a SQLite file under 
 and ``ALLOWED_HOSTS``; the security headers below follow from ``DEBUG`` being off.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,15 @@ if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-do-not-use-in-production")
 else:
     SECRET_KEY = env.str("SECRET_KEY")
+
+# The key that signs the audit chain's checkpoints (provisioning.audit): the database never holds it, and in
+# production only the workers get it (docker-compose.yml). Development derives one from SECRET_KEY; with
+# DEBUG off, checkpointing and ``audit_verify`` refuse to run without it (the web never needs it).
+AUDIT_ANCHOR_KEY = env.str("AUDIT_ANCHOR_KEY", default="")
+if DEBUG and not AUDIT_ANCHOR_KEY:
+    AUDIT_ANCHOR_KEY = hashlib.sha256(b"portal-audit-anchor-dev:" + SECRET_KEY.encode()).hexdigest()
+# How often the scheduler queues a checkpoint of the audit chain.
+AUDIT_CHECKPOINT_MINUTES = env.float("AUDIT_CHECKPOINT_MINUTES", default=5.0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

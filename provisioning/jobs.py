@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from provisioning import exports
+from provisioning import audit, exports
 from provisioning.engine import runs
 
 
@@ -20,6 +20,12 @@ def sweep() -> list[int]:
     """Re-enqueue approved or running work that no live worker holds; expire old audit exports."""
     exports.audit_exports_sweep()
     return runs.runs_sweep()
+
+
+def audit_checkpoint() -> int | None:
+    """Sign the audit chain's head into a checkpoint (and the log); returns its event id."""
+    checkpoint = audit.audit_checkpoint()
+    return checkpoint.event_id if checkpoint else None
 
 
 def audit_export(export_id: int) -> str:

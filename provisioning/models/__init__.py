@@ -7,7 +7,7 @@ state created when a request is approved; their ``ResourceState`` changes only t
 every change.
 """
 
-from provisioning.models.audit import AuditEvent, AuditExport
+from provisioning.models.audit import AuditCheckpoint, AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.drift import DriftItem, ObservedResource
 from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
@@ -30,6 +30,7 @@ __all__ = [
     "AllowedRegion",
     "AllowedSubscription",
     "AllowedVmSize",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditExport",
     "ChangeRequest",

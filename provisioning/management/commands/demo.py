@@ -210,10 +210,11 @@ class Command(BaseCommand):
             self.stdout.write("Capacity refresh queued (VM sizes, core usages, cluster guard)")
 
     def _sweep_clock(self, stop: threading.Event) -> None:
-        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and,
-        every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
+        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and the audit
+        checkpoint and, every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
         from provisioning.management.commands.provisioning_scheduler import (
             capacity_enqueue,
+            checkpoint_enqueue,
             reconcile_enqueue,
             sweep_enqueue,
         )
@@ -226,6 +227,7 @@ class Command(BaseCommand):
             tick += 1
             if tick % ticks_per_capacity == 0:
                 capacity_enqueue()
+                checkpoint_enqueue()
             if tick % ticks_per_reconcile == 0:
                 reconcile_enqueue()
 
