@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import directory, personas, services
+from accounts import directory, personas, services, signin_audit
 from accounts.entra import EntraSignIn, SignInError
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     user = services.user_sign_in(identity=identity)
     if not user.is_active:
         logout(request)
-        return _refused(request, SignInError("this account is disabled in the portal", status=403))
+        return _refused(request, SignInError("this account is disabled in the portal", status=403), user=user)
     if not personas.personas_of(user):
         logout(request)
         return render(request, "no_persona.html", {"entra": True}, status=403)
@@ -169,8 +169,9 @@ def _live_flows(request: HttpRequest) -> dict[str, dict[str, Any]]:
     return {state: entry for state, entry in flows.items() if entry.get("at", 0) >= oldest}
 
 
-def _refused(request: HttpRequest, error: SignInError) -> HttpResponse:
+def _refused(request: HttpRequest, error: SignInError, *, user: Any = None) -> HttpResponse:
     logger.warning("sign-in refused: %s", error.reason)
+    signin_audit.sign_in_refused(request=request, reason=error.reason, user=user)
     return render(request, "accounts/signin_refused.html", {"reason": error.reason}, status=error.status)
 
 

@@ -7,6 +7,7 @@ and ``ALLOWED_HOSTS``; the security headers below follow from ``DEBUG`` being of
 
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "provisioning",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -100,6 +104,25 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Local passwords are throttled (django-axes): 5 failures in a row for one username from one client address
+# lock that pair out for AXES_COOLOFF_MINUTES, even with the right password; a success resets the count.
+# Per username and address, so nobody can lock a colleague out from elsewhere. Entra ID sign-in throttles
+# on Microsoft's side. Sign-ins, failures, lockouts and sign-outs are audited (provisioning.signin_audit).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.ThrottledBackend",  # django-axes' AxesStandaloneBackend
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# The client's address: REMOTE_ADDR, or behind the TLS proxy the address that proxy appended to
+# X-Forwarded-For (the entries before it are the client's to write).
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
+# axes would log every failure with the typed username (sometimes a password typed in the wrong field).
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -182,7 +205,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content Security Policy: everything is served by the portal itself; no inline script.
