@@ -74,7 +74,7 @@ def _save(
         else:
             cr = services.request_update(request_id=cr.pk, actor=user, spec=spec)
     except services.TransitionError as exc:
-        assert cr is not None
+        assert cr is not None  # nosec B101 # the request was loaded above (mypy narrowing)
         messages.error(request, f"Could not save: {exc.message}.")
         return redirect("provisioning:request_detail", pk=cr.pk)
     if request.POST.get("action") == "submit":

@@ -173,7 +173,7 @@ def _save(request: HttpRequest, forms: RequestForms, *, cr: ChangeRequest | None
         else:
             cr = services.request_update(request_id=cr.pk, actor=_user(request), spec=spec)
     except services.TransitionError as exc:
-        assert cr is not None  # only an existing request can be in the wrong status
+        assert cr is not None  # nosec B101 # only an existing request can be in the wrong status (mypy narrowing)
         messages.error(request, f"Could not save: {exc.message}.")
         return redirect("provisioning:request_detail", pk=cr.pk)
     if request.POST.get("action") == "submit":

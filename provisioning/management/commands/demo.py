@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
+import subprocess  # nosec B404 # starts only this program's own processes (fixed argument lists, no shell)
 import sys
 import threading
 from pathlib import Path
@@ -189,7 +189,7 @@ class Command(BaseCommand):
             "rq.serializers.JSONSerializer",
         ]
         # The command is fixed above; only the environment varies.
-        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)  # noqa: S603
+        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)  # noqa: S603  # nosec B603 # the command is fixed above
         self.stdout.write(f"Provisioning worker started (pid {worker.pid})")
         return worker
 
