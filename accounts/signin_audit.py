@@ -4,8 +4,8 @@
   "user.sign_in_refused" without an app role); a refused one (state, token, disabled account) by
   ``sign_in_refused`` below, called from the views.
 - Local passwords: Django's auth signals. ``user_logged_in`` is audited only for a password sign-in
-  (``authenticate()`` marks the user with the backend that checked the password; Entra's callback and the
-  tests' ``force_login`` do not go through it); ``user_login_failed`` and django-axes' ``user_locked_out``.
+  (``accounts.backends.ThrottledBackend`` marks the request a password was offered on; Entra's callback and
+  the tests' ``force_login`` never offer one); ``user_login_failed`` and django-axes' ``user_locked_out``.
 - Sign-out, either method: ``user_logged_out``.
 
 Nothing typed is stored unless it names an existing account (a password typed into the username field
@@ -58,7 +58,7 @@ def _account(username: Any) -> Any:
 
 @receiver(user_logged_in, dispatch_uid="accounts.signin_audit.signed_in")
 def _signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    if not hasattr(user, "backend"):  # not a password sign-in: Entra's is audited by user_sign_in
+    if not getattr(request, "portal_password_offered", False):  # Entra's is audited by user_sign_in
         return
     _record(actor=user, action="user.signed_in", user=user, request=request)
 
