@@ -19,6 +19,7 @@ from typing import Any
 
 from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.serializers import JSONSerializer
 from rq.worker import Worker
 
 from provisioning.jobs import JOB_FUNCTIONS
@@ -77,7 +78,8 @@ class PortalJob(Job):
 
 class PortalWorker(Worker):
     """The worker every process that runs jobs uses (``settings.RQ["WORKER_CLASS"]``): jobs are
-    ``PortalJob`` whatever job class the caller asked for."""
+    ``PortalJob``, read as JSON, whatever job class or serializer the command line asked for (RQ's
+    default serializer is pickle, and unpickling what Redis holds would run code before any check)."""
 
     job_class = PortalJob
 
@@ -90,4 +92,5 @@ class PortalWorker(Worker):
         import provisioning.engine.executor  # noqa: F401
 
         kwargs["job_class"] = PortalJob
+        kwargs["serializer"] = JSONSerializer
         super().__init__(*args, **kwargs)

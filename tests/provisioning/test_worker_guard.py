@@ -7,6 +7,7 @@ forking work horses) over them: each would create a file if it ran.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ import yaml
 from django.conf import settings
 from rq import Callback
 from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.serializers import DefaultSerializer, JSONSerializer
 
 from provisioning.jobs import JOB_FUNCTIONS
 from provisioning.worker import PortalJob, PortalWorker, job_refusal
@@ -66,9 +69,10 @@ def test_a_portal_job_carrying_a_callback_is_refused(rq_queue: Any) -> None:
 
 def test_every_process_that_runs_jobs_uses_the_guarded_worker(rq_queue: Any) -> None:
     # manage.py rqworker (compose's worker, the demo's, the tests') builds its worker from these settings
-    worker = django_rq.get_worker("provisioning", job_class="rq.job.Job")
+    worker = django_rq.get_worker("provisioning", job_class="rq.job.Job", serializer=DefaultSerializer)
     assert isinstance(worker, PortalWorker)
     assert worker.job_class is PortalJob
+    assert worker.serializer is JSONSerializer
     commands = [
         service["command"]
         for service in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].values()
@@ -127,3 +131,36 @@ def test_a_real_worker_refuses_os_system_and_runs_the_portals_jobs(rq_queue: Any
     portal_job.refresh()
     assert portal_job.get_status() == JobStatus.FINISHED, output
     assert settings.RQ["WORKER_CLASS"] == "provisioning.worker.PortalWorker"
+
+
+class _Touch:
+    """Unpickling this runs ``touch`` (what a hand-written pickled job in Redis could carry)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.path}",))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pickled_job_is_never_unpickled_even_by_a_worker_started_without_the_json_serializer(
+    rq_queue: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    pickled = Queue("provisioning", connection=rq_queue.connection, serializer=DefaultSerializer)
+    job = pickled.enqueue("provisioning.jobs.sweep", _Touch(marker))
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "rqworker", "provisioning", "--burst"],  # RQ's default: pickle
+        cwd=ROOT,
+        env=worker_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert not marker.exists(), result.stdout + result.stderr
+    assert Job.fetch(job.id, connection=rq_queue.connection, serializer=JSONSerializer).get_status() == (
+        JobStatus.FAILED
+    )
