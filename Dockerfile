@@ -8,8 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     PATH="/opt/venv/bin:$PATH"
 
+# The processes run as this unprivileged user (docker-compose.yml says so too); the code stays root's.
 RUN pip install --no-cache-dir uv \
-    && useradd --create-home --uid 10001 portal
+    && groupadd --gid 10001 portal \
+    && useradd --create-home --uid 10001 --gid 10001 portal
 
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
@@ -20,8 +22,10 @@ COPY . .
 RUN DEBUG=false SECRET_KEY=build-only ALLOWED_HOSTS=build ALLOW_LOCAL_AUTH_IN_PRODUCTION=true \
     python manage.py collectstatic --noinput
 
-# Audit exports (a volume in docker-compose.yml) are written by the unprivileged user.
-RUN mkdir -p /app/var/exports && chown -R portal /app/var
+# The code is readable by everyone and writable by nobody but root, whatever the build machine's umask;
+# audit exports (a volume in docker-compose.yml) are written by the unprivileged user.
+RUN chmod -R a+rX,go-w /app /opt/venv \
+    && mkdir -p /app/var/exports && chown -R portal:portal /app/var
 
 USER portal
 EXPOSE 8000

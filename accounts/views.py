@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import directory, personas, services
+from accounts import directory, personas, services, signin_audit
 from accounts.entra import EntraSignIn, SignInError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ def _entra_mode() -> bool:
     return bool(settings.AUTH_MODE == "entra")
 
 
+def _refuse_without_sign_in() -> None:
+    """A process started with AUTH_MODE=none (worker, scheduler) signs nobody in, even if asked to serve."""
+    if settings.AUTH_MODE == "none":
+        raise PermissionDenied("this process serves no sign-in (AUTH_MODE=none)")
+
+
 def safe_next(candidate: str | None) -> str:
     """A path on this site to go to after sign-in; anything else (another host, a scheme) becomes "/"."""
     if (
@@ -54,6 +60,7 @@ def safe_next(candidate: str | None) -> str:
 
 def login_page(request: HttpRequest) -> HttpResponseBase:
     """The sign-in page: a "Sign in with Microsoft" button, or the local password form."""
+    _refuse_without_sign_in()
     if not _entra_mode():
         return _local_login(request)
     if request.method != "GET":
@@ -99,7 +106,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     user = services.user_sign_in(identity=identity)
     if not user.is_active:
         logout(request)
-        return _refused(request, SignInError("this account is disabled in the portal", status=403))
+        return _refused(request, SignInError("this account is disabled in the portal", status=403), user=user)
     if not personas.personas_of(user):
         logout(request)
         return render(request, "no_persona.html", {"entra": True}, status=403)
@@ -128,6 +135,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 def admin_login(request: HttpRequest) -> HttpResponseBase:
     """The Django admin's sign-in. With Entra ID it is the portal's: no password form for accounts Entra owns."""
+    _refuse_without_sign_in()
     if not _entra_mode():
         return admin.site.login(request)
     next_url = safe_next(request.GET.get("next") or reverse("admin:index"))
@@ -161,8 +169,9 @@ def _live_flows(request: HttpRequest) -> dict[str, dict[str, Any]]:
     return {state: entry for state, entry in flows.items() if entry.get("at", 0) >= oldest}
 
 
-def _refused(request: HttpRequest, error: SignInError) -> HttpResponse:
+def _refused(request: HttpRequest, error: SignInError, *, user: Any = None) -> HttpResponse:
     logger.warning("sign-in refused: %s", error.reason)
+    signin_audit.sign_in_refused(request=request, reason=error.reason, user=user)
     return render(request, "accounts/signin_refused.html", {"reason": error.reason}, status=error.status)
 
 

@@ -5,7 +5,9 @@ Development needs nothing set: DEBUG is on, the database is a SQLite file under 
 and ``ALLOWED_HOSTS``; the security headers below follow from ``DEBUG`` being off.
 """
 
+import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -25,6 +27,15 @@ if DEBUG:
 else:
     SECRET_KEY = env.str("SECRET_KEY")
 
+# The key that signs the audit chain's checkpoints (provisioning.audit): the database never holds it, and in
+# production only the workers get it (docker-compose.yml). Development derives one from SECRET_KEY; with
+# DEBUG off, checkpointing and ``audit_verify`` refuse to run without it (the web never needs it).
+AUDIT_ANCHOR_KEY = env.str("AUDIT_ANCHOR_KEY", default="")
+if DEBUG and not AUDIT_ANCHOR_KEY:
+    AUDIT_ANCHOR_KEY = hashlib.sha256(b"portal-audit-anchor-dev:" + SECRET_KEY.encode()).hexdigest()
+# How often the scheduler queues a checkpoint of the audit chain.
+AUDIT_CHECKPOINT_MINUTES = env.float("AUDIT_CHECKPOINT_MINUTES", default=5.0)
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -40,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "provisioning",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -91,6 +105,25 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# Local passwords are throttled (django-axes): 5 failures in a row for one username from one client address
+# lock that pair out for AXES_COOLOFF_MINUTES, even with the right password; a success resets the count.
+# Per username and address, so nobody can lock a colleague out from elsewhere. Entra ID sign-in throttles
+# on Microsoft's side. Sign-ins, failures, lockouts and sign-outs are audited (provisioning.signin_audit).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.ThrottledBackend",  # django-axes' AxesStandaloneBackend
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# The client's address: REMOTE_ADDR, or behind the TLS proxy the address that proxy appended to
+# X-Forwarded-For (the entries before it are the client's to write).
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
+# axes would log every failure with the typed username (sometimes a password typed in the wrong field).
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -100,11 +133,12 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Sign-in: "entra" (Microsoft Entra ID through MSAL; the ENTRA_* block below) or "local" (Django
 # accounts). Local accounts are for development; with DEBUG off the portal refuses to start in local
-# mode unless explicitly allowed.
+# mode unless explicitly allowed. "none": a process that serves no pages (the worker, the scheduler,
+# migrate), so it needs no sign-in secret and signs nobody in.
 AUTH_MODE = env.str("AUTH_MODE", default="local")
 ALLOW_LOCAL_AUTH_IN_PRODUCTION = env.bool("ALLOW_LOCAL_AUTH_IN_PRODUCTION", default=False)
-if AUTH_MODE not in {"local", "entra"}:
-    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'entra' or 'local'.")
+if AUTH_MODE not in {"local", "entra", "none"}:
+    raise ImproperlyConfigured(f"AUTH_MODE={AUTH_MODE!r} is not supported; use 'entra', 'local' or 'none'.")
 if AUTH_MODE == "local" and not DEBUG and not ALLOW_LOCAL_AUTH_IN_PRODUCTION:
     raise ImproperlyConfigured(
         "AUTH_MODE=local uses Django passwords and is meant for development. With DEBUG off, set "
@@ -171,7 +205,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content Security Policy: everything is served by the portal itself; no inline script.

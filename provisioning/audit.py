@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from provisioning.models import AuditEvent
+from provisioning.models import AuditCheckpoint, AuditEvent
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # Any constant works: it names the lock that serializes appends to the chain on PostgreSQL.
@@ -91,11 +98,15 @@ class ChainBreak:
     reason: str
 
 
-def audit_verify_chain(events: Iterator[AuditEvent] | None = None) -> tuple[int, ChainBreak | None]:
-    """Walk the chain in order; return how many events were checked and the first break, if any."""
+def audit_verify_chain(
+    events: Iterator[AuditEvent] | None = None, *, start_hash: str = GENESIS_HASH
+) -> tuple[int, ChainBreak | None]:
+    """Walk the chain in order; return how many events were checked and the first break, if any.
+
+    ``start_hash``: the hash the first event links to (the genesis, or a checkpointed event's)."""
     if events is None:
         events = AuditEvent.objects.order_by("id").iterator(chunk_size=2000)
-    expected_prev = GENESIS_HASH
+    expected_prev = start_hash
     checked = 0
     for event in events:
         checked += 1
@@ -107,3 +118,96 @@ def audit_verify_chain(events: Iterator[AuditEvent] | None = None) -> tuple[int,
             return checked, ChainBreak(event.pk, "its content does not match its hash (row altered)")
         expected_prev = event.hash
     return checked, None
+
+
+# --- the anchor: the chain's head, signed with a key the database does not hold ---------------------------
+
+
+def _anchor_key() -> bytes:
+    key = settings.AUDIT_ANCHOR_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "AUDIT_ANCHOR_KEY is not set: audit checkpoints are signed with it (required when DEBUG is off; "
+            "the workers and audit_verify need it, the web does not)"
+        )
+    return str(key).encode()
+
+
+def _sign(checkpoint: AuditCheckpoint) -> str:
+    return hmac.new(_anchor_key(), checkpoint.message().encode(), hashlib.sha256).hexdigest()
+
+
+def audit_anchor_problem(checkpoint: AuditCheckpoint | None = None) -> str | None:
+    """What is wrong with the newest checkpoint (or the one given) against the audit table; None if sound.
+
+    It must carry a valid signature, and its event must still be in the table with the same hash and the
+    same number of events up to it: deleting the newest events (below it) fails here.
+    """
+    checkpoint = checkpoint or AuditCheckpoint.objects.order_by("-id").first()
+    if checkpoint is None:
+        return None
+    if not hmac.compare_digest(_sign(checkpoint), checkpoint.signature):
+        return f"checkpoint #{checkpoint.pk} has an invalid signature (forged or altered, or another key)"
+    event_hash = AuditEvent.objects.filter(pk=checkpoint.event_id).values_list("hash", flat=True).first()
+    if event_hash is None:
+        return (
+            f"event #{checkpoint.event_id}, the chain's head at checkpoint #{checkpoint.pk} "
+            f"({checkpoint.created_at.isoformat()}), is missing: the newest events were removed"
+        )
+    if event_hash != checkpoint.event_hash:
+        return f"event #{checkpoint.event_id} no longer has the hash checkpoint #{checkpoint.pk} signed"
+    held = AuditEvent.objects.filter(pk__lte=checkpoint.event_id).count()
+    if held != checkpoint.events:
+        return (
+            f"checkpoint #{checkpoint.pk} signed {checkpoint.events} events up to event #{checkpoint.event_id}; "
+            f"the table holds {held}"
+        )
+    return None
+
+
+def audit_checkpoint() -> AuditCheckpoint | None:
+    """Sign the chain's head and store it (and log it); None on an empty trail.
+
+    The events since the previous checkpoint are verified first (their links from its event and their
+    hashes), so a checkpoint never blesses an edit; a head already checkpointed is not signed again.
+    Raises ``RuntimeError`` when the chain or the previous checkpoint does not hold.
+    """
+    with transaction.atomic():
+        _lock_chain()  # the head cannot move while it is read and signed
+        previous = AuditCheckpoint.objects.order_by("-id").first()
+        problem = audit_anchor_problem(previous) if previous else None
+        if problem is None:
+            since = AuditEvent.objects.order_by("id")
+            start = GENESIS_HASH
+            if previous is not None:
+                since, start = since.filter(pk__gt=previous.event_id), previous.event_hash
+            _, broken = audit_verify_chain(since.iterator(chunk_size=2000), start_hash=start)
+            if broken is not None:
+                problem = f"event #{broken.event_id}: {broken.reason}"
+        if problem:
+            logger.error("audit checkpoint refused: %s", problem)
+            raise RuntimeError(f"audit checkpoint refused: {problem}")
+        head = AuditEvent.objects.order_by("-id").values_list("pk", "hash").first()
+        if head is None:
+            return None
+        if previous is not None and previous.event_id == head[0]:
+            return previous
+        checkpoint = AuditCheckpoint(
+            created_at=timezone.now(),
+            event_id=head[0],
+            event_hash=head[1],
+            events=AuditEvent.objects.filter(pk__lte=head[0]).count(),
+        )
+        checkpoint.signature = _sign(checkpoint)
+        checkpoint.save(force_insert=True)
+    # The log is the second place the anchor lives: whoever rewrites the table does not rewrite it.
+    logger.info(
+        "audit checkpoint #%s: event #%s hash %s, %s events, at %s, hmac %s",
+        checkpoint.pk,
+        checkpoint.event_id,
+        checkpoint.event_hash,
+        checkpoint.events,
+        checkpoint.created_at.isoformat(),
+        checkpoint.signature,
+    )
+    return checkpoint

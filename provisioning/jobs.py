@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from provisioning import exports
+from provisioning import audit, exports
 from provisioning.engine import runs
 
 
@@ -19,6 +20,12 @@ def sweep() -> list[int]:
     """Re-enqueue approved or running work that no live worker holds; expire old audit exports."""
     exports.audit_exports_sweep()
     return runs.runs_sweep()
+
+
+def audit_checkpoint() -> int | None:
+    """Sign the audit chain's head into a checkpoint (and the log); returns its event id."""
+    checkpoint = audit.audit_checkpoint()
+    return checkpoint.event_id if checkpoint else None
 
 
 def audit_export(export_id: int) -> str:
@@ -107,3 +114,12 @@ def take_over_workspace(workspace_id: int, actor_id: int | None = None) -> dict[
     from provisioning.engine.adoption import take_over_run
 
     return take_over_run(workspace_id=workspace_id, actor_id=actor_id)
+
+
+# The dotted paths the portal's worker runs (provisioning.worker refuses every other): the functions
+# defined in this module, by exact path. Names imported here (``exports``, ``runs``) are not jobs.
+JOB_FUNCTIONS: frozenset[str] = frozenset(
+    f"{__name__}.{name}"
+    for name, value in list(globals().items())
+    if inspect.isfunction(value) and value.__module__ == __name__ and not name.startswith("_")
+)

@@ -71,7 +71,7 @@ def role_assignments_for(member: MemberSpec, names: dict[str, str]) -> list[dict
 
 def _resources(names: naming.ResourceNames, tags: dict[str, str], spec: RequestSpec) -> list[dict[str, Any]]:
     ws = spec.workspace
-    assert ws is not None
+    assert ws is not None  # nosec B101 # a plan is made only for a request with a workspace (mypy narrowing)
     resources: list[dict[str, Any]] = [
         {"type": "resource_group", "name": names.resource_group, "location": ws.region, "tags": tags},
         {
@@ -134,7 +134,7 @@ def _resources(names: naming.ResourceNames, tags: dict[str, str], spec: RequestS
 def tags_for(spec: RequestSpec, *, request_id: int | None, owner: str) -> dict[str, str]:
     """The tags every resource of a new workspace carries, including the portal's ownership tag."""
     ws = spec.workspace
-    assert ws is not None
+    assert ws is not None  # nosec B101 # a plan is made only for a request with a workspace (mypy narrowing)
     inp = ws.naming_input()
     return {
         "dept": inp.department,
@@ -299,7 +299,7 @@ def build_plan(
         resources = _resources(resource_names, tags_for(spec, request_id=request_id, owner=owner), spec)
         subscription_id = spec.workspace.subscription_id
     else:
-        assert existing_names is not None, "changes to an existing workspace need its names"
+        assert existing_names is not None, "changes to an existing workspace need its names"  # nosec B101 # callers pass the names for an existing workspace (mypy narrowing)
         names = existing_names
         resources = []
     members = list(spec.all_members())

@@ -150,7 +150,7 @@ class Check:
 
     def over_problems(self) -> list[Problem]:
         """Every line over its limit, as a problem per cluster taking part in it."""
-        assert self.team is not None
+        assert self.team is not None  # nosec B101 # the team is set whenever budgets are checked (mypy narrowing)
         found = []
         fields = {d.index: d.at or f"clusters.{d.index}" for d in self.demands}
         for line in self.over:
@@ -247,7 +247,7 @@ def _team_lines(
     check: Check, groups: dict[tuple[str, str], list[Demand]], request_id: int | None
 ) -> list[Line]:
     team = check.team
-    assert team is not None and check.budgets is not None and check.sizes is not None
+    assert team is not None and check.budgets is not None and check.sizes is not None  # nosec B101 # a check made for a team carries its budgets and sizes (mypy narrowing)
     budgets = {b.family: b for b in check.budgets}
     held = team_holding(
         team, exclude_request_id=request_id, sizes=check.sizes, exclude_clusters=check.replaced

@@ -107,7 +107,7 @@ def _member_edits(
 def desired_state(text: str, *, source: str = "config.yml") -> DesiredState:
     """What the file asks of the portal. Raises ``ConfigError`` (line and field) for a file that is wrong."""
     spec = parse_config(text, source=source, validate=False)
-    assert spec.workspace is not None
+    assert spec.workspace is not None  # nosec B101 # a config file always yields a workspace (mypy narrowing)
     name = spec.workspace.names().workspace
     ws = (
         Workspace.objects.select_related("owner")

@@ -311,7 +311,7 @@ def volume_fill(*, scale: float = 1.0) -> Volume:
     waiting_request = ChangeRequest.objects.filter(
         requester=lead, status=ChangeRequest.Status.SUBMITTED
     ).first()
-    assert waiting_request is not None, "the generator always makes waiting requests for the first team"
+    assert waiting_request is not None, "the generator always makes waiting requests for the first team"  # nosec B101 # benchmark data generator's own invariant, not a security check
     return Volume(teams, requests, waiting, events, admin, lead, waiting_request, workspaces[0])
 
 

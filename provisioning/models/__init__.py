@@ -8,7 +8,7 @@ every change.
 """
 
 from provisioning.models.adoption import DiscoveryScan
-from provisioning.models.audit import AuditEvent, AuditExport
+from provisioning.models.audit import AuditCheckpoint, AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.drift import DriftItem, ObservedResource
 from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
@@ -32,6 +32,7 @@ __all__ = [
     "AllowedRegion",
     "AllowedSubscription",
     "AllowedVmSize",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditExport",
     "ChangeRequest",

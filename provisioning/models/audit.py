@@ -59,6 +59,32 @@ class AuditEvent(models.Model):
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
 
 
+class AuditCheckpoint(models.Model):
+    """The audit chain's head at one moment, signed with a key the database does not hold.
+
+    Deleting the newest audit events leaves a valid (shorter) chain; a checkpoint names the head it saw
+    (id, hash, how many events up to it) with an HMAC made with ``AUDIT_ANCHOR_KEY``, so
+    ``manage.py audit_verify`` finds the cut. Append-only on PostgreSQL (migration 0016), written by
+    workers, and written to the log too.
+    """
+
+    created_at = models.DateTimeField()
+    event_id = models.BigIntegerField(help_text="The newest audit event when the checkpoint was made")
+    event_hash = models.CharField(max_length=64)
+    events = models.BigIntegerField(help_text="How many events the chain held up to and including it")
+    signature = models.CharField(max_length=64, help_text="HMAC-SHA256 of the above with AUDIT_ANCHOR_KEY")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.pk} at audit event #{self.event_id}"
+
+    def message(self) -> str:
+        """What the signature covers, in one stable text form."""
+        return f"{self.created_at.isoformat()}|{self.event_id}|{self.event_hash}|{self.events}"
+
+
 class AuditExport(models.Model):
     """An export of the audit trail, written to a file by a worker and offered to its requester alone
     until it expires (a large export never holds a web worker)."""

@@ -142,7 +142,7 @@ def region_view(region: capacity_report.RegionCapacity) -> RegionView:
 
 
 def _offer(field: forms.Field, blank: str, choices: list[tuple[str, str]]) -> None:
-    assert isinstance(field, forms.ChoiceField)
+    assert isinstance(field, forms.ChoiceField)  # nosec B101 # the form declares this field a ChoiceField (mypy narrowing)
     field.choices = [("", blank), *choices]
 
 

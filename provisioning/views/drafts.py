@@ -43,7 +43,7 @@ def save_draft(
             form_token=str(request.POST.get("form_token", "")),
         )
     except services.TransitionError as exc:
-        assert cr is not None  # only an existing request can be in the wrong status
+        assert cr is not None  # nosec B101 # only an existing request can be in the wrong status (mypy narrowing)
         messages.error(request, f"Could not save: {exc.message}.")
         return redirect("provisioning:request_detail", pk=cr.pk)
     if not made.is_editable:  # the same form posted again, after its request was submitted

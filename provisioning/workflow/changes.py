@@ -196,7 +196,7 @@ def changes_apply(cr: ChangeRequest, *, actor: str, done: set[str] | None = None
     replace that never created it again is revoked.
     """
     ws = cr.workspace
-    assert ws is not None
+    assert ws is not None  # nosec B101 # a change request always names its workspace (mypy narrowing)
     spec = RequestSpec.from_json(cr.spec)
     message = message or f"changed by request #{cr.pk}"
 

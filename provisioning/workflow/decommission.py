@@ -175,7 +175,7 @@ def decommission_request(
 
 def decommission_submitted(cr: ChangeRequest) -> None:
     """At submission (inside its transaction): check it again and queue a fresh read of Azure for its plan."""
-    assert cr.workspace is not None
+    assert cr.workspace is not None  # nosec B101 # a decommission request names its workspace (mypy narrowing)
     _require_decommissionable(cr.workspace, request_id=cr.pk)
     workspace_id = cr.workspace.pk
     transaction.on_commit(lambda: azure_read_enqueue(workspace_id=workspace_id))
@@ -265,7 +265,7 @@ def _assignments(
 def decommission_plan(cr: ChangeRequest) -> dict[str, Any]:
     """The plan of a decommission request, from the workspace's observed state read since submission."""
     ws = cr.workspace
-    assert ws is not None
+    assert ws is not None  # nosec B101 # a decommission request names its workspace (mypy narrowing)
     options = (cr.spec or {}).get("decommission") or {}
     keep_data = bool(options.get("keep_data"))
     rows, read_at = _observation(ws, cr)
@@ -328,7 +328,7 @@ def decommission_approve(cr: ChangeRequest, approver: Any) -> ChangeRequest:
 
     A ``pro`` workspace needs two admins: the first approval is recorded and the request stays submitted.
     """
-    assert cr.workspace_id is not None
+    assert cr.workspace_id is not None  # nosec B101 # a decommission request names its workspace (mypy narrowing)
     ws = Workspace.objects.select_for_update().get(pk=cr.workspace_id)
     _require_decommissionable(ws, request_id=cr.pk)
     plan = decommission_plan(cr)
@@ -380,7 +380,7 @@ def decommission_finished(cr: ChangeRequest, run: Run, *, ok: bool) -> None:
     """
     if not ok:
         return
-    assert cr.workspace_id is not None
+    assert cr.workspace_id is not None  # nosec B101 # a decommission request names its workspace (mypy narrowing)
     ws = Workspace.objects.select_for_update().get(pk=cr.workspace_id)
     message = f"decommissioned by request #{cr.pk} (run {run.number})"
     done: dict[str, Any] = {"actor": "worker", "request_id": cr.pk, "message": message}

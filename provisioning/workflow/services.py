@@ -315,7 +315,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
     request is approved again)."""
     if cr.kind == Kind.NEW_WORKSPACE and cr.workspace_id is None:
         ws_spec = spec.workspace
-        assert ws_spec is not None
+        assert ws_spec is not None  # nosec B101 # the spec was validated to have a workspace (mypy narrowing)
         inp = ws_spec.naming_input()
         names = ws_spec.names()
         workspace = Workspace.objects.create(
@@ -340,7 +340,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
         )
         cr.workspace = workspace
     else:
-        assert cr.workspace is not None
+        assert cr.workspace is not None  # nosec B101 # an approved change request has its workspace (mypy narrowing)
         workspace = cr.workspace
     # An amended request approved again already has rows: only those it lacks are made.
     again = cr.amended_by_id is not None
@@ -445,7 +445,7 @@ def _first_approval(cr: ChangeRequest, approver: User, check: capacity.Check) ->
     cr.first_approver = approver
     cr.first_approved_at = timezone.now()
     cr.save(update_fields=["first_approver", "first_approved_at", "updated_at"])
-    assert check.team is not None
+    assert check.team is not None  # nosec B101 # a capacity check of a request is for its team (mypy narrowing)
     audit_record(
         actor=approver,
         action="request.first_approval",

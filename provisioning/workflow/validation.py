@@ -118,7 +118,7 @@ def bounds_problems(spec: RequestSpec) -> list[Problem]:
 
 def _workspace_problems(spec: RequestSpec) -> list[Problem]:
     ws = spec.workspace
-    assert ws is not None
+    assert ws is not None  # nosec B101 # called only for specs with a workspace (mypy narrowing)
     problems: list[Problem] = []
     if not AllowedSubscription.objects.filter(subscription_id=ws.subscription_id, is_active=True).exists():
         problems.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
+import subprocess  # nosec B404 # starts only this program's own processes (fixed argument lists, no shell)
 import sys
 import threading
 from pathlib import Path
@@ -248,7 +248,7 @@ class Command(BaseCommand):
             "rq.serializers.JSONSerializer",
         ]
         # The command is fixed above; only the environment varies.
-        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)  # noqa: S603
+        worker = subprocess.Popen(command, cwd=root, env=dict(os.environ), start_new_session=True)  # noqa: S603  # nosec B603 # the command is fixed above
         self.stdout.write(f"Provisioning worker started (pid {worker.pid})")
         return worker
 
@@ -269,10 +269,11 @@ class Command(BaseCommand):
             self.stdout.write("Capacity refresh queued (VM sizes, core usages, cluster guard)")
 
     def _sweep_clock(self, stop: threading.Event) -> None:
-        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and,
-        every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
+        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and the audit
+        checkpoint and, every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
         from provisioning.management.commands.provisioning_scheduler import (
             capacity_enqueue,
+            checkpoint_enqueue,
             reconcile_enqueue,
             sweep_enqueue,
         )
@@ -285,6 +286,7 @@ class Command(BaseCommand):
             tick += 1
             if tick % ticks_per_capacity == 0:
                 capacity_enqueue()
+                checkpoint_enqueue()
             if tick % ticks_per_reconcile == 0:
                 reconcile_enqueue()
 

@@ -62,7 +62,7 @@ class Command(BaseCommand):
                     "you can only request changes to workspaces you manage"
                 )
             if desired.changes_nothing:
-                assert desired.workspace is not None
+                assert desired.workspace is not None  # nosec B101 # a desired state always has a workspace (mypy narrowing)
                 self.stdout.write(
                     f"No changes: workspace {desired.workspace.workspace_name} matches the file; nothing saved"
                 )

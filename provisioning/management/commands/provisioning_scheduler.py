@@ -6,7 +6,9 @@ whose job was lost or whose worker died. Every ``--capacity-interval`` seconds (
 enqueues ``provisioning.jobs.capacity_check``: the size catalog and core usages read from Azure, then
 the guard over the clusters that exist. Every ``--reconcile-interval`` seconds (``RECONCILE_INTERVAL_MINUTES``,
 30 minutes by default; and at start) it enqueues ``provisioning.jobs.reconcile_all``: every managed workspace
-compared with what Azure holds. Each periodic job has a fixed id and is not queued again while one waits or
+compared with what Azure holds. Every ``--checkpoint-interval`` seconds (``AUDIT_CHECKPOINT_MINUTES``, 5 minutes
+by default; and at start) it enqueues ``provisioning.jobs.audit_checkpoint``: the audit chain's head signed
+by a worker (this process holds no key and calls no Azure). Each periodic job has a fixed id and is not queued again while one waits or
 runs, so a slow one never piles up. Redis being down only delays the next tick.
 """
 
@@ -25,6 +27,7 @@ from provisioning.workflow.reconcile import RECONCILE_ALL_JOB, RECONCILE_ALL_JOB
 
 SWEEP_JOB_ID = "provisioning-sweep"
 CAPACITY_JOB_ID = "provisioning-capacity"
+CHECKPOINT_JOB_ID = "provisioning-audit-checkpoint"
 
 
 def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
@@ -53,6 +56,11 @@ def reconcile_enqueue() -> bool:
     return _enqueue_once(RECONCILE_ALL_JOB, RECONCILE_ALL_JOB_ID, result_ttl=24 * 3600)
 
 
+def checkpoint_enqueue() -> bool:
+    """Queue one audit checkpoint unless one is waiting; False when Redis is unreachable."""
+    return _enqueue_once("provisioning.jobs.audit_checkpoint", CHECKPOINT_JOB_ID, result_ttl=3600)
+
+
 class Command(BaseCommand):
     help = "Enqueue the provisioning sweeper and the capacity check periodically (one per deployment)."
 
@@ -73,12 +81,20 @@ class Command(BaseCommand):
             help="seconds between reconciles with Azure (default RECONCILE_INTERVAL_MINUTES, 30 minutes)",
         )
         parser.add_argument(
+            "--checkpoint-interval",
+            type=float,
+            default=None,
+            help="seconds between audit checkpoints (default AUDIT_CHECKPOINT_MINUTES, 5 minutes)",
+        )
+        parser.add_argument(
             "--once", action="store_true", help="enqueue one sweep, capacity check and reconcile, exit"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         last_capacity: float | None = None
         last_reconcile: float | None = None
+        last_checkpoint: float | None = None
+        checkpoint_every = options["checkpoint_interval"] or settings.AUDIT_CHECKPOINT_MINUTES * 60
         reconcile_every = options["reconcile_interval"] or settings.RECONCILE_INTERVAL_MINUTES * 60
         while True:
             if not sweep_enqueue():
@@ -89,6 +105,10 @@ class Command(BaseCommand):
                 last_capacity = now
             if (last_reconcile is None or now - last_reconcile >= reconcile_every) and reconcile_enqueue():
                 last_reconcile = now
+            if (
+                last_checkpoint is None or now - last_checkpoint >= checkpoint_every
+            ) and checkpoint_enqueue():
+                last_checkpoint = now
             if options["once"]:
                 return
             time.sleep(options["interval"])

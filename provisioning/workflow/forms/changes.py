@@ -46,7 +46,7 @@ class MemberChangeForm(forms.Form):
         self.membership = membership
         if membership.principal_type == Membership.PrincipalType.GROUP:
             persona = self.fields["persona"]
-            assert isinstance(persona, forms.ChoiceField)
+            assert isinstance(persona, forms.ChoiceField)  # nosec B101 # the form declares this field a ChoiceField (mypy narrowing)
             persona.choices = [(Persona.DATA_SCIENTIST, Persona.DATA_SCIENTIST.label)]
         bootstrap_style(self)
         self.fields["remove"].widget.attrs["class"] = "form-check-input"

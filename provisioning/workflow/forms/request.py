@@ -53,7 +53,7 @@ class RequestForms:
         self.members = MemberFormSet(data, prefix="members") if kind in MEMBER_KINDS else None
         self.revoke = None
         if kind == Kind.REVOKE_ACCESS:
-            assert workspace is not None, "revoking access needs the workspace"
+            assert workspace is not None, "revoking access needs the workspace"  # nosec B101 # revoke forms are built only with their workspace (mypy narrowing)
             self.revoke = RevokeForm(data, workspace=workspace)
         self.general_errors: list[str] = []
 
