@@ -244,6 +244,8 @@ LOGGING = {
         "azure": {"level": "WARNING"},
         # MSAL logs the authorization code and the PKCE verifier at DEBUG.
         "msal": {"level": "WARNING"},
+        # django-axes logs every successful sign-in's reset at INFO; the portal's audit records sign-ins.
+        "axes": {"level": "WARNING"},
     },
 }
 
