@@ -111,7 +111,7 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
                 "must approve it before anything is provisioned.",
             )
         else:
-            messages.success(request, f"Request #{cr.pk} approved: provisioning is queued.")
+            messages.success(request, f"Request #{cr.pk} approved. Its provisioning is followed below.")
     return redirect("provisioning:request_detail", pk=cr.pk)
 
 

@@ -50,5 +50,7 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except TransitionError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Retry queued: the new run skips the steps already done.")
+        messages.success(
+            request, "Retry asked: the new run skips the steps already done; it is followed below."
+        )
     return redirect("provisioning:request_detail", pk=cr.pk)

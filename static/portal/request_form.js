@@ -1,5 +1,5 @@
-// The request form's enhancements. The form works without them: it always shows a few blank rows,
-// and the name preview is rendered by the server on every page load.
+// The request form's enhancements. The form works without them: it shows one row of each kind (every
+// posted row when it is shown again), and the name preview is rendered by the server on every page load.
 (function () {
   "use strict";
 
@@ -27,32 +27,108 @@
     }
   }
 
-  // "Add another" copies the formset's empty row (Django's __prefix__) and counts it in TOTAL_FORMS.
+  // "Add a cluster" / "Add a member" copy the formset's empty row (Django's __prefix__) and count it in
+  // TOTAL_FORMS; "Remove" takes a row out and renumbers the rows after it, so the rows posted are always
+  // prefix-0 .. prefix-(TOTAL_FORMS - 1) and a removed row is not submitted at all.
+  function formsetParts(prefix) {
+    return {
+      total: document.getElementById("id_" + prefix + "-TOTAL_FORMS"),
+      max: document.getElementById("id_" + prefix + "-MAX_NUM_FORMS"),
+      template: document.getElementById(prefix + "-template"),
+      rows: document.getElementById(prefix + "-rows"),
+      button: document.querySelector("[data-add-row='" + prefix + "']"),
+    };
+  }
+
+  function showRemoveButtons(rows) {
+    rows.querySelectorAll("[data-remove-row]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  function updateAddButton(parts) {
+    if (parts.button && parts.max) {
+      parts.button.disabled = parseInt(parts.total.value, 10) >= parseInt(parts.max.value, 10);
+    }
+  }
+
   function addRow(prefix) {
-    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
-    var template = document.getElementById(prefix + "-template");
-    var rows = document.getElementById(prefix + "-rows");
-    if (!total || !template || !rows) {
+    var parts = formsetParts(prefix);
+    if (!parts.total || !parts.template || !parts.rows) {
       return;
     }
-    var index = parseInt(total.value, 10);
-    var html = template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__num__/g, String(index + 1));
-    rows.insertAdjacentHTML("beforeend", html);
-    total.value = String(index + 1);
+    var index = parseInt(parts.total.value, 10);
+    var html = parts.template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__num__/g, String(index + 1));
+    parts.rows.insertAdjacentHTML("beforeend", html);
+    parts.total.value = String(index + 1);
+    showRemoveButtons(parts.rows);
+    updateAddButton(parts);
     filterSizes();
-    var added = rows.lastElementChild;
+    var added = parts.rows.lastElementChild;
     var first = added ? added.querySelector("input, select") : null;
     if (first) {
       first.focus();
     }
   }
 
-  function wireAddButtons() {
-    document.querySelectorAll("[data-add-row]").forEach(function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () {
-        addRow(button.getAttribute("data-add-row"));
+  var RENUMBERED = ["name", "id", "for", "aria-describedby", "list"];
+
+  function renumberRow(row, prefix, index) {
+    var pattern = new RegExp(prefix + "-\\d+-", "g");
+    var replacement = prefix + "-" + index + "-";
+    row.querySelectorAll("*").forEach(function (element) {
+      RENUMBERED.forEach(function (name) {
+        var value = element.getAttribute(name);
+        if (value !== null && pattern.test(value)) {
+          element.setAttribute(name, value.replace(pattern, replacement));
+        }
+        pattern.lastIndex = 0;
       });
+    });
+    row.querySelectorAll("[data-row-number]").forEach(function (number) {
+      number.textContent = String(index + 1);
+    });
+  }
+
+  function removeRow(button) {
+    var row = button.closest("[data-row]");
+    var rows = row ? row.parentElement : null;
+    var prefix = rows && rows.id ? rows.id.replace(/-rows$/, "") : "";
+    var parts = formsetParts(prefix);
+    if (!row || !parts.total) {
+      return;
+    }
+    var next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    Array.prototype.forEach.call(rows.children, function (each, index) {
+      renumberRow(each, prefix, index);
+    });
+    parts.total.value = String(rows.children.length);
+    updateAddButton(parts);
+    var focus = next ? next.querySelector("input, select") : parts.button;
+    if (focus) {
+      focus.focus();
+    }
+  }
+
+  function wireRowButtons() {
+    document.querySelectorAll("[data-add-row]").forEach(function (button) {
+      var prefix = button.getAttribute("data-add-row");
+      var parts = formsetParts(prefix);
+      button.hidden = false;
+      if (parts.rows) {
+        showRemoveButtons(parts.rows);
+      }
+      updateAddButton(parts);
+      button.addEventListener("click", function () {
+        addRow(prefix);
+      });
+    });
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("[data-remove-row]") : null;
+      if (button) {
+        removeRow(button);
+      }
     });
   }
 
@@ -79,6 +155,15 @@
       var offered = listed(option, "data-regions", where) && !refused(option, "data-refused-environments", env);
       option.hidden = !offered;
       option.disabled = !offered && !option.selected;
+    });
+    // Where the environment's policy refuses dedicated nodes, low priority is the only choice.
+    document.querySelectorAll("select[name$='-priority'] option[data-refused-environments]").forEach(function (option) {
+      var refusedHere = refused(option, "data-refused-environments", env);
+      option.hidden = refusedHere;
+      option.disabled = refusedHere;
+      if (refusedHere && option.selected) {
+        option.parentElement.value = "low_priority";
+      }
     });
   }
 
@@ -129,7 +214,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     wireRegionAbbreviation();
     wireSizeFilter();
-    wireAddButtons();
+    wireRowButtons();
     wireDirectorySearch();
   });
 })();

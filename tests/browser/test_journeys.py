@@ -1,10 +1,12 @@
 """The three personas' journeys in Chromium: a live portal, Entra sign-in at the stand-in, a real RQ worker.
 
-A team lead requests a workspace with two clusters and three members, watches the resource names follow
+A team lead requests a workspace with two clusters and three members (the form starts with one row of each:
+the others are added with its buttons, a mistaken member row removed), watches the resource names follow
 what they type, meets the naming errors (a 17-character cluster name, a team name too long for a storage
 account, a storage name taken elsewhere in Azure, fixed by copying the request into a new draft) and
 submits; an admin reviews the plan and
-approves, and the request page follows provisioning by itself until it shows ``succeeded``; a data
+approves, and the request page follows provisioning by itself until it shows ``succeeded`` (and nothing
+on it still says queued); a data
 scientist finds the workspace and its clusters and downloads ``config.json``. Another team's lead gets the
 portal's 404 page. Every page is photographed, checked with axe-core and measured on laptop screens
 (``tests.browser.tour``), and every request the browser made stayed on 127.0.0.1.
@@ -91,21 +93,42 @@ def fill_workspace(page: Page, *, custom_name: str = "") -> None:
         page.get_by_label("Custom name (optional)").fill(custom_name)
 
 
+def add_row_if_missing(page: Page, prefix: str, row: int) -> None:
+    """The form starts with one row of each; the next comes from the *Add a ...* button, in place."""
+    field = "name" if prefix == "clusters" else "principal"
+    if page.locator(f"#id_{prefix}-{row}-{field}").count() == 0:
+        page.get_by_role("button", name="Add a cluster" if prefix == "clusters" else "Add a member").click()
+        expect(page.locator(f"#id_{prefix}-{row}-{field}")).to_be_focused()
+    expect(page.locator(f"#id_{prefix}-TOTAL_FORMS")).to_have_value(str(row + 1))
+
+
 def fill_clusters(page: Page, clusters: tuple[tuple[str, str, str, str], ...]) -> None:
     for row, (name, vm_size, priority, max_nodes) in enumerate(clusters):
+        add_row_if_missing(page, "clusters", row)
         page.locator(f"#id_clusters-{row}-name").fill(name)
         size = page.locator(f"#id_clusters-{row}-vm_size")
         expect(size.locator(f"option[value='{vm_size}']")).to_be_enabled()  # offered to a person, too
         size.select_option(vm_size)
         page.locator(f"#id_clusters-{row}-priority").select_option(priority)
         page.locator(f"#id_clusters-{row}-max_nodes").fill(max_nodes)
-        expect(page.locator(f"#id_clusters-{row}-min_nodes")).to_have_value("0")
+        expect(page.locator(f"#id_clusters-{row}-min_nodes")).to_have_value("0")  # the defaults, in place
+        expect(page.locator(f"#id_clusters-{row}-idle_seconds")).to_have_value("120")
 
 
 def fill_members(page: Page) -> None:
-    for row, (principal, persona) in enumerate(MEMBERS):
+    """The members, with a mistaken row typed second and removed: the rows after it move up."""
+    typed = [MEMBERS[0], ("mistake@contoso.com", "team_lead"), *MEMBERS[1:]]
+    for row, (principal, persona) in enumerate(typed):
+        add_row_if_missing(page, "members", row)
         page.locator(f"#id_members-{row}-principal").fill(principal)
         page.locator(f"#id_members-{row}-persona").select_option(persona)
+    page.get_by_role("button", name="Remove member 2").click()
+    expect(page.locator("#id_members-TOTAL_FORMS")).to_have_value(str(len(MEMBERS)))
+    expect(page.get_by_role("button", name=f"Remove member {len(MEMBERS) + 1}")).to_have_count(0)
+    for row, (principal, persona) in enumerate(MEMBERS):
+        expect(page.locator(f"#id_members-{row}-principal")).to_have_value(principal)
+        expect(page.locator(f"#id_members-{row}-persona")).to_have_value(persona)
+    expect(page.locator("#request-form")).not_to_contain_text("mistake@contoso.com")
 
 
 def request_pk(page: Page) -> int:
@@ -126,6 +149,10 @@ def team_lead_requests_a_workspace(tour: Tour, portal: Portal) -> int:
 
     page.get_by_role("link", name="New workspace").click()
     expect(page.get_by_role("heading", name="Request a new workspace")).to_be_visible()
+    form = page.locator("#request-form")  # one cluster and one member to start with
+    expect(form.locator("#clusters-rows fieldset")).to_have_count(1)
+    expect(form.locator("#members-rows fieldset")).to_have_count(1)
+    expect(page.locator("#config-yml-hint")).to_contain_text("docs/config-yml.md")
     tour.check("new-workspace")
     fill_workspace(page)
     preview = page.locator("#name-preview")
@@ -155,8 +182,13 @@ def team_lead_requests_a_workspace(tour: Tour, portal: Portal) -> int:
         f"'{CLUSTER_TOO_LONG}' is too long for a compute cluster name: 17 characters, at most 16"
     )
     expect(cluster_name).to_have_attribute("aria-invalid", "true")
-    expect(cluster_name).to_have_value(CLUSTER_TOO_LONG)  # everything typed is kept
-    expect(page.locator("#id_members-2-principal")).to_have_value(MEMBERS[2][0])
+    expect(cluster_name).to_have_value(CLUSTER_TOO_LONG)  # everything typed is kept, every row added too
+    expect(page.locator("#id_clusters-TOTAL_FORMS")).to_have_value(str(len(CLUSTERS)))
+    expect(page.locator("#id_clusters-1-name")).to_have_value(CLUSTERS[1][0])
+    expect(page.locator("#id_clusters-1-priority")).to_have_value(CLUSTERS[1][2])
+    expect(page.locator("#id_members-TOTAL_FORMS")).to_have_value(str(len(MEMBERS)))
+    for row, (principal, _) in enumerate(MEMBERS):
+        expect(page.locator(f"#id_members-{row}-principal")).to_have_value(principal)
     tour.check("draft-with-naming-errors", focus=page.locator("#form-problems"))
 
     team.fill(TEAM)
@@ -231,6 +263,15 @@ def admin_approves(tour: Tour, portal: Portal, pk: int) -> None:
     expect(page.locator("#request-status")).to_have_text("Succeeded")  # the heading's badge follows
     expect(progress).to_contain_text("steps done")
     expect(progress.locator(".step-failed")).to_have_count(0)
+    # Nothing on the page still says it waits: the headline follows the status it was polled with.
+    expect(progress.locator("[data-progress-headline]")).to_contain_text("provisioning succeeded")
+    expect(page.get_by_role("main")).not_to_contain_text(
+        re.compile("queued|waiting for a provisioning worker")
+    )
+    # Times are in the viewer's time zone, the UTC time on hover.
+    created = page.get_by_role("main").locator("time[datetime]").first  # when the request was created
+    expect(created).to_have_attribute("title", re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$"))
+    expect(created).not_to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2}"))
     tour.check("admin-provisioning-succeeded", focus=progress)
 
     page.get_by_role("link", name=f"{CUSTOM_NAME}ws").click()

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from provisioning.models import AllowedRegion, ChangeRequest, Membership, ResourceState
+from provisioning.models import AllowedRegion, ChangeRequest, EnvironmentPolicy, Membership, ResourceState
 from provisioning.spec import ClusterSpec, RequestSpec
 from provisioning.workflow.forms import ClusterFormSet, RequestForms, RevokeForm, WorkspaceForm, request_data
 from provisioning.workflow.validation import Problem
@@ -155,6 +155,54 @@ def test_a_saved_spec_opens_in_the_same_forms(policy):
 
 def test_a_blank_form_shows_no_errors(policy):
     assert not RequestForms(kind=Kind.NEW_WORKSPACE).has_errors
+
+
+def test_a_new_request_starts_with_one_row_of_each_with_the_defaults(policy):
+    forms = RequestForms(kind=Kind.NEW_WORKSPACE)
+
+    assert forms.clusters is not None and forms.members is not None
+    assert len(forms.clusters.forms) == 1 and len(forms.members.forms) == 1
+    row = forms.clusters.forms[0]
+    assert (row["min_nodes"].value(), row["idle_seconds"].value()) == (0, 120)
+    assert row["priority"].value() == "low_priority"
+
+
+def test_a_saved_spec_opens_with_its_rows_only(policy):
+    spec = tutorial_spec()
+
+    forms = RequestForms(kind=Kind.NEW_WORKSPACE, data=request_data(spec, kind=Kind.NEW_WORKSPACE))
+    empty = RequestForms(kind=Kind.ADD_CLUSTERS, data=request_data(RequestSpec(), kind=Kind.ADD_CLUSTERS))
+
+    assert forms.clusters is not None and forms.members is not None and empty.clusters is not None
+    assert len(forms.clusters.forms) == len(spec.clusters)
+    assert len(forms.members.forms) == len(spec.members)
+    assert len(empty.clusters.forms) == 1  # nothing saved yet: one blank row to fill
+
+
+def test_dedicated_is_marked_for_the_environments_whose_policy_refuses_it(policy):
+    EnvironmentPolicy.objects.update_or_create(environment="res", defaults={"dedicated_allowed": False})
+    EnvironmentPolicy.objects.exclude(environment="res").update(dedicated_allowed=True)
+
+    row = RequestForms(kind=Kind.NEW_WORKSPACE).clusters.forms[0]  # type: ignore[union-attr]
+
+    html = str(row["priority"])
+    assert '<option value="dedicated" data-refused-environments="res">' in html
+    assert '<option value="low_priority" selected>' in html
+
+
+def test_a_workspace_whose_policy_refuses_dedicated_offers_low_priority_only(policy, alice, bob):
+    workspace = ChangeRequestFactory(requester=alice, approver=bob, approved=True).workspace
+    EnvironmentPolicy.objects.update_or_create(
+        environment=workspace.environment, defaults={"dedicated_allowed": False}
+    )
+
+    data = _cluster_rows({**GPU, "priority": "dedicated"})
+
+    forms = RequestForms(kind=Kind.ADD_CLUSTERS, data=data, workspace=workspace)
+
+    assert forms.clusters is not None
+    assert [value for value, _ in forms.clusters.forms[0].fields["priority"].choices] == ["low_priority"]  # type: ignore[attr-defined]
+    assert not forms.is_valid()
 
 
 def test_only_active_memberships_can_be_revoked(policy, alice, bob):

@@ -79,14 +79,51 @@ def test_bob_sees_the_decision_form_on_a_submitted_request(client, policy, alice
     assert "Edit draft" not in response.content.decode()
 
 
-def test_an_approved_request_says_provisioning_is_pending(client, workspace, alice):
+def test_an_approved_request_says_it_waits_for_a_worker(client, workspace, alice):
     cr = ChangeRequest.objects.get()
     client.force_login(alice)
 
     page = client.get(reverse("provisioning:request_detail", args=[cr.pk])).content.decode()
 
-    assert "Approved — provisioning is pending (queued for the provisioning workers)" in page
+    assert "Approved: waiting for a provisioning worker to start." in page
     assert "Cancel request" not in page
+
+
+@pytest.mark.parametrize(
+    ("status", "headline"),
+    [
+        (Status.PROVISIONING, "provisioning, 0 of"),
+        (Status.SUCCEEDED, "provisioning succeeded"),
+        (Status.FAILED, "provisioning failed"),
+        (Status.ROLLED_BACK, "rolled back"),
+    ],
+)
+def test_the_progress_headline_follows_the_status(client, policy, alice, bob, status, headline):
+    cr = ChangeRequestFactory(requester=alice, approver=bob, status=status)
+    client.force_login(alice)
+
+    page = client.get(reverse("provisioning:request_detail", args=[cr.pk])).content.decode()
+    polled = client.get(
+        reverse("provisioning:request_progress", args=[cr.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+
+    for shown in (page, polled):
+        assert headline in shown
+        assert "queued" not in shown.lower() and "waiting for a provisioning worker" not in shown
+        assert "steps done" in shown
+    # The polled panel brings the heading's status badge along (out of band).
+    assert f'class="badge status-badge status-{status}"' in polled and 'hx-swap-oob="true"' in polled
+
+
+def test_a_succeeded_request_polls_no_more(client, policy, alice, bob):
+    cr = ChangeRequestFactory(requester=alice, approver=bob, succeeded=True)
+    client.force_login(alice)
+
+    polled = client.get(reverse("provisioning:request_progress", args=[cr.pk])).content.decode()
+
+    done = cr.runs.get().steps.count()
+    assert f"Run 1: provisioning succeeded, {done} of {done} steps done." in " ".join(polled.split())
+    assert "hx-trigger" not in polled
 
 
 def test_a_rejected_request_shows_the_reason(client, policy, alice, bob):

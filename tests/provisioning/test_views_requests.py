@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from provisioning.models import AuditEvent, ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.workflow.forms.widgets import MAX_ROWS
 from tests.factories import ChangeRequestFactory, tutorial_spec
 from tests.provisioning.pages import (
     TUTORIAL_CLUSTER_ROWS,
+    TUTORIAL_MEMBER_ROWS,
     TUTORIAL_WORKSPACE,
     Kind,
     Status,
@@ -55,6 +59,74 @@ def test_the_new_workspace_page_has_every_section(client, policy, alice):
     assert 'maxlength="24"' in page  # team: longer than the convention allows, so its rule can explain
     assert "<script>" not in page  # the CSP forbids inline scripts
     assert_accessible(page)
+
+
+def _control(page: str, field_id: str) -> str:
+    """The tag of one form control outside the row templates the script copies."""
+    outside_templates = re.sub(r"<template.*?</template>", "", page, flags=re.S)
+    match = re.search(rf'<(?:input|select)[^>]*id="{field_id}"[^>]*>', outside_templates)
+    assert match, f"no control {field_id}"
+    return match.group(0)
+
+
+def _rows_shown(page: str, prefix: str) -> int:
+    outside_templates = re.sub(r"<template.*?</template>", "", page, flags=re.S)
+    return len(
+        re.findall(
+            rf'id="id_{prefix}-\d+-{"name" if prefix == "clusters" else "principal"}"', outside_templates
+        )
+    )
+
+
+def test_the_new_workspace_page_starts_with_one_cluster_and_one_member(client, policy, alice):
+    client.force_login(alice)
+
+    page = client.get(reverse("provisioning:new_workspace")).content.decode()
+
+    assert _rows_shown(page, "clusters") == 1 and _rows_shown(page, "members") == 1
+    assert 'name="clusters-TOTAL_FORMS" value="1"' in page
+    assert 'name="members-TOTAL_FORMS" value="1"' in page
+    # The defaults are in the inputs, not only in the help text.
+    assert 'value="0"' in _control(page, "id_clusters-0-min_nodes")
+    assert 'value="120"' in _control(page, "id_clusters-0-idle_seconds")
+    assert re.search(r'<option value="low_priority"[^>]*selected', page)
+    # More rows come from the row templates, which the buttons copy.
+    assert '<template id="clusters-template">' in page and '<template id="members-template">' in page
+    assert "Add a cluster" in page and "Add a member" in page
+    assert "Remove cluster" in page and "Remove member" in page
+    assert "docs/config-yml.md" in page and "manage.py import_config" in page
+
+
+def test_every_posted_row_comes_back_with_its_error(client, policy, alice):
+    client.force_login(alice)
+    added = {**TUTORIAL_CLUSTER_ROWS[0], "name": "extra-cluster", "max_nodes": "many"}
+    data = tutorial_post("submit", [*TUTORIAL_CLUSTER_ROWS, added])
+
+    response = client.post(reverse("provisioning:new_workspace"), data)
+
+    assert response.status_code == 200
+    assert not ChangeRequest.objects.exists()
+    page = response.content.decode()
+    # Every row the browser posted (the four filled, two left blank) is shown again, as typed.
+    assert 'name="clusters-TOTAL_FORMS" value="6"' in page
+    assert _rows_shown(page, "clusters") == 6
+    assert _rows_shown(page, "members") == len(TUTORIAL_MEMBER_ROWS) + 2
+    for row, cluster in enumerate([*TUTORIAL_CLUSTER_ROWS, added]):
+        assert f'value="{cluster["name"]}"' in _control(page, f"id_clusters-{row}-name")
+    assert "whole number" in field_error(page, "id_clusters-3-max_nodes")
+    assert 'value="many"' in _control(page, "id_clusters-3-max_nodes")
+    assert 'value="user3@contoso.com"' in _control(page, "id_members-3-principal")
+
+
+def test_more_rows_than_the_limit_are_refused(client, policy, alice):
+    client.force_login(alice)
+    many = [{**TUTORIAL_CLUSTER_ROWS[0], "name": f"cluster-{i}"} for i in range(MAX_ROWS + 1)]
+
+    response = client.post(reverse("provisioning:new_workspace"), tutorial_post("draft", many))
+
+    assert response.status_code == 200
+    assert not ChangeRequest.objects.exists()
+    assert f"at most {MAX_ROWS}" in response.content.decode()
 
 
 def test_alice_saves_the_tutorial_as_a_draft(client, policy, alice):
@@ -196,6 +268,9 @@ def test_the_edit_page_opens_the_draft_as_typed(client, draft, alice):
         assert f'value="{value}"' in page
     assert "This request has problems to fix" not in page
     assert "bgmrbluegranite2devwork" in page  # the preview, rendered by the server
+    spec = RequestSpec.from_json(draft.spec)
+    assert _rows_shown(page, "clusters") == len(spec.clusters)  # no blank rows: the buttons add them
+    assert _rows_shown(page, "members") == len(spec.members)
 
 
 def test_alice_edits_her_draft(client, draft, alice):

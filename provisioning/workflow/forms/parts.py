@@ -34,6 +34,7 @@ from provisioning.workflow.forms.widgets import (
     REGION_ABBV_INPUT_MAX,
     TEAM_INPUT_MAX,
     WORKSPACE_NAME_MAX,
+    PrioritySelect,
     RegionSelect,
     SizeChoices,
     SizeSelect,
@@ -144,7 +145,9 @@ class ClusterForm(forms.Form):
         empty_label="Choose a VM size",
         widget=SizeSelect,
     )
-    priority = forms.ChoiceField(label="Priority", choices=Priority.choices, initial=Priority.LOW_PRIORITY)
+    priority = forms.ChoiceField(
+        label="Priority", choices=Priority.choices, initial=Priority.LOW_PRIORITY, widget=PrioritySelect
+    )
     max_nodes = forms.IntegerField(label="Max nodes", initial=1, max_value=MAX_NUMBER)
     min_nodes = forms.IntegerField(label="Min nodes", initial=DEFAULT_MIN_NODES, max_value=MAX_NUMBER)
     idle_seconds = forms.IntegerField(
@@ -167,9 +170,17 @@ class ClusterForm(forms.Form):
         field.queryset = sizes.queryset
         widget = cast(SizeSelect, field.widget)
         widget.catalog, widget.refused_in = sizes.catalog, sizes.refused_in
+        self._offer_priorities(workspace, sizes.dedicated_refused_in)
         for name in ("max_nodes", "min_nodes", "idle_seconds"):
             self.fields[name].widget.attrs["min"] = 0
         bootstrap_style(self)
+
+    def _offer_priorities(self, workspace: Workspace | None, dedicated_refused_in: list[str]) -> None:
+        """Low priority only where the environment's policy refuses dedicated nodes."""
+        field = cast(forms.ChoiceField, self.fields["priority"])
+        if workspace is not None and workspace.environment in dedicated_refused_in:
+            field.choices = [(Priority.LOW_PRIORITY, Priority.LOW_PRIORITY.label)]
+        cast(PrioritySelect, field.widget).refused_in = dedicated_refused_in
 
     def has_changed(self) -> bool:
         return row_typed(self, ("name", "vm_size"))
@@ -228,5 +239,6 @@ class RevokeForm(forms.Form):
         bootstrap_style(self)
 
 
-ClusterFormSet = forms.formset_factory(ClusterForm, extra=3, max_num=MAX_ROWS, absolute_max=MAX_ROWS)
-MemberFormSet = forms.formset_factory(MemberForm, extra=3, max_num=MAX_ROWS, absolute_max=MAX_ROWS)
+# One row to start with: "Add a cluster" / "Add a member" copy the empty row in the browser (request_form.js).
+ClusterFormSet = forms.formset_factory(ClusterForm, extra=1, max_num=MAX_ROWS, absolute_max=MAX_ROWS)
+MemberFormSet = forms.formset_factory(MemberForm, extra=1, max_num=MAX_ROWS, absolute_max=MAX_ROWS)

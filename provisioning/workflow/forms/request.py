@@ -20,7 +20,7 @@ from provisioning.spec import (
     RequestSpec,
 )
 from provisioning.workflow.forms.parts import ClusterFormSet, MemberFormSet, RevokeForm, WorkspaceForm
-from provisioning.workflow.forms.widgets import BLANK_ROWS, CLUSTER_KINDS, MEMBER_KINDS, Kind, SizeChoices
+from provisioning.workflow.forms.widgets import CLUSTER_KINDS, MEMBER_KINDS, Kind, SizeChoices
 
 
 def filled_forms(formset: forms.BaseFormSet) -> list[Any]:
@@ -119,8 +119,8 @@ def _add_row_error(formset: forms.BaseFormSet, path: str, message: str) -> None:
 
 
 def _formset_data(prefix: str, rows: list[dict[str, Any]], blank: dict[str, Any]) -> dict[str, Any]:
-    """What a browser would post for these rows, followed by a few blank rows to add more."""
-    rows = [*rows, *([blank] * BLANK_ROWS)]
+    """What a browser would post for these rows; one blank row when there are none (the page adds more)."""
+    rows = rows or [blank]
     data: dict[str, Any] = {f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": 0}
     for i, row in enumerate(rows):
         data.update({f"{prefix}-{i}-{name}": value for name, value in row.items()})

@@ -13,6 +13,7 @@ from provisioning.models import (
     AllowedVmSize,
     ChangeRequest,
     EnvironmentPolicy,
+    Priority,
     VmSize,
     Workspace,
 )
@@ -29,7 +30,6 @@ CLUSTER_NAME_INPUT_MAX = 30
 # A draft stores its workspace name in this column: a longer name cannot be saved at all.
 WORKSPACE_NAME_MAX = ChangeRequest._meta.get_field("workspace_name").max_length or 33
 MAX_ROWS = 50
-BLANK_ROWS = 2
 MAX_NUMBER = 1_000_000
 
 CLUSTER_KINDS = frozenset({Kind.NEW_WORKSPACE, Kind.ADD_CLUSTERS})
@@ -92,6 +92,19 @@ class SizeSelect(forms.Select):
         return option
 
 
+class PrioritySelect(forms.Select):
+    """The priority list; dedicated carries ``data-refused-environments`` (the environments whose policy
+    does not allow dedicated nodes) so the browser can offer low priority only there."""
+
+    refused_in: list[str]
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value == Priority.DEDICATED and getattr(self, "refused_in", None):
+            option["attrs"]["data-refused-environments"] = " ".join(self.refused_in)
+        return option
+
+
 def _size_words(size: VmSize) -> str:
     words = [f"{size.vcpus} vCPU{'s' if size.vcpus != 1 else ''}"]
     if size.gpus:
@@ -100,11 +113,11 @@ def _size_words(size: VmSize) -> str:
     return ", ".join(words)
 
 
-def _refused_environments() -> dict[str, list[str]]:
+def _refused_environments(policies: Iterable[EnvironmentPolicy]) -> dict[str, list[str]]:
     """For each size some environment's policy leaves out, the environments that refuse it."""
     refused: dict[str, list[str]] = {}
     allowed = {s.upper() for s in AllowedVmSize.objects.filter(is_active=True).values_list("name", flat=True)}
-    for policy in EnvironmentPolicy.objects.prefetch_related("allowed_sizes"):
+    for policy in policies:
         own = {s.name.upper() for s in policy.allowed_sizes.all()}
         for name in sorted(allowed - own) if own else []:
             refused.setdefault(name, []).append(policy.environment)
@@ -120,8 +133,11 @@ class SizeChoices:
         queryset: QuerySet[AllowedVmSize],
         catalog: dict[str, list[VmSize]],
         refused_in: dict[str, list[str]],
+        dedicated_refused_in: list[str] | None = None,
     ) -> None:
         self.queryset, self.catalog, self.refused_in = queryset, catalog, refused_in
+        # The environments whose policy allows low-priority nodes only.
+        self.dedicated_refused_in = dedicated_refused_in or []
 
     @classmethod
     def build(cls, workspace: Workspace | None = None) -> SizeChoices:
@@ -131,7 +147,9 @@ class SizeChoices:
             name__in=[n.upper() for n in queryset.values_list("name", flat=True)]
         ):
             catalog.setdefault(size.name, []).append(size)
-        refused_in = _refused_environments()
+        policies = list(EnvironmentPolicy.objects.prefetch_related("allowed_sizes"))
+        refused_in = _refused_environments(policies)
+        dedicated_refused_in = sorted(p.environment for p in policies if not p.dedicated_allowed)
         if workspace is not None:
             names = [
                 name
@@ -142,7 +160,7 @@ class SizeChoices:
                 )
             ]
             queryset = queryset.filter(name__in=names)
-        return cls(queryset, catalog, refused_in)
+        return cls(queryset, catalog, refused_in, dedicated_refused_in)
 
 
 def _catalog_of(catalog: dict[str, list[VmSize]], region: str) -> bool:
