@@ -236,4 +236,4 @@ def test_decision_form_posts_to_approve_and_reject(rf, submitted, bob):
     assert html.count('name="csrfmiddlewaretoken"') == 2
     assert f'<label class="form-label" for="reject-reason-{submitted.pk}">' in html
     assert 'name="reason"' in html and "required" in html
-    assert "You are approving exactly the plan above" in html
+    assert "You approve exactly the plan on this page" in html
