@@ -69,6 +69,7 @@ def test_the_request_page_opens_with_the_summary_and_the_admins_decision(client,
     assert "eastus2" in page and "Worst-case cost" in page
     assert 'class="request-layout with-decision"' in page
     assert 'id="reject-reason-' in page
+    assert 'hx-select="#request-summary"' in page  # follows the checks still being made
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])
