@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import personas
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.views.summary import quick_approval_blocker
 from provisioning.workflow import selectors, services
 
 Status = ChangeRequest.Status
@@ -46,6 +47,8 @@ class QueueRow:
     clusters: int
     members: int
     revocations: int
+    can_decide: bool  # the admin may decide it (not their own, not their first approval)
+    blocker: str  # why it is decided on its page rather than in the row ("" when the row may decide it)
 
 
 def _require_admin(user: Any) -> None:
@@ -53,11 +56,23 @@ def _require_admin(user: Any) -> None:
         raise PermissionDenied("only portal administrators can approve or reject requests")
 
 
-def _queue_row(cr: ChangeRequest) -> QueueRow:
+def _queue_row(cr: ChangeRequest, user: Any) -> QueueRow:
     spec = RequestSpec.from_json(cr.spec)
     return QueueRow(
-        cr=cr, clusters=len(spec.clusters), members=len(spec.all_members()), revocations=len(spec.revoke)
+        cr=cr,
+        clusters=len(spec.clusters),
+        members=len(spec.all_members()),
+        revocations=len(spec.revoke),
+        can_decide=cr.can_approve(user),
+        blocker=quick_approval_blocker(cr, spec),
     )
+
+
+def _after_decision(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
+    """Back to where the admin decided: the approval queue's row, or the request's page."""
+    if request.POST.get("next") == "queue":
+        return redirect("provisioning:approval_queue")
+    return redirect("provisioning:request_detail", pk=cr.pk)
 
 
 @login_required
@@ -66,13 +81,14 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     """Submitted requests waiting for a decision (oldest first, 25 a page), and the latest ten decisions."""
     _require_admin(request.user)
     visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
-    page = Paginator(selectors.approval_queue(request.user).defer("plan", "name_check"), PAGE_SIZE).get_page(
+    # The stored name and member checks are read: the rows offer a decision only when they are clean.
+    page = Paginator(selectors.approval_queue(request.user).defer("plan"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {
         "nav": "approvals",
         "page_obj": page,
-        "waiting": [_queue_row(cr) for cr in page],
+        "waiting": [_queue_row(cr, request.user) for cr in page],
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
         "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
     }
@@ -111,8 +127,8 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
                 "must approve it before anything is provisioned.",
             )
         else:
-            messages.success(request, f"Request #{cr.pk} approved. Its provisioning is followed below.")
-    return redirect("provisioning:request_detail", pk=cr.pk)
+            messages.success(request, f"Request #{cr.pk} approved; its page follows the provisioning.")
+    return _after_decision(request, cr)
 
 
 @login_required
@@ -124,7 +140,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return redirect("provisioning:request_detail", pk=cr.pk)
+        return _after_decision(request, cr)
     try:
         services.request_reject(
             request_id=cr.pk,
@@ -135,4 +151,4 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
         _error_message(request, exc, doing="reject")
     else:
         messages.success(request, f"Request #{cr.pk} rejected; the requester can read your reason.")
-    return redirect("provisioning:request_detail", pk=cr.pk)
+    return _after_decision(request, cr)

@@ -28,6 +28,7 @@ from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
+from provisioning.views.summary import request_summary, role_groups
 from provisioning.workflow import decommission, key_vaults, selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.workflow.reconcile import with_open_drift
@@ -300,6 +301,16 @@ def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | No
     return None
 
 
+def _role_groups(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan's role assignments grouped by person and by scope, for the collapsed lists."""
+    granted = plan.get("role_assignments") or []
+    return {
+        "by_person": role_groups(granted, by="principal"),
+        "by_scope": role_groups(granted, by="scope"),
+        "revoked_by_person": role_groups(plan.get("revocations") or [], by="principal"),
+    }
+
+
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -318,8 +329,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "workspace_visible": _workspace_visible(cr, request.user),
         "copied_from_visible": cr.copied_from_id is not None
         and selectors.requests_visible_to(request.user).filter(pk=cr.copied_from_id).exists(),
+        "summary": request_summary(cr, spec, check=check),
         **_requester_actions(cr, request.user),
     }
+    context.update(_role_groups(context["plan"]))
     if spec.clusters:
         context["cost"] = cost.clusters_cost(spec.clusters)
     if check is not None:

@@ -22,7 +22,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from provisioning.models import ChangeRequest, Workspace
-from provisioning.workflow import services
+from provisioning.spec import MemberSpec, RequestSpec
+from provisioning.workflow import principal_checks, services
 from tests import factories
 from tests.browser.conftest import Portal
 from tests.browser.tour import Tour, missing_tools
@@ -245,13 +246,31 @@ def admin_approves(tour: Tour, portal: Portal, pk: int) -> None:
     clusters = plan.get_by_role("table", name="Compute clusters to create")
     for name, vm_size, _, _ in CLUSTERS:
         expect(clusters.get_by_role("row").filter(has_text=name)).to_contain_text(vm_size)
-    grants = plan.get_by_role("table", name="Role assignments to grant")
-    for principal, _ in MEMBERS:
-        expect(grants).to_contain_text(principal)
+    groups = plan.locator("details.role-group")
+    for principal, _ in MEMBERS:  # one group per person, collapsed, with its count
+        person = groups.filter(
+            has=page.locator("summary", has_text=re.compile(rf"^{re.escape(principal)}: \d+ assignment"))
+        )
+        expect(person).to_have_count(1)
+        expect(person).not_to_have_attribute("open", "")
+    first = groups.first
+    first.locator("summary").click()
+    expect(first.get_by_role("table")).to_be_visible()  # opened: every assignment in full
     expect(page.locator("#name-check")).to_contain_text("All globally unique names are available")
+    summary = page.locator("section", has=page.get_by_role("heading", name="Summary", exact=True))
+    expect(summary).to_contain_text("Nothing blocks the approval")
+    expect(summary).to_contain_text("Worst-case cost")
     tour.check("admin-review-plan")
 
-    page.get_by_role("button", name="Approve and provision").click()
+    approve = page.get_by_role("button", name="Approve and provision")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    box = approve.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 768, f"the approve button is below the fold: {box}"
+    expect(page.get_by_label("Reason for rejecting")).to_be_in_viewport()
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # down the plan: the decision stays
+    expect(approve).to_be_in_viewport()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    approve.click()
     progress = page.locator("#progress")
     expect(progress).to_be_visible()
     page.evaluate("() => { window.portalTourSamePage = true; }")  # gone if the page reloads
@@ -368,4 +387,50 @@ def test_signing_out_ends_the_portal_and_the_entra_sessions(portal: Portal, tour
     sign_out(tour, photograph=True)
     tour.page.goto(f"{portal.url}/access/")
     expect(tour.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    tour.assert_no_errors()
+
+
+def _access_request_checked(requester, workspace: Workspace) -> ChangeRequest:  # type: ignore[no-untyped-def]
+    """A submitted request for a data scientist's access, its member found in Entra ID (as the worker stores)."""
+    spec = RequestSpec(members=(MemberSpec(principal="user2@contoso.com", persona="data_scientist"),))
+    cr = services.request_create(
+        requester=requester, kind=ChangeRequest.Kind.GRANT_ACCESS, spec=spec, workspace=workspace
+    )
+    services.request_submit(request_id=cr.pk, actor=requester)
+    answer = {"principal": "user2@contoso.com", "principal_type": "user", "field": "members.0.principal"}
+    found = {"object_id": "00000000-0000-0000-0000-000000000002", "display_name": "Ulf User"}
+    principal_checks.principal_check_record(
+        request_id=cr.pk, answers=[{**answer, **found, "problem": "", "hint": ""}]
+    )
+    return cr
+
+
+def test_an_admin_approves_and_rejects_from_the_queue(portal: Portal, tour: Tour) -> None:
+    tour.name = "queue"
+    alice = factories.team_lead("alice")
+    approved = _access_request_checked(alice, factories.WorkspaceFactory(owner=alice, team="queueone"))
+    rejected = _access_request_checked(alice, factories.WorkspaceFactory(owner=alice, team="queuetwo"))
+    page = tour.page
+    sign_in(tour, portal, "Ada Admin")
+    expect(page.get_by_role("heading", name="Approvals", exact=True)).to_be_visible()
+    tour.check("admin-queue-decisions")
+
+    page.get_by_role("button", name=f"Approve request #{approved.pk}").click()
+    expect(page.get_by_role("alert").filter(has_text=f"Request #{approved.pk} approved")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Approve request #{approved.pk}")).to_have_count(0)
+
+    page.locator("summary", has_text=f"Reject request #{rejected.pk}").click()
+    page.get_by_label(f"Reason for rejecting #{rejected.pk}").fill("Ulf moves to another team next week.")
+    tour.check("admin-queue-reject-reason")
+    page.get_by_role("button", name=f"Reject #{rejected.pk}").click()
+    expect(page.get_by_text("Nothing waiting for approval")).to_be_visible()
+
+    statuses = dict(
+        ChangeRequest.objects.filter(pk__in=[approved.pk, rejected.pk]).values_list("pk", "status")
+    )
+    assert statuses == {
+        approved.pk: ChangeRequest.Status.APPROVED,
+        rejected.pk: ChangeRequest.Status.REJECTED,
+    }
+    tour.assert_stayed_local()
     tour.assert_no_errors()

@@ -58,7 +58,7 @@ def test_bob_approves_alices_request(client, submitted, bob, rq_queue, django_ca
     assert event.actor == "bob"
     assert provisioning_jobs(rq_queue) == [provisioning_job_id(submitted.pk)]
     # The message tells what was done, not a status that would be stale once provisioning moves on.
-    assert f"Request #{submitted.pk} approved. Its provisioning is followed below." in _messages(response)
+    assert f"Request #{submitted.pk} approved; its page follows the provisioning." in _messages(response)
 
 
 def test_an_admin_cannot_approve_their_own_request(client, policy):
@@ -237,4 +237,4 @@ def test_decision_form_posts_to_approve_and_reject(rf, submitted, bob):
     assert html.count('name="csrfmiddlewaretoken"') == 2
     assert f'<label class="form-label" for="reject-reason-{submitted.pk}">' in html
     assert 'name="reason"' in html and "required" in html
-    assert "You are approving exactly the plan above" in html
+    assert "You approve exactly the plan on this page" in html

@@ -1,0 +1,123 @@
+"""What an admin needs to decide a request, at the top of its page and in the approval queue.
+
+The summary is read from what the request page has already loaded (the spec, the capacity check, the stored
+name and member checks): it adds no query. The queue offers a quick decision only when the stored checks say
+the request is clean and capacity cannot be in the way (it asks no cores); anything else is reviewed on the
+request's page, where the capacity check is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning.capacity import checks as capacity
+from provisioning.models import ChangeRequest
+from provisioning.problems import Problem
+from provisioning.spec import RequestSpec
+from provisioning.workflow import name_checks, principal_checks
+
+Kind = ChangeRequest.Kind
+Status = ChangeRequest.Status
+
+
+@dataclass(frozen=True)
+class RoleGroup:
+    """Role assignments of a plan that share a person (or group) or a scope."""
+
+    label: str
+    kind: str  # "principal" or the scope's resource type
+    assignments: list[dict[str, Any]]
+
+
+@dataclass
+class Summary:
+    """Who asks what and where, and what stands in the way of approving it."""
+
+    asks: list[str] = field(default_factory=list)
+    region: str = ""
+    environment: str = ""
+    names: str = ""  # "" (not checked for this kind) | "pending" | "free" | "taken"
+    members: str = ""  # "" (nobody to look up) | "pending" | "found" | "refused"
+    blocking: list[Problem] = field(default_factory=list)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def asks(spec: RequestSpec) -> list[str]:
+    """What the request asks for, counted ("3 clusters", "2 members added")."""
+    parts = [
+        (len(spec.clusters), "new cluster", "new clusters"),
+        (len(spec.cluster_updates), "cluster changed", "clusters changed"),
+        (len(spec.cluster_deletes), "cluster deleted", "clusters deleted"),
+        (len(spec.all_members()), "member added", "members added"),
+        (len(spec.persona_changes), "role changed", "roles changed"),
+        (len(spec.revoke), "member removed", "members removed"),
+    ]
+    return [_count(n, one, many) for n, one, many in parts if n]
+
+
+def _names_state(cr: ChangeRequest) -> str:
+    if cr.kind != Kind.NEW_WORKSPACE:
+        return ""
+    if cr.name_check is None:
+        return "pending" if cr.status == Status.SUBMITTED else ""
+    return "taken" if cr.names_taken else "free"
+
+
+def _members_state(cr: ChangeRequest) -> str:
+    if cr.principal_check is None:
+        return "pending" if cr.status == Status.SUBMITTED else ""
+    if not cr.principal_check:
+        return ""
+    return "refused" if cr.principals_refused else "found"
+
+
+def request_summary(cr: ChangeRequest, spec: RequestSpec, *, check: capacity.Check | None) -> Summary:
+    """The summary at the top of a request's page (no query: everything is loaded already)."""
+    workspace = spec.workspace or cr.workspace
+    blocking: list[Problem] = []
+    if cr.status == Status.SUBMITTED:
+        blocking = name_checks.taken_name_problems(cr) + principal_checks.refused_principal_problems(cr)
+        if check is not None:
+            blocking += check.problems()
+    return Summary(
+        asks=asks(spec),
+        region=workspace.region if workspace is not None else "",
+        environment=workspace.environment if workspace is not None else "",
+        names=_names_state(cr),
+        members=_members_state(cr),
+        blocking=blocking,
+    )
+
+
+def role_groups(assignments: list[dict[str, Any]], *, by: str) -> list[RoleGroup]:
+    """Role assignments grouped by person (``by="principal"``) or by scope, in the plan's order."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ra in assignments:
+        key = (ra["principal"], "principal") if by == "principal" else (ra["scope_name"], ra["scope_type"])
+        groups.setdefault(key, []).append(ra)
+    return [RoleGroup(label, kind, found) for (label, kind), found in groups.items()]
+
+
+def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec) -> str:
+    """Why the queue sends this request to its page rather than offering approval in the row ("" if it may).
+
+    Only what is stored on the request is read: the name and member checks. Capacity is not checked per row
+    (a query each), so a request asking for cores is decided on its page.
+    """
+    if cr.kind in (Kind.DECOMMISSION, Kind.REMEDIATE_DRIFT):
+        return "its plan is read from Azure: review it on its page"
+    if cr.kind == Kind.NEW_WORKSPACE and cr.name_check is None:
+        return "names are still being checked in Azure"
+    if cr.names_taken:
+        return "names are taken in Azure"
+    if cr.principal_check is None:
+        return "members are still being checked in Entra ID"
+    if cr.principals_refused:
+        return "Entra ID refuses some members"
+    if spec.clusters or spec.cluster_updates:
+        return "it asks for cores: check capacity on its page"
+    return ""
