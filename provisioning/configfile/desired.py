@@ -60,7 +60,9 @@ def _cluster_edits(
     ws: Workspace, wanted: tuple[ClusterSpec, ...]
 ) -> tuple[list[ClusterSpec], list[ClusterSpec], list[str]]:
     """Clusters to create, update (their whole new settings) and delete (names)."""
-    live = {c.name.lower(): c for c in ws.clusters.exclude(state__in=_GONE)}
+    # Only active rows: the day-2 plan is computed against them (``changes.approved_state``); a cluster an
+    # open request is still making is not the workspace's yet.
+    live = {c.name.lower(): c for c in ws.clusters.filter(state=ResourceState.ACTIVE)}
     creates, updates = [], []
     for c in wanted:
         current = live.get(c.name.lower())
@@ -79,7 +81,7 @@ def _member_edits(
     ws: Workspace, wanted: tuple[MemberSpec, ...]
 ) -> tuple[list[MemberSpec], list[MemberSpec], list[int], list[str]]:
     """Members to add, whose persona changes, to revoke (membership ids), and notes on what is left alone."""
-    live = list(ws.memberships.exclude(state__in=_GONE).order_by("pk"))
+    live = list(ws.memberships.filter(state=ResourceState.ACTIVE).order_by("pk"))
     by_name = {m.principal_name.lower(): m for m in live}
     adds, changes = [], []
     for m in wanted:

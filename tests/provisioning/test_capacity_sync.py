@@ -7,6 +7,7 @@ subscription would. The guard over the clusters that exist is in ``test_cluster_
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -154,6 +155,23 @@ def test_the_management_command_refreshes_and_prints(policy, standin, azure_clie
     assert "eastus2:" in out and "VM sizes" in out
     assert "standardDSv2Family: 24 of 48 vCPUs used" in out
     assert "cmdws/warm (outside the portal): min_nodes" in out
+
+
+def test_the_management_commands_json_gives_objects_not_formatted_strings(
+    policy, standin, azure_clients, capsys
+) -> None:
+    group = _outside_workspace(azure_clients, "jsonws")
+    _outside_cluster(azure_clients, group, "jsonws", "warm", min_instances=1)
+
+    call_command("capacity_refresh", "--json")
+
+    doc = json.loads(capsys.readouterr().out)
+    assert {"subscription_id": SUB, "region": "eastus2"}.items() <= doc["refresh"]["usages"][0].items()
+    assert all(isinstance(u["count"], int) for u in doc["refresh"]["usages"])
+    flag = next(f for f in doc["open_flags"] if f["cluster"] == "warm")
+    assert (flag["subscription_id"], flag["workspace"], flag["kind"]) == (SUB, "jsonws", "min_nodes")
+    assert flag["resource_group"] and "/" not in flag["resource_group"]
+    assert flag["azure_id"].lower().endswith("/workspaces/jsonws/computes/warm")
 
 
 # --- workspace quota from the team's budget ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from provisioning.configfile import export_config
 from provisioning.models import AuditEvent, ChangeRequest, Membership, ResourceState, Workspace
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
+from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +175,23 @@ def _members() -> tuple[MemberSpec, ...]:
     from tests.provisioning.test_config_yaml import TUTORIAL_CONFIG_MEMBERS
 
     return TUTORIAL_CONFIG_MEMBERS
+
+
+def test_a_file_for_a_workspace_still_being_provisioned_is_planned_not_a_crash(
+    policy, alice, bob, tmp_path
+) -> None:
+    # Its clusters and members are pending: not yet the approved state a day-2 plan is computed against.
+    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True)
+    path = tmp_path / "config.yml"
+    path.write_text(export_config(cr.workspace).replace("nodes: 1, 2, 1", "nodes: 1, 4, 1"))
+
+    out, err = run("plan_config", str(path), json=True)
+    changes = json.loads(out)["changes"]
+    assert {(c["action"], c["object"]) for c in changes} <= {
+        ("create", "cluster"),
+        ("create", "member"),
+        ("create", "group"),
+    }
+    assert "already has a cluster named 'ds13-v2-2ndclust'" in err
+    with pytest.raises(CommandError, match="already has a cluster named"):
+        run("import_config", str(path), requester="alice", submit=True)

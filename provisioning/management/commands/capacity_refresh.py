@@ -3,6 +3,15 @@
 The same work as the periodic ``provisioning.jobs.capacity_check``, run in this process (no worker or
 Redis needed): the size catalog and core usages of every allowed subscription and region, then the
 guard over every AmlCompute cluster. Exits non-zero when a region or subscription could not be read.
+
+``--json`` prints one document of objects (no value needs parsing)::
+
+    {"refresh": {"sizes": {region: count}, "usages": [{"subscription_id", "region", "count"}],
+                 "errors": [message]},
+     "guard": {"clusters", "flagged", "opened", "resolved", "errors": [message]},
+     "usages": [{"subscription_id", "region", "scope", "family", "name", "current", "limit"}],
+     "open_flags": [{"subscription_id", "region", "resource_group", "workspace", "cluster", "azure_id",
+                     "kind", "detail", "managed_by_portal", "first_seen"}]}
 """
 
 from __future__ import annotations
@@ -36,8 +45,12 @@ def open_flag_rows() -> list[dict[str, Any]]:
     """Every open cluster flag: where, which cluster, what is wrong, since when."""
     return [
         {
-            "workspace": f"{f.resource_group}/{f.workspace_name}",
+            "subscription_id": f.subscription_id,
+            "region": f.region,
+            "resource_group": f.resource_group,
+            "workspace": f.workspace_name,
             "cluster": f.cluster_name,
+            "azure_id": f.azure_id,
             "kind": f.kind,
             "detail": f.detail,
             "managed_by_portal": f.managed_by_portal,
@@ -47,6 +60,15 @@ def open_flag_rows() -> list[dict[str, Any]]:
             "workspace_name", "cluster_name"
         )
     ]
+
+
+def refresh_document(refresh: dict[str, Any]) -> dict[str, Any]:
+    """The refresh's summary for scripts: its usages keyed by "subscription/region" become objects."""
+    usages = []
+    for key, count in refresh["usages"].items():
+        subscription, _, region = key.partition("/")
+        usages.append({"subscription_id": subscription, "region": region, "count": count})
+    return {"sizes": refresh["sizes"], "usages": usages, "errors": refresh["errors"]}
 
 
 class Command(BaseCommand):
@@ -61,7 +83,7 @@ class Command(BaseCommand):
         errors = [*refresh["errors"], *guard["errors"]]
         if options["json"]:
             report = {
-                "refresh": refresh,
+                "refresh": refresh_document(refresh),
                 "guard": guard,
                 "usages": usage_rows(),
                 "open_flags": open_flag_rows(),
@@ -89,5 +111,6 @@ class Command(BaseCommand):
         for flag in open_flag_rows():
             origin = "portal" if flag["managed_by_portal"] else "outside the portal"
             self.stdout.write(
-                f"  {flag['workspace']}/{flag['cluster']} ({origin}): {flag['kind']}: {flag['detail']}"
+                f"  {flag['resource_group']}/{flag['workspace']}/{flag['cluster']} ({origin}): "
+                f"{flag['kind']}: {flag['detail']}"
             )
