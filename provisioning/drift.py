@@ -314,7 +314,7 @@ class _Expected:
 
 
 def expected_assignments(approved: Approved) -> list[_Expected]:
-    """The role assignments every active member with a known object id should hold (DESIGN section 5)."""
+    """The role assignments every active member with a known object id should hold (the role matrix, `provisioning.plan.ROLE_MATRIX`)."""
     plan = {"subscription_id": approved.subscription_id, "names": approved.names}
     found = []
     for member in approved.members:

@@ -13,7 +13,7 @@ from provisioning import naming
 from provisioning.arm import CUSTOM_ROLES, OWNERSHIP_TAG, OWNERSHIP_VALUE
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
 
-# DESIGN section 5: least privilege per persona and scope. Built-in roles are looked up by name at
+# The role matrix (README "Roles granted"): least privilege per persona and scope. Built-in roles are looked up by name at
 # run time; "Team Lead" and "Data Scientist" are the portal's custom roles.
 ROLE_MATRIX: dict[str, dict[str, str]] = {
     "team_lead": {

@@ -1,4 +1,4 @@
-"""The one factory of Azure SDK clients (DESIGN section 6): credential, endpoints, Graph session.
+"""The one factory of Azure SDK clients: credential, endpoints, Graph session.
 
 Endpoints come from settings (AZURE_ARM_ENDPOINT, AZURE_AUTHORITY_HOST, GRAPH_ENDPOINT), so the same
 code talks to public Azure, a sovereign cloud or the local stand-in; TLS trust follows

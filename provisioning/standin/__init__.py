@@ -1,7 +1,7 @@
 """A local stand-in for Azure (Entra ID, ARM, Graph) that the real SDK clients talk to over HTTPS.
 
 Used by the tests and by ``manage.py demo`` / ``manage.py azure_standin``; it never imports ``azure.*``.
-See ``StandIn`` for the API and DESIGN.md section 7 for what it is for.
+See ``StandIn`` for the API, and the README (the quick start and the tests) for what it is for.
 """
 
 from provisioning.standin.faults import REALISTIC_LATENCY

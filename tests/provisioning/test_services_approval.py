@@ -20,7 +20,7 @@ from tests.provisioning.change_requests import Status, actions, approved, proble
 
 pytestmark = pytest.mark.django_db
 
-# DESIGN section 5, written out again here so the plan is checked against the design, not against itself.
+# The role matrix (README "Roles granted"), written out again here so the plan is checked against the design, not against itself.
 ROLES = {
     "team_lead": {
         "resource_group": "Reader",
