@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import personas
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.views.filters import QueueFilterForm, with_spec_team
 from provisioning.workflow import selectors, services
 
 Status = ChangeRequest.Status
@@ -63,14 +64,19 @@ def _queue_row(cr: ChangeRequest) -> QueueRow:
 @login_required
 @require_GET
 def approval_queue(request: HttpRequest) -> HttpResponse:
-    """Submitted requests waiting for a decision (oldest first, 25 a page), and the latest ten decisions."""
+    """Submitted requests waiting for a decision (oldest first, 25 a page, filtered), and the latest ten decisions."""
     _require_admin(request.user)
     visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
-    page = Paginator(selectors.approval_queue(request.user).defer("plan", "name_check"), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    form = QueueFilterForm(request.GET)
+    waiting = form.filter_requests(
+        with_spec_team(selectors.approval_queue(request.user).defer("plan", "name_check"))
     )
+    page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "nav": "approvals",
+        "form": form,
+        "filtered": form.is_filtered(),
+        "sort": form.current_sort,
         "page_obj": page,
         "waiting": [_queue_row(cr) for cr in page],
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
