@@ -237,6 +237,7 @@ class QueueFilterForm(RequestSearchForm):
             ("requester", "Requester"),
             ("kind", "Kind"),
         ],
+        error_messages={"invalid_choice": "Unknown sort “%(value)s”: choose one of the orders offered."},
     )
     field_order = ["team", "requester", "workspace", "kind", "date_from", "date_to", "sort"]
 
