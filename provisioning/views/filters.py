@@ -19,12 +19,9 @@ from provisioning.models import ChangeRequest, Environment, ResourceState, Works
 
 # A team is written as the naming convention has it (``bluegranit``), or with its department (``bgmr/bluegranit``).
 TEAM_HELP = "A team, or department/team"
-MAX_WORDS = 5
+MAX_WORDS = 5  # a requester's search: each word must match the name, UPN or display name
 # Dates beyond these are typing mistakes (and the end of year 9999 has no next day to compare with).
-FIRST_DAY, LAST_DAY = (
-    date(2000, 1, 1),
-    date(2999, 12, 31),
-)  # a requester's search: each word must match the name, UPN or display name
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class ListFilterForm(forms.Form):
@@ -72,9 +69,6 @@ class ListFilterForm(forms.Form):
     def is_filtered(self) -> bool:
         """Whether any filter (not the sort) is set."""
         return any(self.data.get(name) for name in self.fields if name != "sort")
-
-    def visible_fields(self) -> list[Any]:
-        return [field for field in self if not field.is_hidden]
 
     def full_clean(self) -> None:
         super().full_clean()
