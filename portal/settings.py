@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.personas",
+                "provisioning.context_processors.approvals_waiting",
             ],
         },
     },

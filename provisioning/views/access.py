@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from provisioning.models import Cluster, Membership, ResourceState, Workspace
+from provisioning.views.filters import AccessSearchForm
 from provisioning.workflow import selectors
 
 PAGE_SIZE = 20
@@ -57,14 +58,22 @@ def _card(membership: Membership) -> AccessCard:
 @login_required
 @require_GET
 def my_access(request: HttpRequest) -> HttpResponse:
-    """The workspaces the user is a member of: persona, state, clusters and connection details."""
+    """The workspaces the user is a member of (found by name or team): persona, state, clusters, connection."""
+    form = AccessSearchForm(request.GET)
     live_clusters = Cluster.objects.exclude(state=ResourceState.REVOKED).order_by("name")
-    memberships = selectors.memberships_of(request.user).prefetch_related(
+    memberships = form.filter_memberships(selectors.memberships_of(request.user)).prefetch_related(
         Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters")
     )
     page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = [_card(m) for m in page]
-    return render(request, "provisioning/my_access.html", {"nav": "access", "cards": cards, "page_obj": page})
+    context = {
+        "nav": "access",
+        "cards": cards,
+        "page_obj": page,
+        "form": form,
+        "filtered": form.is_bound and bool(request.GET.get("q")),
+    }
+    return render(request, "provisioning/my_access.html", context)
 
 
 @login_required

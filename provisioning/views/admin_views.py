@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import personas
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.views.filters import QueueFilterForm, with_spec_team
 from provisioning.views.summary import quick_approval_blocker
 from provisioning.workflow import selectors, services
 
@@ -78,15 +79,18 @@ def _after_decision(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
 @login_required
 @require_GET
 def approval_queue(request: HttpRequest) -> HttpResponse:
-    """Submitted requests waiting for a decision (oldest first, 25 a page), and the latest ten decisions."""
+    """Submitted requests waiting for a decision (oldest first, 25 a page, filtered), and the latest ten decisions."""
     _require_admin(request.user)
     visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
+    form = QueueFilterForm(request.GET)
     # The stored name and member checks are read: the rows offer a decision only when they are clean.
-    page = Paginator(selectors.approval_queue(request.user).defer("plan"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    waiting = form.filter_requests(with_spec_team(selectors.approval_queue(request.user).defer("plan")))
+    page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "nav": "approvals",
+        "form": form,
+        "filtered": form.is_filtered(),
+        "sort": form.current_sort,
         "page_obj": page,
         "waiting": [_queue_row(cr, request.user) for cr in page],
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),

@@ -432,5 +432,58 @@ def test_an_admin_approves_and_rejects_from_the_queue(portal: Portal, tour: Tour
         approved.pk: ChangeRequest.Status.APPROVED,
         rejected.pk: ChangeRequest.Status.REJECTED,
     }
+
+
+def test_an_admin_finds_requests_by_team_and_by_the_requesters_name(portal: Portal, tour: Tour) -> None:
+    """Ada Admin sees how many wait in the nav, then finds a request by its team and by who asked."""
+    tour.name = "find"
+    from accounts import personas
+
+    dana = factories.UserFactory(username="dana", first_name="Dana Whitfield", persona=personas.TEAM_LEAD)
+    alice = factories.team_lead("alice")
+    asked = {}
+    for person, team in ((dana, "orca"), (alice, TEAM)):
+        cr = services.request_create(
+            requester=person, kind=ChangeRequest.Kind.NEW_WORKSPACE, spec=factories.tutorial_spec(team=team)
+        )
+        asked[team] = services.request_submit(request_id=cr.pk, actor=person).pk
+    page = tour.page
+    sign_in(tour, portal, "Ada Admin")
+    nav = page.get_by_role("navigation", name="Main navigation")
+    expect(nav.get_by_role("link", name=re.compile(r"^Approvals 2 waiting"))).to_be_visible()
+
+    nav.get_by_role("link", name="Requests", exact=True).click()
+    expect(page.get_by_role("heading", name="Requests", exact=True)).to_be_visible()
+    rows = page.get_by_role("table", name="Your requests").get_by_role("row")
+    expect(rows).to_have_count(3)  # the header and both requests
+    filters = page.get_by_role("form", name="Filter the requests")
+    filters.get_by_label("Team", exact=True).fill("orca")
+    filters.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text=f"#{asked['orca']}")).to_contain_text("Dana Whitfield")
+    assert "team=orca" in page.url
+    tour.check("admin-requests-by-team")
+
+    filters.get_by_role("link", name="Clear").click()
+    expect(rows).to_have_count(3)
+    filters.get_by_label("Requested by").fill("whitfield")
+    filters.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text=f"#{asked['orca']}")).to_be_visible()
+    expect(filters.get_by_label("Requested by")).to_have_value("whitfield")  # the search stays in the form
+    workspace_header = page.get_by_role("columnheader", name=re.compile(r"^Workspace"))
+    workspace_header.get_by_role("link").click()  # sorting keeps the search
+    expect(workspace_header).to_have_attribute("aria-sort", "ascending")
+    expect(rows).to_have_count(2)
+    assert "requester=whitfield" in page.url and "sort=workspace" in page.url
+
+    nav.get_by_role("link", name=re.compile(r"^Approvals")).click()
+    queue = page.get_by_role("form", name="Filter the waiting requests")
+    queue.get_by_label("Team", exact=True).fill(TEAM)
+    queue.get_by_role("button", name="Filter").click()
+    waiting = page.get_by_role("table", name="Submitted requests waiting for a decision").get_by_role("row")
+    expect(waiting).to_have_count(2)
+    expect(waiting.filter(has_text=f"#{asked[TEAM]}")).to_be_visible()
+    tour.check("admin-approvals-by-team")
     tour.assert_stayed_local()
     tour.assert_no_errors()

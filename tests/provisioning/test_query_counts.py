@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
+from provisioning.context_processors import approvals_waiting_key
 from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota
 from provisioning.spec import ClusterSpec, RequestSpec
 from provisioning.workflow import services
@@ -36,6 +38,8 @@ APPROVE_CLUSTERS = 21
 REQUEST_PAGE = 11
 DRAFT_PAGE = 15
 CAPACITY_PAGE = 27  # a first view (the held and pending cores computed); 23 while they are kept
+# An admin's page counts the approvals waiting for the nav (one COUNT, then kept for 30 s): pins are cold.
+NAV_COUNT = 1
 
 
 def _catalog() -> None:
@@ -132,7 +136,7 @@ def test_the_page_of_a_waiting_request(
     cr = waiting[0]
     client.force_login(User.objects.get(username=who))
 
-    with django_assert_max_num_queries(REQUEST_PAGE):
+    with django_assert_max_num_queries(REQUEST_PAGE + (NAV_COUNT if who == "bob" else 0)):
         response = client.get(reverse("provisioning:request_detail", args=[cr.pk]))
 
     assert response.status_code == 200
@@ -163,7 +167,7 @@ def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_
     _teams(0, teams)
     client.force_login(bob)
 
-    with django_assert_max_num_queries(CAPACITY_PAGE):
+    with django_assert_max_num_queries(CAPACITY_PAGE + NAV_COUNT):
         response = client.get(reverse("provisioning:capacity"))
 
     assert response.status_code == 200
@@ -179,6 +183,7 @@ def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Cl
     with CaptureQueriesContext(connection) as five:
         client.get(url)
     _teams(5, TEAMS)
+    cache.delete(approvals_waiting_key(bob))  # both views count the approvals waiting
     with CaptureQueriesContext(connection) as twenty:
         response = client.get(url)
 
