@@ -20,17 +20,6 @@ from tests import factories
 pytest_plugins = ["tests.standin_plugin", "tests.worker_plugin"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests run first, whatever paths are given.
-
-    They restore the migrated data (``serialized_rollback``), content types included, under the ids the
-    migrations gave them. A transactional test's flush before them recreates the content types under new
-    ids, and the restore then fails on a duplicate (``pytest tests/provisioning tests/browser``). Run first,
-    they find the database as migrated. The sort is stable: every other order is kept.
-    """
-    items.sort(key=lambda item: 0 if "browser" in item.nodeid.split("::")[0].split("/") else 1)
-
-
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """The test database lets Django empty the audit table between transactional tests.
