@@ -45,6 +45,7 @@ from provisioning.workflow.reconcile import RECONCILE_WORKSPACE_JOB, reconcile_j
 from provisioning.workflow.transitions import (
     RequestError,
     TransitionError,
+    request_made,
     request_transition,
     resource_transition,
 )
@@ -143,22 +144,14 @@ def decommission_request(
             raise PermissionDenied("only the workspace's team leads or an admin may decommission it")
         _require_decommissionable(ws)
         spec = {**RequestSpec().to_json(), "decommission": {"reason": reason, "keep_data": bool(keep_data)}}
-        cr = ChangeRequest.objects.create(
+        cr = request_made(
+            actor=requester,
+            message=f"decommission: {reason}",
             kind=Kind.DECOMMISSION,
             requester=requester,
             workspace=ws,
             workspace_name=ws.workspace_name,
             spec=spec,
-        )
-        audit_record(
-            actor=requester,
-            action="request.created",
-            obj=cr,
-            object_type="change_request",
-            request_id=cr.pk,
-            workspace_name=ws.workspace_name,
-            after=cr.spec,
-            message=f"decommission: {reason}",
         )
         if submit:
             decommission_submitted(cr)

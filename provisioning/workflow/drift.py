@@ -42,7 +42,12 @@ from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
 from provisioning.steps import StepSpec, steps_for_plan
 from provisioning.workflow.reconcile import drift_audit
-from provisioning.workflow.transitions import RequestError, request_transition, resource_transition
+from provisioning.workflow.transitions import (
+    RequestError,
+    request_made,
+    request_transition,
+    resource_transition,
+)
 
 Status = DriftItem.Status
 MAX_ITEMS = 500
@@ -437,22 +442,14 @@ def _remediation_request(
 ) -> ChangeRequest:
     """The request that carries the remediation: asked and approved by the same admin, through the door."""
     labels = ", ".join(_label(i) for i in items)
-    cr = ChangeRequest.objects.create(
+    cr = request_made(
+        actor=actor,
+        message=f"remediation of drift {labels}",
         kind=ChangeRequest.Kind.REMEDIATE_DRIFT,
         requester=actor,
         workspace=ws,
         workspace_name=ws.workspace_name,
         spec={**RequestSpec().to_json(), "drift_items": [i.pk for i in items]},
-    )
-    audit_record(
-        actor=actor,
-        action="request.created",
-        obj=cr,
-        object_type="change_request",
-        request_id=cr.pk,
-        workspace_name=ws.workspace_name,
-        after=cr.spec,
-        message=f"remediation of drift {labels}",
     )
     now = timezone.now()
     request_transition(

@@ -30,6 +30,7 @@ from provisioning.workflow.transitions import (
     RequestError,
     TransitionError,
     request_locked,
+    request_made,
     request_transition,
     resource_transition,
 )
@@ -99,7 +100,9 @@ def request_create(
         )
     try:
         with transaction.atomic():
-            cr = ChangeRequest.objects.create(
+            cr = request_made(
+                actor=requester,
+                message=f"copied from request #{copied_from}" if copied_from else "",
                 kind=kind,
                 requester=requester,
                 workspace=workspace,
@@ -107,16 +110,6 @@ def request_create(
                 spec=spec.to_json(),
                 copied_from_id=copied_from,
                 form_token=form_token,
-            )
-            audit_record(
-                actor=requester,
-                action="request.created",
-                obj=cr,
-                object_type="change_request",
-                request_id=cr.pk,
-                workspace_name=cr.workspace_name,
-                after=cr.spec,
-                message=f"copied from request #{copied_from}" if copied_from else "",
             )
     except IntegrityError:
         made = _made_by_form(requester, form_token) if form_token else None

@@ -34,6 +34,23 @@ def _summary(cr: ChangeRequest) -> dict[str, Any]:
     return {"status": cr.status, "kind": cr.kind, "workspace_name": cr.workspace_name}
 
 
+def request_made(*, actor: Any, message: str = "", **fields: Any) -> ChangeRequest:
+    """A new request (a draft) saved with ``fields`` and audited as ``request.created`` (caller holds the
+    transaction): every kind of request is born through here."""
+    cr = ChangeRequest.objects.create(**fields)
+    audit_record(
+        actor=actor,
+        action="request.created",
+        obj=cr,
+        object_type="change_request",
+        request_id=cr.pk,
+        workspace_name=cr.workspace_name,
+        after=cr.spec,
+        message=message,
+    )
+    return cr
+
+
 def request_locked(request_id: int) -> ChangeRequest:
     """The request, row-locked until the caller's transaction ends (the one way to change its status)."""
     try:
