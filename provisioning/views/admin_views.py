@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
@@ -12,14 +13,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
+from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
 from provisioning.views.filters import QueueFilterForm, with_spec_team
-from provisioning.views.summary import quick_approval_blocker
+from provisioning.views.summary import capacity_verdict, quick_approval_blocker
 from provisioning.workflow import selectors, services
 
 Status = ChangeRequest.Status
@@ -27,6 +30,8 @@ DECIDED = (Status.APPROVED, Status.REJECTED, Status.PROVISIONING, Status.SUCCEED
 RECENTLY_DECIDED_COUNT = 10
 # A decision page: a screenful to decide now, and the last few decisions for context.
 PAGE_SIZE = 25
+# The queue's address a decision returns to: its path and filters, never more.
+MAX_BACK_LENGTH = 1000
 
 
 class RejectForm(forms.Form):
@@ -50,6 +55,7 @@ class QueueRow:
     revocations: int
     can_decide: bool  # the admin may decide it (not their own, not their first approval)
     blocker: str  # why it is decided on its page rather than in the row ("" when the row may decide it)
+    capacity: str  # "" (asks no cores), "fits", "over" or "unchecked"
 
 
 def _require_admin(user: Any) -> None:
@@ -57,22 +63,47 @@ def _require_admin(user: Any) -> None:
         raise PermissionDenied("only portal administrators can approve or reject requests")
 
 
-def _queue_row(cr: ChangeRequest, user: Any) -> QueueRow:
-    spec = RequestSpec.from_json(cr.spec)
-    return QueueRow(
-        cr=cr,
-        clusters=len(spec.clusters),
-        members=len(spec.all_members()),
-        revocations=len(spec.revoke),
-        can_decide=cr.can_approve(user),
-        blocker=quick_approval_blocker(cr, spec),
-    )
+def _queue_rows(requests: list[ChangeRequest], user: Any) -> list[QueueRow]:
+    """The page's rows, their capacity checked together (a fixed number of queries for the page)."""
+    checks = capacity.requests_checks(requests)
+    rows = []
+    for cr in requests:
+        spec = RequestSpec.from_json(cr.spec)
+        rows.append(
+            QueueRow(
+                cr=cr,
+                clusters=len(spec.clusters) + len(spec.cluster_updates),
+                members=len(spec.all_members()),
+                revocations=len(spec.revoke),
+                can_decide=cr.can_approve(user),
+                blocker=quick_approval_blocker(cr, spec, checks[cr.pk]),
+                capacity=capacity_verdict(spec, checks[cr.pk]),
+            )
+        )
+    return rows
+
+
+def _queue_back(value: str) -> str | None:
+    """The approval queue's address to go back to (its filters, sort and page kept), if ``value`` is one.
+
+    Only the queue's own path is followed, with its query string (bounded): never another page or host.
+    """
+    queue = reverse("provisioning:approval_queue")
+    if value == "queue":
+        return queue
+    if len(value) > MAX_BACK_LENGTH:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path != queue:
+        return None
+    return f"{queue}?{parts.query}" if parts.query else queue
 
 
 def _after_decision(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
-    """Back to where the admin decided: the approval queue's row, or the request's page."""
-    if request.POST.get("next") == "queue":
-        return redirect("provisioning:approval_queue")
+    """Back to where the admin decided: the approval queue as it was filtered, or the request's page."""
+    back = _queue_back(request.POST.get("next", ""))
+    if back is not None:
+        return redirect(back)
     return redirect("provisioning:request_detail", pk=cr.pk)
 
 
@@ -92,7 +123,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         "filtered": form.is_filtered(),
         "sort": form.current_sort,
         "page_obj": page,
-        "waiting": [_queue_row(cr, request.user) for cr in page],
+        "waiting": _queue_rows(list(page), request.user),
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
         "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
     }

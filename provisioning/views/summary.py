@@ -2,8 +2,8 @@
 
 The summary is read from what the request page has already loaded (the spec, the capacity check, the stored
 name and member checks): it adds no query. The queue offers a quick decision only when the stored checks say
-the request is clean and capacity cannot be in the way (it asks no cores); anything else is reviewed on the
-request's page, where the capacity check is made.
+the request is clean and its capacity check (made for the whole page in a fixed number of queries) finds it
+within every budget and quota; anything else is reviewed on the request's page.
 """
 
 from __future__ import annotations
@@ -102,11 +102,12 @@ def role_groups(assignments: list[dict[str, Any]], *, by: str) -> list[RoleGroup
     return [RoleGroup(label, kind, found) for (label, kind), found in groups.items()]
 
 
-def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec) -> str:
+def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec, check: capacity.Check) -> str:
     """Why the queue sends this request to its page rather than offering approval in the row ("" if it may).
 
-    Only what is stored on the request is read: the name and member checks. Capacity is not checked per row
-    (a query each), so a request asking for cores is decided on its page.
+    What is read: the stored name and member checks, and the request's capacity check (``check``, made for
+    the whole page at once by ``capacity.requests_checks``). A request that goes over a budget or quota, or
+    whose capacity could not be checked in full, is decided on its page, where the figures and notes show.
     """
     if cr.kind in (Kind.DECOMMISSION, Kind.REMEDIATE_DRIFT):
         return "its plan is read from Azure: review it on its page"
@@ -118,6 +119,19 @@ def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec) -> str:
         return "members are still being checked in Entra ID"
     if cr.principals_refused:
         return "Entra ID refuses some members"
-    if spec.clusters or spec.cluster_updates:
-        return "it asks for cores: check capacity on its page"
+    if check.problems():
+        return "it goes over a budget or quota"
+    if check.over:
+        return "it goes over a budget or quota and needs two approvals: weigh it on its page"
+    if check.notes:
+        return "its capacity could not be checked in full: read the notes on its page"
     return ""
+
+
+def capacity_verdict(spec: RequestSpec, check: capacity.Check) -> str:
+    """One word on capacity for the queue's row: "" (no cores asked), "fits", "over" or "unchecked"."""
+    if not (spec.clusters or spec.cluster_updates):
+        return ""
+    if check.over:
+        return "over"
+    return "unchecked" if check.notes else "fits"

@@ -25,10 +25,37 @@
       element.textContent = new Intl.DateTimeFormat(undefined, options).format(when);
       element.setAttribute("data-local", "");
     });
+    // A column header's "(UTC)" is true only of the server's text: the cells now carry their own zone.
+    root.querySelectorAll("[data-utc-note]").forEach(function (note) {
+      note.remove();
+    });
+  }
+
+  // A list's search form sends only the filters that are set: "?team=blue" rather than "?team=blue&requester=
+  // &workspace=&...". Emptied fields are disabled for the submission and enabled again when the page is shown
+  // from the browser's history.
+  function dropEmptyFilters(event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-list-filters]")) {
+      return;
+    }
+    form.querySelectorAll("input[name], select[name]").forEach(function (field) {
+      if (field.value === "" && !field.disabled) {
+        field.disabled = true;
+        field.setAttribute("data-emptied", "");
+      }
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+  });
+  document.addEventListener("submit", dropEmptyFilters);
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("[data-emptied]").forEach(function (field) {
+      field.disabled = false;
+      field.removeAttribute("data-emptied");
+    });
   });
   // After an outerHTML swap the event's target may be the element replaced: convert what is new anywhere.
   document.addEventListener("htmx:afterSettle", function () {

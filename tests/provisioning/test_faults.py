@@ -72,8 +72,8 @@ def test_throttling_with_retry_after_is_waited_out(
     # requests (the 429 answer, then azure-core's retry that succeeded).
     creates = [r for r in standin.state.requests if r.operation == "storage.create"]
     throttled_path = next(r.path for r in creates if r.status == 429)
-    assert [r.status for r in creates if r.path == throttled_path][0] == 429
-    retried = [r.status for r in creates if r.path == throttled_path][1:]
+    first, *retried = [r.status for r in creates if r.path == throttled_path]
+    assert first == 429
     assert retried and all(c < 300 for c in retried)
     assert [r.status for r in creates].count(429) == 1
     assert len(standin.state.list_resources("storage")) == 2
