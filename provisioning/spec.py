@@ -7,7 +7,7 @@ role assignment to be made.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from provisioning import naming
@@ -85,6 +85,13 @@ class RequestSpec:
     cluster_updates: tuple[ClusterSpec, ...] = field(default_factory=tuple)
     cluster_deletes: tuple[str, ...] = field(default_factory=tuple)
     persona_changes: tuple[MemberSpec, ...] = field(default_factory=tuple)
+
+    def with_lead(self, principal: str) -> RequestSpec:
+        """This request with ``principal`` as a team lead first among its members (unchanged when they are
+        a member already, in any persona: the request says how they join)."""
+        if not principal or any(m.principal.lower() == principal.lower() for m in self.members):
+            return self
+        return replace(self, members=(MemberSpec(principal, "team_lead"), *self.members))
 
     def all_members(self) -> tuple[MemberSpec, ...]:
         """Members to grant, with the new workspace's security group (as a data scientist group)."""

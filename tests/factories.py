@@ -334,7 +334,10 @@ class ChangeRequestFactory(factory.django.DjangoModelFactory):
         if isinstance(spec, dict):
             spec = RequestSpec.from_json(spec)
 
-        cr = services.request_create(requester=requester, kind=kind, spec=spec, workspace=workspace)
+        # The requester joins only when the spec names them: tests say exactly who the members are.
+        cr = services.request_create(
+            requester=requester, kind=kind, spec=spec, workspace=workspace, lead_joins=False
+        )
         if status == Status.CANCELLED:
             services.request_cancel(request_id=cr.pk, actor=requester)
         elif status != Status.DRAFT:

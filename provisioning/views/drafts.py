@@ -41,6 +41,7 @@ def save_draft(
             spec=spec,
             workspace=workspace,
             form_token=str(request.POST.get("form_token", "")),
+            lead_joins=request.POST.get("lead_joins") == "1",
         )
     except services.TransitionError as exc:
         assert cr is not None  # nosec B101 # only an existing request can be in the wrong status (mypy narrowing)

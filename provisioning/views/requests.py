@@ -137,6 +137,9 @@ def _render_form(
         "workspace": workspace,
         "title": f"Edit draft #{cr.pk}" if cr else TITLES[forms.kind],
         "form_token": form_token(request),
+        # A new workspace's requester joins it as a team lead unless they untick this (kept when re-shown).
+        "offer_lead_joins": cr is None and forms.kind == Kind.NEW_WORKSPACE,
+        "lead_joins": request.method != "POST" or request.POST.get("lead_joins") == "1",
     }
     if forms.workspace_form is not None:
         context.update(name_preview(forms.workspace_form.data))

@@ -77,14 +77,19 @@ def request_create(
     workspace: Workspace | None = None,
     copied_from: int | None = None,
     form_token: str = "",
+    lead_joins: bool = True,
 ) -> ChangeRequest:
     """Save a new draft. Team leads request new workspaces, and changes to workspaces they manage.
 
     ``form_token``: the one-time token of the form posted; the same form posted again (a double click, a
-    browser resending) gives back the request it made instead of a second one.
+    browser resending) gives back the request it made instead of a second one. ``lead_joins``: the team lead
+    asking for a new workspace becomes its first member, as a team lead, unless the request says otherwise
+    (its members are then exactly those it names).
     """
     if not personas.is_team_lead(requester):
         raise PermissionDenied("only team leads can make requests")
+    if kind == Kind.NEW_WORKSPACE and lead_joins:
+        spec = spec.with_lead(requester.upn or requester.email)
     _require_within_bounds(spec)
     form_token = form_token.strip()[:64] if FORM_TOKEN.fullmatch(form_token.strip()[:64]) else ""
     if form_token and (made := _made_by_form(requester, form_token)) is not None:
@@ -151,6 +156,7 @@ def request_copy(*, request_id: int, actor: User) -> ChangeRequest:
         spec=RequestSpec.from_json(cr.spec),
         workspace=cr.workspace,
         copied_from=cr.pk,
+        lead_joins=False,  # the copy's members are the original's, as decided
     )
 
 

@@ -74,7 +74,9 @@ def test_the_services_refuse_past_the_bounds_even_for_a_draft(policy, alice) -> 
         services.request_create(requester=alice, kind="new_workspace", spec=too_many)
     assert raised.value.problems[0].field == "members"
 
-    draft = services.request_create(requester=alice, kind="new_workspace", spec=tutorial_spec())
+    draft = services.request_create(
+        requester=alice, kind="new_workspace", spec=tutorial_spec(), lead_joins=False
+    )
     sneaky = RequestSpec(
         workspace=tutorial_workspace(), clusters=(ClusterSpec(f"cpu{RLO}laicnanif", "STANDARD_DS3_V2"),)
     )

@@ -222,7 +222,7 @@ class RequestWorkflow(RuleBasedStateMachine):
     @initialize(target=requests, team=TEAMS)
     def first_request(self, team: str) -> int:
         return services.request_create(
-            requester=self.users["alice"], kind=NEW, spec=tutorial_spec(team=team)
+            requester=self.users["alice"], kind=NEW, spec=tutorial_spec(team=team), lead_joins=False
         ).pk
 
     @rule(target=requests, who=st.sampled_from(("alice", "charlie", "erin")), team=TEAMS)
@@ -236,7 +236,9 @@ class RequestWorkflow(RuleBasedStateMachine):
     def create(self, who: str, team: str) -> Any:
         user = self.users[who]
         try:
-            cr = services.request_create(requester=user, kind=NEW, spec=tutorial_spec(team=team))
+            cr = services.request_create(
+                requester=user, kind=NEW, spec=tutorial_spec(team=team), lead_joins=False
+            )
         except PermissionDenied:
             assert not personas.is_team_lead(user)
             return multiple()

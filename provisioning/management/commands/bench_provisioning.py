@@ -112,7 +112,7 @@ class Command(BaseCommand):
                 *(MemberSpec(u, "data_scientist") for u in SCIENTISTS),
             ),
         )
-        cr = services.request_create(requester=lead, kind="new_workspace", spec=spec)
+        cr = services.request_create(requester=lead, kind="new_workspace", spec=spec, lead_joins=False)
         services.request_submit(request_id=cr.pk, actor=lead)
         services.request_approve(request_id=cr.pk, approver=admin)
         return cr.pk

@@ -68,8 +68,14 @@ class Command(BaseCommand):
                 )
                 return
             with transaction.atomic():
+                # The file is the desired state: its members are the workspace's, the requester included
+                # only when it names them (else the next plan_config would remove them again).
                 cr = services.request_create(
-                    requester=requester, kind=desired.kind, spec=desired.spec, workspace=desired.workspace
+                    requester=requester,
+                    kind=desired.kind,
+                    spec=desired.spec,
+                    workspace=desired.workspace,
+                    lead_joins=False,
                 )
                 if options["submit"]:
                     cr = services.request_submit(request_id=cr.pk, actor=requester)
