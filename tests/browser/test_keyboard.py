@@ -116,7 +116,8 @@ def test_a_team_lead_requests_a_workspace_with_the_keyboard_alone(portal: Portal
         ("cpu-cluster", "STANDARD_DS3_V2", "dedicated", 2)
     ]
     assert [(m["principal"], m["persona"]) for m in cr.spec["members"]] == [
-        ("scientist@contoso.com", "data_scientist")
+        ("lead@contoso.com", "team_lead"),  # who asks joins, as the ticked box said
+        ("scientist@contoso.com", "data_scientist"),
     ]
     tour.assert_stayed_local()
     tour.assert_no_errors()
