@@ -30,7 +30,7 @@ from provisioning.models import (
     Workspace,
 )
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
-from provisioning.workflow import recovery, services
+from provisioning.workflow import principal_checks, recovery, services
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 
@@ -510,3 +510,20 @@ class StepFactory(factory.django.DjangoModelFactory):
     target = factory.LazyAttribute(lambda o: f"{o.kind.replace('_', ' ')} {o.key}")
     status = Step.Status.PENDING
     position = factory.LazyAttribute(lambda o: o.run.steps.count())
+
+
+def members_found(cr: ChangeRequest) -> None:
+    """Entra ID found every member of a submitted request (what the worker's check stores)."""
+    answers = [
+        {
+            "principal": t.principal,
+            "principal_type": t.principal_type,
+            "field": t.field,
+            "object_id": "00000000-0000-0000-0000-000000000001",
+            "display_name": t.principal,
+            "problem": "",
+            "hint": "",
+        }
+        for t in principal_checks.principals_to_check(cr)
+    ]
+    principal_checks.principal_check_record(request_id=cr.pk, answers=answers)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest, CoreUsage
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
-from provisioning.workflow import name_checks, principal_checks
+from provisioning.workflow import name_checks
 from tests import factories
 from tests.factories import ChangeRequestFactory, ClusterFactory, WorkspaceFactory, tutorial_spec
 
@@ -58,19 +58,7 @@ def _clean(cr: ChangeRequest) -> ChangeRequest:
             {"kind": "storage", "name": "x", "available": True, "reason": "", "message": ""},
         ]
         name_checks.name_check_record(request_id=cr.pk, answers=answers)
-    found = [
-        {
-            "principal": t.principal,
-            "principal_type": t.principal_type,
-            "field": t.field,
-            "object_id": "00000000-0000-0000-0000-000000000001",
-            "display_name": t.principal,
-            "problem": "",
-            "hint": "",
-        }
-        for t in principal_checks.principals_to_check(cr)
-    ]
-    principal_checks.principal_check_record(request_id=cr.pk, answers=found)
+    factories.members_found(cr)
     return ChangeRequest.objects.get(pk=cr.pk)
 
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from accounts import personas
 from provisioning.models import ChangeRequest
-from provisioning.workflow import name_checks, principal_checks
-from tests.factories import ChangeRequestFactory, UserFactory, WorkspaceFactory, tutorial_spec
+from provisioning.workflow import name_checks
+from tests.factories import ChangeRequestFactory, UserFactory, WorkspaceFactory, members_found, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -18,29 +18,12 @@ Status = ChangeRequest.Status
 QUEUE = reverse("provisioning:approval_queue")
 
 
-def _found(cr: ChangeRequest) -> None:
-    """Entra ID found every member (what the worker's check stores)."""
-    answers = [
-        {
-            "principal": t.principal,
-            "principal_type": t.principal_type,
-            "field": t.field,
-            "object_id": "00000000-0000-0000-0000-000000000001",
-            "display_name": t.principal,
-            "problem": "",
-            "hint": "",
-        }
-        for t in principal_checks.principals_to_check(cr)
-    ]
-    principal_checks.principal_check_record(request_id=cr.pk, answers=answers)
-
-
 def _access_request(requester) -> ChangeRequest:  # type: ignore[no-untyped-def]
     """A request for access to the requester's workspace, its member found in Entra ID."""
     cr = ChangeRequestFactory(
         workspace=WorkspaceFactory(owner=requester), kind=Kind.GRANT_ACCESS, submitted=True
     )
-    _found(cr)
+    members_found(cr)
     return ChangeRequest.objects.get(pk=cr.pk)
 
 
