@@ -374,7 +374,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
-        **_renew_context(request.user, workspace),
+        **_renew_context(request.user, workspace, can_change=can_change),
         "form_token": form_token(request),
         "can_decommission": decommission.can_decommission(request.user, workspace),
         "deleted_vaults": key_vaults.deleted_vaults_of(workspace),
@@ -385,16 +385,12 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "provisioning/workspace_detail.html", context)
 
 
-def _renew_context(user: Any, workspace: Workspace) -> dict[str, Any]:
+def _renew_context(user: Any, workspace: Workspace, *, can_change: bool) -> dict[str, Any]:
     """Whether the viewer may renew memberships here (a team lead who manages it, or an admin), and the
     policy's defaults they renew within without an admin."""
-    managing = personas.is_admin(user) or personas.is_team_lead(user)
-    if workspace.state != ResourceState.ACTIVE or workspace.is_observed or not managing:
+    if workspace.state != ResourceState.ACTIVE or workspace.is_observed:
         return {"can_renew": False}
-    if (
-        not personas.is_admin(user)
-        and not selectors.workspaces_managed_by(user).filter(pk=workspace.pk).exists()
-    ):
+    if not (can_change or personas.is_admin(user)):
         return {"can_renew": False}
     policy = EnvironmentPolicy.objects.filter(environment=workspace.environment).first()
     policy = policy or EnvironmentPolicy(environment=workspace.environment)
@@ -410,12 +406,12 @@ def membership_renew(request: HttpRequest, pk: int) -> HttpResponse:
     """Renew a member's access (within the policy's default at once; longer, a request an admin approves)."""
     workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
     membership_id = request.POST.get("membership", "")
-    if not membership_id.isdigit() or not workspace.memberships.filter(pk=int(membership_id)).exists():
-        messages.error(request, "Choose a member of this workspace to renew.")
-        return redirect("provisioning:workspace_detail", pk=workspace.pk)
     try:
         cr = renewals.membership_renew(
-            membership_id=int(membership_id), actor=request.user, days=request.POST.get("days", "")[:8]
+            workspace_id=workspace.pk,
+            membership_id=int(membership_id) if membership_id.isdigit() else 0,
+            actor=request.user,
+            days=request.POST.get("days", "")[:8],
         )
     except renewals.RenewalError as exc:
         messages.error(request, f"Could not renew: {exc.message}.")

@@ -32,16 +32,18 @@ class RenewalError(RequestError):
     """A renewal cannot be made as asked; the message says why."""
 
 
-def _renewable(membership_id: int, actor: Any) -> Membership:
-    """The active membership, locked, of a managed workspace the actor manages."""
+def _renewable(workspace_id: int, membership_id: int, actor: Any) -> Membership:
+    """The active membership, locked, of a managed workspace the actor manages (a team lead of it, or an admin)."""
+    if not selectors.workspaces_managed_by(actor).filter(pk=workspace_id).exists():
+        raise PermissionDenied("only a team lead of the workspace or an admin renews its memberships")
     m = (
         Membership.objects.select_for_update(of=("self",))
         .select_related("workspace")
-        .filter(pk=membership_id, workspace__in=selectors.workspaces_managed_by(actor))
+        .filter(pk=membership_id, workspace_id=workspace_id)
         .first()
     )
     if m is None:
-        raise PermissionDenied("only a team lead of the workspace or an admin renews its memberships")
+        raise RenewalError("choose a member of this workspace")
     if (
         m.state != ResourceState.ACTIVE
         or m.workspace.state != ResourceState.ACTIVE
@@ -62,13 +64,13 @@ def _days(days: Any) -> int:
 
 
 def membership_renew(
-    *, membership_id: int, actor: Any, days: Any, now: datetime | None = None
+    *, workspace_id: int, membership_id: int, actor: Any, days: Any, now: datetime | None = None
 ) -> ChangeRequest | None:
     """Renew a membership for ``days`` from ``now`` (module docstring); returns the request when an admin
     must approve it, None when it applied at once."""
     days, now = _days(days), now or timezone.now()
     with transaction.atomic():
-        m = _renewable(membership_id, actor)
+        m = _renewable(workspace_id, membership_id, actor)
         policy = EnvironmentPolicy.objects.filter(environment=m.workspace.environment).first()
         default, longest = (policy or EnvironmentPolicy(environment=m.workspace.environment)).membership_days(
             m.persona

@@ -131,7 +131,12 @@ def test_a_late_found_membership_gets_only_the_nearest_reminder(
 def test_a_renewal_within_the_default_applies_at_once_and_is_audited(workspace, alice) -> None:
     member = _member(workspace, ends_in_days=5)
 
-    assert renewals.membership_renew(membership_id=member.pk, actor=alice, days=180, now=NOW) is None
+    assert (
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=member.pk, actor=alice, days=180, now=NOW
+        )
+        is None
+    )
 
     member.refresh_from_db()
     assert member.expires_at == NOW + timedelta(days=180)
@@ -144,7 +149,9 @@ def test_a_renewal_within_the_default_applies_at_once_and_is_audited(workspace, 
 def test_a_renewal_past_the_default_needs_an_admin_and_applies_at_approval(workspace, alice, bob) -> None:
     member = _member(workspace, ends_in_days=5)
 
-    cr = renewals.membership_renew(membership_id=member.pk, actor=alice, days=300, now=NOW)
+    cr = renewals.membership_renew(
+        workspace_id=workspace.pk, membership_id=member.pk, actor=alice, days=300, now=NOW
+    )
 
     assert cr is not None and cr.status == ChangeRequest.Status.SUBMITTED and cr.kind == "renew_access"
     member.refresh_from_db()
@@ -152,7 +159,9 @@ def test_a_renewal_past_the_default_needs_an_admin_and_applies_at_approval(works
     plan = services.request_plan(cr)
     assert plan["changes"][0]["fields"]["expires_at"][1].startswith("2027-12-26")
     with pytest.raises(renewals.RenewalError, match="already waits"):
-        renewals.membership_renew(membership_id=member.pk, actor=alice, days=300, now=NOW)
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=member.pk, actor=alice, days=300, now=NOW
+        )
     with pytest.raises(PermissionDenied):
         services.request_approve(request_id=cr.pk, approver=alice)
 
@@ -172,13 +181,24 @@ def test_a_renewal_past_the_maximum_or_by_an_outsider_is_refused(workspace, alic
     lead = Membership.objects.get(principal_name="lead@contoso.com")
 
     with pytest.raises(renewals.RenewalError, match="at most 360 days for a data scientist in dev"):
-        renewals.membership_renew(membership_id=member.pk, actor=alice, days=361, now=NOW)
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=member.pk, actor=alice, days=361, now=NOW
+        )
     with pytest.raises(renewals.RenewalError, match="whole number of days"):
-        renewals.membership_renew(membership_id=member.pk, actor=alice, days="many", now=NOW)
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=member.pk, actor=alice, days="many", now=NOW
+        )
     with pytest.raises(PermissionDenied):
-        renewals.membership_renew(membership_id=member.pk, actor=charlie, days=10, now=NOW)
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=member.pk, actor=charlie, days=10, now=NOW
+        )
     # Team leads have no maximum in the seed policy: long renewals go to an admin.
-    assert renewals.membership_renew(membership_id=lead.pk, actor=alice, days=1000, now=NOW) is not None
+    assert (
+        renewals.membership_renew(
+            workspace_id=workspace.pk, membership_id=lead.pk, actor=alice, days=1000, now=NOW
+        )
+        is not None
+    )
 
 
 @pytest.mark.django_db
