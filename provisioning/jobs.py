@@ -116,6 +116,21 @@ def take_over_workspace(workspace_id: int, actor_id: int | None = None) -> dict[
     return take_over_run(workspace_id=workspace_id, actor_id=actor_id)
 
 
+def memberships_expire() -> int:
+    """Remove from Azure the memberships whose end date has passed (one system-approved revocation per
+    workspace); returns how many. A second run finds them revoking and does nothing."""
+    from provisioning.workflow.expiry import memberships_expire
+
+    return len(memberships_expire())
+
+
+def membership_reminders() -> int:
+    """Mail the reminders due at the policy's days before memberships end; returns how many were made."""
+    from provisioning.workflow.expiry import membership_reminders_send
+
+    return len(membership_reminders_send())
+
+
 # The dotted paths the portal's worker runs (provisioning.worker refuses every other): the functions
 # defined in this module, by exact path. Names imported here (``exports``, ``runs``) are not jobs.
 JOB_FUNCTIONS: frozenset[str] = frozenset(

@@ -61,11 +61,16 @@ class ClusterSpec:
 
 @dataclass(frozen=True)
 class MemberSpec:
-    """One user (UPN or email) or group (display name) to grant a persona's roles."""
+    """One user (UPN or email) or group (display name) to grant a persona's roles.
+
+    ``days``: how long the membership lasts from the request's success, when the team lead asks fewer days
+    than the environment's policy default (None: the default).
+    """
 
     principal: str
     persona: str
     principal_type: str = "user"
+    days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,10 @@ class RequestSpec:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["clusters"] = list(data["clusters"])
-        data["members"] = list(data["members"])
+        # A member without a duration of their own keeps the shape specs had before durations existed.
+        data["members"] = [
+            {k: v for k, v in m.items() if k != "days" or v is not None} for m in data["members"]
+        ]
         data["revoke"] = list(data["revoke"])
         for key in ("cluster_updates", "cluster_deletes", "persona_changes"):
             if data[key]:

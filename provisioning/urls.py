@@ -33,6 +33,7 @@ urlpatterns = [
     path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
     path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
+    path("workspaces/<int:pk>/renew/", requests.membership_renew, name="membership_renew"),
     path("workspaces/<int:pk>/change/", requests.workspace_change, name="workspace_change"),
     path("workspaces/<int:pk>/reconcile/", drift.workspace_reconcile, name="workspace_reconcile"),
     path(

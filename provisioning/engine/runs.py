@@ -23,7 +23,15 @@ from provisioning.capacity import budgets
 from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Step, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.steps import principal_key
-from provisioning.workflow import changes, decommission, drift, name_checks, principal_checks, selectors
+from provisioning.workflow import (
+    changes,
+    decommission,
+    drift,
+    expiry,
+    name_checks,
+    principal_checks,
+    selectors,
+)
 from provisioning.workflow.services import workspace_quotas_for
 from provisioning.workflow.transitions import request_locked, request_transition, resource_transition
 
@@ -167,12 +175,16 @@ def _apply_success(cr: ChangeRequest, run: Run) -> None:
         workspaces, ResourceState.ACTIVE, **done, fields=lambda ws: {"azure_id": results.get("workspace", "")}
     )
     resource_transition(clusters, ResourceState.ACTIVE, **done)
+    ends = expiry.end_dates_of(cr)  # every membership ends: the policy's default, or fewer days asked
     resource_transition(
         memberships,
         ResourceState.ACTIVE,
         **done,
         fields=lambda m: {
-            "object_id": results.get(principal_key(m.principal_name, m.principal_type), m.object_id)
+            "object_id": results.get(principal_key(m.principal_name, m.principal_type), m.object_id),
+            "expires_at": m.expires_at
+            or ends.get((m.principal_type, m.principal_name.lower()))
+            or expiry.default_end(m.workspace, m.persona),
         },
     )
     revoked = Membership.objects.filter(

@@ -11,7 +11,14 @@ from provisioning.models.adoption import DiscoveryScan
 from provisioning.models.audit import AuditCheckpoint, AuditEvent, AuditExport
 from provisioning.models.capacity import ClusterFlag, CoreUsage, TeamBudget, VmPrice, VmSize, WorkspaceQuota
 from provisioning.models.drift import DriftItem, ObservedResource
-from provisioning.models.inventory import RESOURCE_TRANSITIONS, Cluster, Membership, ResourceState, Workspace
+from provisioning.models.inventory import (
+    RESOURCE_TRANSITIONS,
+    Cluster,
+    Membership,
+    MembershipReminder,
+    ResourceState,
+    Workspace,
+)
 from provisioning.models.key_vaults import DeletedKeyVault
 from provisioning.models.policy import (
     AllowedRegion,
@@ -45,6 +52,7 @@ __all__ = [
     "Environment",
     "EnvironmentPolicy",
     "Membership",
+    "MembershipReminder",
     "ObservedResource",
     "OverBudget",
     "Persona",

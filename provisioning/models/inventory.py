@@ -229,7 +229,13 @@ class Membership(StateMachine, models.Model):
     object_id = models.CharField(max_length=36, blank=True, help_text="Entra object id, once resolved")
     persona = models.CharField(max_length=20, choices=Persona.choices)
     state = models.CharField(max_length=20, choices=ResourceState.choices, default=ResourceState.PENDING)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When the access ends (set when its request succeeds, moved by a renewal); the expiry job "
+        "removes it from Azure then",
+    )
     change_request = models.ForeignKey(
         "ChangeRequest",
         on_delete=models.PROTECT,
@@ -253,3 +259,31 @@ class Membership(StateMachine, models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal_name} ({self.get_persona_display()}) on {self.workspace}"
+
+
+class MembershipReminder(models.Model):
+    """A reminder that a membership ends soon, sent once per membership, end date and days before it.
+
+    The reminder job makes one row per (membership, end date, days before) and mails after it commits, so a
+    second run sends nothing; a renewal moves the end date, so the new end date is reminded again. The
+    member sees theirs on My access.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="reminders")
+    expires_at = models.DateTimeField(help_text="The end date this reminder is about")
+    days_before = models.PositiveSmallIntegerField()
+    recipients = models.JSONField(
+        default=list, help_text="The addresses mailed: the member and the team leads"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership", "expires_at", "days_before"], name="membership_reminder_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership}: ends in {self.days_before} days"

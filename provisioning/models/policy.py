@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
+
+MAX_REMINDERS = 5
+MAX_REMINDER_DAYS = 365
+
+
+def reminder_days_parsed(text: str) -> list[int]:
+    """``"14,3"`` as ``[14, 3]`` (distinct, largest first); ValueError past the bounds or not numbers."""
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    days = sorted({int(p) for p in parts if p.isdigit()}, reverse=True)
+    if len(days) != len(set(parts)) or len(days) > MAX_REMINDERS:
+        raise ValueError(
+            f"reminder days are up to {MAX_REMINDERS} whole numbers separated by commas, e.g. 14,3"
+        )
+    if any(d < 1 or d > MAX_REMINDER_DAYS for d in days):
+        raise ValueError(f"reminder days are between 1 and {MAX_REMINDER_DAYS}")
+    return days
+
+
+def validate_reminder_days(value: str) -> None:
+    """The admin's form refuses reminder days ``reminder_days_parsed`` would refuse."""
+    try:
+        reminder_days_parsed(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class AllowedSubscription(models.Model):
@@ -126,6 +151,28 @@ class EnvironmentPolicy(models.Model):
         default=False,
         help_text="Whether guest accounts (B2B users from other tenants) may be members of its workspaces",
     )
+    # Time-boxed membership: every membership ends; a renewal past the default needs an admin's approval.
+    scientist_default_days = models.PositiveIntegerField(
+        default=90, help_text="Days a data scientist's membership lasts unless the request asks fewer"
+    )
+    scientist_max_days = models.PositiveIntegerField(
+        default=180, help_text="Longest a data scientist's membership may be renewed to, from the renewal day"
+    )
+    lead_default_days = models.PositiveIntegerField(
+        default=365, help_text="Days a team lead's membership lasts unless the request asks fewer"
+    )
+    lead_max_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Longest a team lead's membership may be renewed to; empty means no limit (an admin approves "
+        "anything past the default)",
+    )
+    reminder_days = models.CharField(
+        max_length=40,
+        default="14,3",
+        validators=[validate_reminder_days],
+        help_text="Days before a membership ends when its member and the team leads are reminded, e.g. 14,3",
+    )
 
     class Meta:
         ordering = ["environment"]
@@ -133,6 +180,26 @@ class EnvironmentPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Policy for {self.get_environment_display()}"
+
+    def clean(self) -> None:
+        """A default longer than its maximum would make every new membership need an admin."""
+        super().clean()
+        for persona in Persona.values:
+            default, longest = self.membership_days(persona)
+            if longest is not None and default > longest:
+                raise ValidationError(f"the default days of a {persona.replace('_', ' ')} pass its maximum")
+        if not self.scientist_default_days or not self.lead_default_days:
+            raise ValidationError("a membership lasts at least one day")
+
+    def membership_days(self, persona: str) -> tuple[int, int | None]:
+        """(default, maximum) days of a membership as ``persona``; a maximum of None has no limit."""
+        if persona == Persona.TEAM_LEAD:
+            return self.lead_default_days, self.lead_max_days
+        return self.scientist_default_days, self.scientist_max_days
+
+    def reminders(self) -> list[int]:
+        """The days before the end when reminders go out, largest first."""
+        return reminder_days_parsed(self.reminder_days)
 
     @classmethod
     def for_environment(cls, environment: str) -> EnvironmentPolicy:

@@ -27,6 +27,8 @@ class ChangeRequest(models.Model):
         # Day 2: clusters changed, replaced or deleted, members' roles changed or removed (a plan of diffs).
         CHANGE_WORKSPACE = "change_workspace", "Change workspace"
         DECOMMISSION = "decommission", "Decommission workspace"
+        # A membership's end date moved past the policy's default: an admin approves, no Azure call.
+        RENEW_ACCESS = "renew_access", "Renew access"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"

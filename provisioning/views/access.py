@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from provisioning.models import Cluster, Membership, ResourceState, Workspace
+from provisioning.models import Cluster, Membership, MembershipReminder, ResourceState, Workspace
 from provisioning.views.filters import AccessSearchForm
 from provisioning.workflow import selectors
 
@@ -61,8 +61,10 @@ def my_access(request: HttpRequest) -> HttpResponse:
     """The workspaces the user is a member of (found by name or team): persona, state, clusters, connection."""
     form = AccessSearchForm(request.GET)
     live_clusters = Cluster.objects.exclude(state=ResourceState.REVOKED).order_by("name")
+    reminders = MembershipReminder.objects.order_by("-created_at", "-id")
     memberships = form.filter_memberships(selectors.memberships_of(request.user)).prefetch_related(
-        Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters")
+        Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters"),
+        Prefetch("reminders", queryset=reminders, to_attr="recent_reminders"),
     )
     page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = [_card(m) for m in page]

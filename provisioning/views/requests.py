@@ -21,7 +21,7 @@ from accounts.models import User
 from provisioning import naming
 from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
-from provisioning.models import AllowedRegion, ChangeRequest, ResourceState, Workspace
+from provisioning.models import AllowedRegion, ChangeRequest, EnvironmentPolicy, ResourceState, Workspace
 from provisioning.spec import RequestSpec
 from provisioning.views.changes import change_page
 from provisioning.views.drafts import form_token, save_draft
@@ -29,7 +29,7 @@ from provisioning.views.drift import request_observed_context, workspace_drift_c
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
 from provisioning.views.summary import request_summary, role_groups
-from provisioning.workflow import decommission, key_vaults, selectors, services, validation
+from provisioning.workflow import decommission, key_vaults, renewals, selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.workflow.reconcile import with_open_drift
 
@@ -377,6 +377,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
         "can_change": can_change,
+        **_renew_context(request.user, workspace, can_change=can_change),
         "form_token": form_token(request),
         "can_decommission": decommission.can_decommission(request.user, workspace),
         "deleted_vaults": key_vaults.deleted_vaults_of(workspace),
@@ -385,6 +386,44 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **workspace_drift_context(request.user, workspace, can_change=can_change),
     }
     return render(request, "provisioning/workspace_detail.html", context)
+
+
+def _renew_context(user: Any, workspace: Workspace, *, can_change: bool) -> dict[str, Any]:
+    """Whether the viewer may renew memberships here (a team lead who manages it, or an admin), and the
+    policy's defaults they renew within without an admin."""
+    if workspace.state != ResourceState.ACTIVE or workspace.is_observed:
+        return {"can_renew": False}
+    if not (can_change or personas.is_admin(user)):
+        return {"can_renew": False}
+    policy = EnvironmentPolicy.objects.filter(environment=workspace.environment).first()
+    policy = policy or EnvironmentPolicy(environment=workspace.environment)
+    defaults = (
+        f"{policy.scientist_default_days} days for data scientists, {policy.lead_default_days} for team leads"
+    )
+    return {"can_renew": True, "renew_defaults": defaults}
+
+
+@login_required
+@require_POST
+def membership_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    """Renew a member's access (within the policy's default at once; longer, a request an admin approves)."""
+    workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
+    membership_id = request.POST.get("membership", "")
+    try:
+        cr = renewals.membership_renew(
+            workspace_id=workspace.pk,
+            membership_id=int(membership_id) if membership_id.isdigit() else 0,
+            actor=request.user,
+            days=request.POST.get("days", "")[:8],
+        )
+    except renewals.RenewalError as exc:
+        messages.error(request, f"Could not renew: {exc.message}.")
+        return redirect("provisioning:workspace_detail", pk=workspace.pk)
+    if cr is not None:
+        messages.success(request, f"Renewal past the policy's default: request #{cr.pk} waits for an admin.")
+        return redirect("provisioning:request_detail", pk=cr.pk)
+    messages.success(request, "Access renewed.")
+    return redirect("provisioning:workspace_detail", pk=workspace.pk)
 
 
 def _latest_requests(user: Any, workspace: Workspace) -> dict[str, Any]:

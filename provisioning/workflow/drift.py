@@ -41,6 +41,7 @@ from provisioning.models import ChangeRequest, Cluster, DriftItem, Membership, R
 from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
 from provisioning.steps import StepSpec, steps_for_plan
+from provisioning.workflow.expiry import default_end
 from provisioning.workflow.reconcile import drift_audit
 from provisioning.workflow.transitions import (
     RequestError,
@@ -217,6 +218,7 @@ def _accept_member(item: DriftItem, persona: str, actor: Any, reason: str) -> No
         persona=persona,
         state=ResourceState.ACTIVE,
         change_request=None,
+        expires_at=default_end(ws, persona),  # accepted access ends like any other
     )
     audit_record(
         actor=actor,

@@ -24,7 +24,7 @@ from provisioning.models import ChangeRequest, Cluster, Membership, ResourceStat
 from provisioning.plan import build_plan
 from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
-from provisioning.workflow import decommission, name_checks, principal_checks, selectors
+from provisioning.workflow import decommission, name_checks, principal_checks, renewals, selectors
 from provisioning.workflow.changes import approved_state, clusters_named
 from provisioning.workflow.transitions import (
     RequestError,
@@ -245,6 +245,8 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
         return cr.plan
     if cr.kind == Kind.DECOMMISSION:  # decommission: made from what Azure holds (workflow.decommission)
         return decommission.decommission_plan(cr)
+    if cr.kind == Kind.RENEW_ACCESS:
+        return renewals.renewal_plan(cr)
     spec = RequestSpec.from_json(cr.spec)
     ws = cr.workspace
     revoked = (
@@ -415,6 +417,8 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
             )
         if cr.kind == Kind.DECOMMISSION:  # decommission: its own checks, plan and second approval (pro)
             return decommission.decommission_approve(cr, approver)
+        if cr.kind == Kind.RENEW_ACCESS:  # a later end date: applied at approval, nothing for Azure
+            return renewals.renewal_approve(cr, approver)
         spec = RequestSpec.from_json(cr.spec)
         check = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
         _require_problem_free(spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk, check=check)

@@ -56,6 +56,8 @@ WORKSPACE_FIELD_MAX = {
 CLUSTER_FIELD_MAX = {"name": 64, "vm_size": 64, "priority": 32}
 MAX_JUSTIFICATION = 1000
 MAX_PRINCIPAL = 256
+# A membership asked for longer than ten years is a typo, whatever the policy.
+MAX_MEMBER_DAYS = 3650
 
 
 def _count_problems(spec: RequestSpec) -> list[Problem]:
@@ -113,7 +115,33 @@ def bounds_problems(spec: RequestSpec) -> list[Problem]:
                 text_problem(f"{prefix}.{i}.principal", m.principal, max_length=MAX_PRINCIPAL, label="member")
             )
             found.append(text_problem(f"{prefix}.{i}.persona", m.persona, max_length=32, label="persona"))
+            if m.days is not None and (
+                isinstance(m.days, bool) or not isinstance(m.days, int) or not 1 <= m.days <= MAX_MEMBER_DAYS
+            ):
+                found.append(Problem(f"{prefix}.{i}.days", f"days must be 1 to {MAX_MEMBER_DAYS}"))
     return [p for p in found if p is not None]
+
+
+def _member_days_problems(members: Iterable[MemberSpec], environment: str) -> list[Problem]:
+    """A member may ask fewer days than the environment's default for their persona, never more."""
+    asking = [(i, m) for i, m in enumerate(members) if m.days is not None]
+    if not asking or not environment:
+        return []
+    policy = EnvironmentPolicy.objects.filter(environment=environment).first() or EnvironmentPolicy(
+        environment=environment
+    )
+    problems = []
+    for i, m in asking:
+        default, _ = policy.membership_days(m.persona)
+        if isinstance(m.days, int) and m.days > default:
+            problems.append(
+                Problem(
+                    f"members.{i}.days",
+                    f"at most {default} days for a {m.persona.replace('_', ' ')} in {environment}: "
+                    "the team lead renews it later",
+                )
+            )
+    return problems
 
 
 def _workspace_problems(spec: RequestSpec) -> list[Problem]:
@@ -473,5 +501,6 @@ def spec_problems(
     if check is not None:
         problems += check.problems()
     problems += _member_problems(spec.members, workspace, request_id=request_id)
+    problems += _member_days_problems(spec.members, environment)
     problems += _revoke_problems(spec.revoke, workspace)
     return problems

@@ -141,6 +141,13 @@ ACTIONS = [
     ("provisioning:add_members", "ws", MEMBER_FORM, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:revoke_members", "ws", {"action": "save"}, (OK, DENIED, DENIED, DENIED, DENIED)),
     ("provisioning:workspace_change", "ws", {"action": "draft"}, (OK, DENIED, DENIED, DENIED, DENIED)),
+    # A renewal: the workspace's lead and admins (no such member here: refused with a message, nothing changed).
+    (
+        "provisioning:membership_renew",
+        "ws",
+        {"membership": "999999", "days": "10"},
+        (OK, OK, DENIED, DENIED, DENIED),
+    ),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),

@@ -274,6 +274,7 @@ class Command(BaseCommand):
         from provisioning.management.commands.provisioning_scheduler import (
             capacity_enqueue,
             checkpoint_enqueue,
+            expiry_enqueue,
             reconcile_enqueue,
             sweep_enqueue,
         )
@@ -287,6 +288,7 @@ class Command(BaseCommand):
             if tick % ticks_per_capacity == 0:
                 capacity_enqueue()
                 checkpoint_enqueue()
+                expiry_enqueue()  # membership reminders and expiry (hourly in production)
             if tick % ticks_per_reconcile == 0:
                 reconcile_enqueue()
 

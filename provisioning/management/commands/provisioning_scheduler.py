@@ -8,7 +8,10 @@ the guard over the clusters that exist. Every ``--reconcile-interval`` seconds (
 30 minutes by default; and at start) it enqueues ``provisioning.jobs.reconcile_all``: every managed workspace
 compared with what Azure holds. Every ``--checkpoint-interval`` seconds (``AUDIT_CHECKPOINT_MINUTES``, 5 minutes
 by default; and at start) it enqueues ``provisioning.jobs.audit_checkpoint``: the audit chain's head signed
-by a worker (this process holds no key and calls no Azure). Each periodic job has a fixed id and is not queued again while one waits or
+by a worker (this process holds no key and calls no Azure). Every ``--expiry-interval`` seconds (an hour by
+default; and at start) it enqueues ``provisioning.jobs.membership_reminders`` (the reminders due at the policy's
+days before memberships end) and ``provisioning.jobs.memberships_expire`` (memberships past their end removed
+from Azure). Each periodic job has a fixed id and is not queued again while one waits or
 runs, so a slow one never piles up. Redis being down only delays the next tick.
 """
 
@@ -28,6 +31,8 @@ from provisioning.workflow.reconcile import RECONCILE_ALL_JOB, RECONCILE_ALL_JOB
 SWEEP_JOB_ID = "provisioning-sweep"
 CAPACITY_JOB_ID = "provisioning-capacity"
 CHECKPOINT_JOB_ID = "provisioning-audit-checkpoint"
+EXPIRY_JOB_ID = "provisioning-memberships-expire"
+REMINDERS_JOB_ID = "provisioning-membership-reminders"
 
 
 def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
@@ -61,6 +66,12 @@ def checkpoint_enqueue() -> bool:
     return _enqueue_once("provisioning.jobs.audit_checkpoint", CHECKPOINT_JOB_ID, result_ttl=3600)
 
 
+def expiry_enqueue() -> bool:
+    """Queue the membership reminders and the expiry unless they wait; False when Redis is unreachable."""
+    reminded = _enqueue_once("provisioning.jobs.membership_reminders", REMINDERS_JOB_ID, result_ttl=3600)
+    return _enqueue_once("provisioning.jobs.memberships_expire", EXPIRY_JOB_ID, result_ttl=3600) and reminded
+
+
 class Command(BaseCommand):
     help = "Enqueue the provisioning sweeper and the capacity check periodically (one per deployment)."
 
@@ -87,6 +98,12 @@ class Command(BaseCommand):
             help="seconds between audit checkpoints (default AUDIT_CHECKPOINT_MINUTES, 5 minutes)",
         )
         parser.add_argument(
+            "--expiry-interval",
+            type=float,
+            default=3600.0,
+            help="seconds between membership reminders and expiries (default 3600)",
+        )
+        parser.add_argument(
             "--once", action="store_true", help="enqueue one sweep, capacity check and reconcile, exit"
         )
 
@@ -94,6 +111,7 @@ class Command(BaseCommand):
         last_capacity: float | None = None
         last_reconcile: float | None = None
         last_checkpoint: float | None = None
+        last_expiry: float | None = None
         checkpoint_every = options["checkpoint_interval"] or settings.AUDIT_CHECKPOINT_MINUTES * 60
         reconcile_every = options["reconcile_interval"] or settings.RECONCILE_INTERVAL_MINUTES * 60
         while True:
@@ -109,6 +127,8 @@ class Command(BaseCommand):
                 last_checkpoint is None or now - last_checkpoint >= checkpoint_every
             ) and checkpoint_enqueue():
                 last_checkpoint = now
+            if (last_expiry is None or now - last_expiry >= options["expiry_interval"]) and expiry_enqueue():
+                last_expiry = now
             if options["once"]:
                 return
             time.sleep(options["interval"])
