@@ -314,6 +314,19 @@ def _role_groups(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _access_policy(
+    cr: ChangeRequest, spec: RequestSpec, check: capacity.Check | None
+) -> EnvironmentPolicy | None:
+    """The environment's policy, for how long the access a request grants lasts (read by the capacity check
+    already when the request has clusters; None when it grants nobody or is decided)."""
+    if not spec.members or cr.status not in (Status.DRAFT, Status.SUBMITTED):
+        return None
+    if check is not None and check.policy is not None:
+        return check.policy
+    workspace = spec.workspace or cr.workspace
+    return EnvironmentPolicy.objects.filter(environment=workspace.environment).first() if workspace else None
+
+
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -332,7 +345,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "workspace_visible": _workspace_visible(cr, request.user),
         "copied_from_visible": cr.copied_from_id is not None
         and selectors.requests_visible_to(request.user).filter(pk=cr.copied_from_id).exists(),
-        "summary": request_summary(cr, spec, check=check),
+        "summary": request_summary(cr, spec, check=check, policy=_access_policy(cr, spec, check)),
         **_requester_actions(cr, request.user),
     }
     context.update(_role_groups(context["plan"]))

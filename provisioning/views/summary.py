@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.capacity import checks as capacity
-from provisioning.models import ChangeRequest
+from provisioning.models import ChangeRequest, EnvironmentPolicy, Persona
 from provisioning.problems import Problem
 from provisioning.spec import RequestSpec
 from provisioning.workflow import name_checks, principal_checks
@@ -40,6 +40,7 @@ class Summary:
     names: str = ""  # "" (not checked for this kind) | "pending" | "free" | "taken"
     members: str = ""  # "" (nobody to look up) | "pending" | "found" | "refused"
     blocking: list[Problem] = field(default_factory=list)
+    access: list[str] = field(default_factory=list)  # how long the access granted lasts, in words
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -75,8 +76,30 @@ def _members_state(cr: ChangeRequest) -> str:
     return "refused" if cr.principals_refused else "found"
 
 
-def request_summary(cr: ChangeRequest, spec: RequestSpec, *, check: capacity.Check | None) -> Summary:
-    """The summary at the top of a request's page (no query: everything is loaded already)."""
+def access_lasts(spec: RequestSpec, policy: EnvironmentPolicy | None) -> list[str]:
+    """How long the access a request grants lasts, counted from its success: the policy's default per
+    persona, and each member who asked fewer days."""
+    if policy is None or not spec.members:
+        return []
+    lines = []
+    for persona, label in Persona.choices:
+        if any(m.persona == persona and not m.days for m in spec.members):
+            default, _ = policy.membership_days(persona)
+            people = f"{label[:1]}{label[1:].lower()}s"  # "Team leads"
+            lines.append(f"{people}: {_count(default, 'day', 'days')} (the {policy.environment} default)")
+    lines += [f"{m.principal}: {_count(m.days, 'day', 'days')} (asked)" for m in spec.members if m.days]
+    return lines
+
+
+def request_summary(
+    cr: ChangeRequest,
+    spec: RequestSpec,
+    *,
+    check: capacity.Check | None,
+    policy: EnvironmentPolicy | None = None,
+) -> Summary:
+    """The summary at the top of a request's page (no query: everything is loaded already; ``policy``: the
+    environment's, for how long access lasts)."""
     workspace = spec.workspace or cr.workspace
     blocking: list[Problem] = []
     if cr.status == Status.SUBMITTED:
@@ -90,6 +113,7 @@ def request_summary(cr: ChangeRequest, spec: RequestSpec, *, check: capacity.Che
         names=_names_state(cr),
         members=_members_state(cr),
         blocking=blocking,
+        access=access_lasts(spec, policy),
     )
 
 

@@ -42,6 +42,7 @@ from provisioning.workflow.forms.widgets import (
     model_choices,
     row_typed,
 )
+from provisioning.workflow.validation import MAX_MEMBER_DAYS
 
 
 class WorkspaceForm(forms.Form):
@@ -203,6 +204,13 @@ class MemberForm(forms.Form):
 
     principal = forms.CharField(label="Email or user principal name", max_length=256)
     persona = forms.ChoiceField(label="Role", choices=Persona.choices, initial=Persona.DATA_SCIENTIST)
+    days = forms.IntegerField(
+        label="Days of access",
+        required=False,
+        min_value=1,
+        max_value=MAX_MEMBER_DAYS,
+        help_text="Empty: the policy's default",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -213,7 +221,11 @@ class MemberForm(forms.Form):
         return row_typed(self, ("principal",))
 
     def to_spec(self) -> MemberSpec:
-        return MemberSpec(principal=self.cleaned_data["principal"], persona=self.cleaned_data["persona"])
+        return MemberSpec(
+            principal=self.cleaned_data["principal"],
+            persona=self.cleaned_data["persona"],
+            days=self.cleaned_data.get("days"),
+        )
 
 
 class MembershipChoice(forms.ModelMultipleChoiceField):

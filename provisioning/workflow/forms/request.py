@@ -146,8 +146,9 @@ def request_data(spec: RequestSpec, *, kind: str) -> dict[str, Any]:
         }
         data.update(_formset_data("clusters", [dataclasses.asdict(c) for c in spec.clusters], blank))
     if kind in MEMBER_KINDS:
-        rows = [{"principal": m.principal, "persona": m.persona} for m in spec.members]
-        data.update(_formset_data("members", rows, {"principal": "", "persona": Persona.DATA_SCIENTIST}))
+        rows = [{"principal": m.principal, "persona": m.persona, "days": m.days or ""} for m in spec.members]
+        blank = {"principal": "", "persona": Persona.DATA_SCIENTIST, "days": ""}
+        data.update(_formset_data("members", rows, blank))
     if kind == Kind.REVOKE_ACCESS:
         data["memberships"] = [str(pk) for pk in spec.revoke]
     return data

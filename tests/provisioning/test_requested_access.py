@@ -1,4 +1,5 @@
-"""The team lead who asks for a workspace is a member of it, as a team lead, unless the request says otherwise."""
+"""Access as a request asks it: the requesting team lead joins the new workspace (unless the request says otherwise),
+and each member may ask fewer days than the policy gives, shown on the request."""
 
 from __future__ import annotations
 
@@ -81,3 +82,39 @@ def test_the_form_offers_joining_ticked_and_keeps_the_choice(client, policy, ali
 
     reshown = client.post(url, tutorial_post(team="")).content.decode()  # an error: the form comes back
     assert 'id="id_lead_joins" checked' not in reshown
+
+
+# --- how long access lasts, asked on the form and shown on the request ---------------------------------
+
+
+def test_a_member_row_asks_fewer_days_and_the_request_says_how_long_access_lasts(
+    client, policy, alice
+) -> None:
+    client.force_login(alice)
+    post = {**tutorial_post(), "members-1-days": "30"}
+
+    client.post(reverse("provisioning:new_workspace"), post)
+
+    cr = ChangeRequest.objects.get()
+    asked = RequestSpec.from_json(cr.spec).members
+    assert [m.days for m in asked] == [None, 30, None, None]
+    page = client.get(reverse("provisioning:request_detail", args=[cr.pk])).content.decode()
+    assert "Access lasts" in page
+    assert "Team leads: 365 days (the dev default)" in page
+    assert "Data scientists: 180 days (the dev default)" in page
+    assert f"{asked[1].principal}: 30 days (asked)" in page
+    edit = client.get(reverse("provisioning:request_edit", args=[cr.pk])).content.decode()
+    assert 'name="members-1-days" value="30"' in edit
+
+
+def test_more_days_than_the_policy_gives_is_shown_on_the_row(client, policy, alice) -> None:
+    client.force_login(alice)
+    post = {**tutorial_post("submit"), "members-2-days": "400"}
+
+    client.post(reverse("provisioning:new_workspace"), post)
+
+    cr = ChangeRequest.objects.get()
+    assert cr.status == ChangeRequest.Status.DRAFT  # kept as a draft to fix
+    edit = client.get(reverse("provisioning:request_edit", args=[cr.pk])).content.decode()
+    assert "at most 180 days for a data scientist in dev" in edit
+    assert 'id="id_members-2-days_error"' in edit
