@@ -10,6 +10,7 @@ import requests
 
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome, azure_errors, get_or_none
+from provisioning.roles import CUSTOM_ROLE_PERMISSIONS
 
 # Namespace of the portal's deterministic ids (role definitions and role assignments).
 PORTAL_NAMESPACE = uuid.UUID("6f1c2f4e-8d3a-5b7e-9c1d-2a4b6c8d0e1f")
@@ -34,46 +35,6 @@ def _role_definition_id(subscription: str, role_name: str) -> str:
     return str(uuid.uuid5(PORTAL_NAMESPACE, f"role-definition/{subscription.lower()}/{role_name}"))
 
 
-CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
-    # Run experiments; cannot delete or reconfigure the workspace, manage computes, or write authorization.
-    "Data Scientist": {
-        "actions": [
-            "Microsoft.MachineLearningServices/workspaces/*/read",
-            "Microsoft.MachineLearningServices/workspaces/*/action",
-            "Microsoft.MachineLearningServices/workspaces/*/write",
-            "Microsoft.MachineLearningServices/workspaces/*/delete",
-        ],
-        "not_actions": [
-            "Microsoft.MachineLearningServices/workspaces/delete",
-            "Microsoft.MachineLearningServices/workspaces/write",
-            "Microsoft.MachineLearningServices/workspaces/computes/*/write",
-            "Microsoft.MachineLearningServices/workspaces/computes/*/delete",
-            "Microsoft.MachineLearningServices/workspaces/computes/listKeys/action",
-            "Microsoft.MachineLearningServices/workspaces/listKeys/action",
-            "Microsoft.MachineLearningServices/quotas/write",
-            "Microsoft.Authorization/*/write",
-            "Microsoft.Support/*/write",
-        ],
-    },
-    # A data scientist who also manages the workspace's clusters (within the quota admins give the team).
-    "Team Lead": {
-        "actions": [
-            "Microsoft.MachineLearningServices/workspaces/*/read",
-            "Microsoft.MachineLearningServices/workspaces/*/action",
-            "Microsoft.MachineLearningServices/workspaces/*/write",
-            "Microsoft.MachineLearningServices/workspaces/*/delete",
-            "Microsoft.MachineLearningServices/workspaces/computes/*/write",
-            "Microsoft.MachineLearningServices/workspaces/computes/*/delete",
-        ],
-        "not_actions": [
-            "Microsoft.MachineLearningServices/workspaces/delete",
-            "Microsoft.MachineLearningServices/workspaces/write",
-            "Microsoft.MachineLearningServices/quotas/write",
-            "Microsoft.Authorization/*/write",
-            "Microsoft.Support/*/write",
-        ],
-    },
-}
 CUSTOM_ROLE_MARK = "(managed by the AzureML portal)"
 
 

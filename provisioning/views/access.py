@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from provisioning.models import Cluster, Membership, MembershipReminder, ResourceState, Workspace
+from provisioning.models import Cluster, Membership, MembershipReminder, Persona, ResourceState, Workspace
+from provisioning.roles import Abilities, persona_abilities
 from provisioning.views.filters import AccessSearchForm
 from provisioning.workflow import selectors
 
@@ -32,6 +33,8 @@ class AccessCard:
     clusters: list[Cluster]
     exports: str
     studio_url: str
+    abilities: Abilities  # what the member's role allows and forbids, in words
+    leads: list[Membership]  # whom a data scientist asks for more
 
 
 def studio_url(ws: Workspace) -> str:
@@ -52,6 +55,10 @@ def _card(membership: Membership) -> AccessCard:
         clusters=ws.live_clusters,  # type: ignore[attr-defined]
         exports=shell_exports(ws),
         studio_url=studio_url(ws),
+        abilities=persona_abilities(
+            Persona.DATA_SCIENTIST if membership.principal_type == "group" else membership.persona
+        ),
+        leads=ws.active_leads,  # type: ignore[attr-defined]
     )
 
 
@@ -62,9 +69,13 @@ def my_access(request: HttpRequest) -> HttpResponse:
     form = AccessSearchForm(request.GET)
     live_clusters = Cluster.objects.exclude(state=ResourceState.REVOKED).order_by("name")
     reminders = MembershipReminder.objects.order_by("-created_at", "-id")
+    leads = Membership.objects.filter(
+        persona=Persona.TEAM_LEAD, state=ResourceState.ACTIVE, principal_type="user"
+    )
     memberships = form.filter_memberships(selectors.memberships_of(request.user)).prefetch_related(
         Prefetch("workspace__clusters", queryset=live_clusters, to_attr="live_clusters"),
         Prefetch("reminders", queryset=reminders, to_attr="recent_reminders"),
+        Prefetch("workspace__memberships", queryset=leads.order_by("principal_name"), to_attr="active_leads"),
     )
     page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = [_card(m) for m in page]

@@ -106,3 +106,43 @@ def test_config_json_is_get_only_and_needs_sign_in(client, workspace, dana):
     assert client.get(url).status_code == 302
     client.force_login(dana)
     assert client.post(url).status_code == 405
+
+
+def test_a_data_scientist_reads_what_her_role_allows_and_forbids_and_whom_to_ask(client, workspace, dana):
+    Membership.objects.filter(workspace=workspace, persona="team_lead").update(state=ResourceState.ACTIVE)
+    client.force_login(dana)
+
+    page = client.get(reverse("provisioning:my_access")).content.decode()
+
+    for can in (
+        "You can submit jobs on the workspace&#x27;s clusters",
+        "You can read the workspace&#x27;s datastores",
+        "You can read and write files in the team&#x27;s storage accounts",
+        "You can pull images from the container registry",
+    ):
+        assert can in page
+    for cannot in (
+        "You cannot create or change clusters",
+        "You cannot delete clusters",
+        "You cannot request quota",
+        "You cannot give anyone access",
+    ):
+        assert cannot in page
+    assert "Ask a team lead of this workspace" in page
+    assert "admin1@contoso.com" in page and "user1@contoso.com" in page
+    assert "Your access has no end date" in page  # pending: it gets one when provisioning succeeds
+
+
+def test_a_team_lead_reads_that_she_manages_clusters_but_not_quota(client, workspace, alice):
+    lead = data_scientist("lead9")
+    Membership.objects.create(
+        workspace=workspace, principal_name=lead.upn, persona="team_lead", state=ResourceState.ACTIVE
+    )
+    client.force_login(lead)
+
+    page = client.get(reverse("provisioning:my_access")).content.decode()
+
+    assert "You can create and change clusters" in page
+    assert "You cannot request quota" in page
+    assert "You can push and pull images in the container registry" in page
+    assert reverse("provisioning:workspace_detail", args=[workspace.pk]) in page

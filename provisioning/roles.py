@@ -1,0 +1,145 @@
+"""The portal's custom roles, and what a persona may and may not do, in plain words (pure: no Django, no SDK).
+
+The permissions are what ``provisioning.azure.authz`` writes to Azure; the words are derived from them with
+Azure's own matching rule (an action is allowed when it matches an ``actions`` entry and no ``notActions``
+entry, ``*`` matching any run of characters, case-insensitively), so the sentences cannot promise what the
+role definition does not say. The data-plane roles the matrix grants (storage, key vault, registry) are
+Azure's built-in roles, described by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from provisioning.plan import ROLE_MATRIX
+
+ML = "Microsoft.MachineLearningServices"
+
+# Written to Azure as the portal's custom roles (names in ``provisioning.arm.CUSTOM_ROLES``). The explicit
+# ``computes/write`` and ``computes/delete`` lines matter: ``workspaces/*/write`` grants creating a compute,
+# and ``computes/*/write`` alone does not take it back (``*`` needs a segment between the two slashes).
+CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    # Run experiments; cannot delete or reconfigure the workspace, manage computes, or write authorization.
+    "Data Scientist": {
+        "actions": [
+            f"{ML}/workspaces/*/read",
+            f"{ML}/workspaces/*/action",
+            f"{ML}/workspaces/*/write",
+            f"{ML}/workspaces/*/delete",
+        ],
+        "not_actions": [
+            f"{ML}/workspaces/delete",
+            f"{ML}/workspaces/write",
+            f"{ML}/workspaces/computes/write",
+            f"{ML}/workspaces/computes/delete",
+            f"{ML}/workspaces/computes/*/write",
+            f"{ML}/workspaces/computes/*/delete",
+            f"{ML}/workspaces/computes/listKeys/action",
+            f"{ML}/workspaces/listKeys/action",
+            f"{ML}/quotas/write",
+            "Microsoft.Authorization/*/write",
+            "Microsoft.Support/*/write",
+        ],
+    },
+    # A data scientist who also manages the workspace's clusters (within the quota admins give the team).
+    "Team Lead": {
+        "actions": [
+            f"{ML}/workspaces/*/read",
+            f"{ML}/workspaces/*/action",
+            f"{ML}/workspaces/*/write",
+            f"{ML}/workspaces/*/delete",
+            f"{ML}/workspaces/computes/*/write",
+            f"{ML}/workspaces/computes/*/delete",
+        ],
+        "not_actions": [
+            f"{ML}/workspaces/delete",
+            f"{ML}/workspaces/write",
+            f"{ML}/quotas/write",
+            "Microsoft.Authorization/*/write",
+            "Microsoft.Support/*/write",
+        ],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Ability:
+    """One thing a workspace role may do, probed by the Azure action that does it."""
+
+    action: str
+    can: str
+    cannot: str
+
+
+# In the order a person reads them: their daily work first, then what is an admin's or the portal's.
+WORKSPACE_ABILITIES = (
+    Ability(f"{ML}/workspaces/jobs/write", "submit jobs on the workspace's clusters", "submit jobs"),
+    Ability(f"{ML}/workspaces/datastores/read", "read the workspace's datastores", "read the datastores"),
+    Ability(f"{ML}/workspaces/models/write", "register models", "register models"),
+    Ability(
+        f"{ML}/workspaces/onlineEndpoints/write",
+        "deploy models to online endpoints",
+        "deploy models to online endpoints",
+    ),
+    Ability(f"{ML}/workspaces/computes/write", "create and change clusters", "create or change clusters"),
+    Ability(f"{ML}/workspaces/computes/delete", "delete clusters", "delete clusters"),
+    Ability(
+        f"{ML}/locations/updateQuotas/action",
+        "request quota",
+        "request quota (the portal's admins do, per team budget)",
+    ),
+    Ability(
+        "Microsoft.Authorization/roleAssignments/write",
+        "give others access",
+        "give anyone access (the portal does, on an approved request)",
+    ),
+    Ability(f"{ML}/workspaces/delete", "delete the workspace", "delete the workspace"),
+)
+
+# The built-in roles the matrix grants on the workspace's other resources, in words.
+BUILTIN_ROLE_WORDS = {
+    "Storage Blob Data Contributor": "read and write files in the team's storage accounts",
+    "Key Vault Secrets User": "read the key vault's secrets",
+    "Key Vault Secrets Officer": "read and manage the key vault's secrets",
+    "AcrPull": "pull images from the container registry",
+    "AcrPush": "push and pull images in the container registry",
+}
+DATA_PLANE_COLUMNS = ("storage", "key_vault", "registry")
+
+
+@cache
+def _pattern(entry: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in entry), re.IGNORECASE)
+
+
+def allows(permissions: dict[str, list[str]], action: str) -> bool:
+    """Whether a role with these ``actions`` / ``not_actions`` allows ``action`` (Azure's matching rule)."""
+
+    def matches(entries: list[str]) -> bool:
+        return any(_pattern(entry).fullmatch(action) for entry in entries)
+
+    return matches(permissions["actions"]) and not matches(permissions["not_actions"])
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What a persona may and may not do, in words, and the workspace role it comes from."""
+
+    role: str
+    can: tuple[str, ...]
+    cannot: tuple[str, ...]
+
+
+@cache
+def persona_abilities(persona: str) -> Abilities:
+    """What a member with ``persona`` may do in the workspace (its custom role's actions) and on its storage,
+    key vault and registry (the matrix's built-in roles), and what they may not."""
+    columns = ROLE_MATRIX[persona]
+    role = columns["workspace"]
+    permissions = CUSTOM_ROLE_PERMISSIONS[role]
+    can = [a.can for a in WORKSPACE_ABILITIES if allows(permissions, a.action)]
+    cannot = [a.cannot for a in WORKSPACE_ABILITIES if not allows(permissions, a.action)]
+    can += [BUILTIN_ROLE_WORDS[columns[c]] for c in DATA_PLANE_COLUMNS if columns[c] in BUILTIN_ROLE_WORDS]
+    return Abilities(role, tuple(can), tuple(cannot))

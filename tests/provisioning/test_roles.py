@@ -1,0 +1,56 @@
+"""The portal's custom roles read as Azure reads them: what each persona may and may not do."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning import arm
+from provisioning.roles import CUSTOM_ROLE_PERMISSIONS, allows, persona_abilities
+
+ML = "Microsoft.MachineLearningServices"
+
+
+@pytest.mark.parametrize(
+    ("entries", "action", "allowed"),
+    [
+        (
+            {"actions": [f"{ML}/workspaces/*/write"], "not_actions": []},
+            f"{ML}/workspaces/computes/write",
+            True,
+        ),
+        (
+            {"actions": [f"{ML}/workspaces/*/write"], "not_actions": [f"{ML}/workspaces/computes/*/write"]},
+            f"{ML}/workspaces/computes/write",
+            True,  # "*" needs a segment: computes/*/write does not take computes/write back
+        ),
+        (
+            {"actions": ["*"], "not_actions": ["microsoft.authorization/*"]},
+            "Microsoft.Authorization/x/write",
+            False,
+        ),
+        ({"actions": [f"{ML}/workspaces/*/read"], "not_actions": []}, f"{ML}/locations/usages/read", False),
+    ],
+)
+def test_actions_match_as_azure_matches_them(entries, action, allowed) -> None:
+    assert allows(entries, action) is allowed
+
+
+def test_a_data_scientist_cannot_create_change_or_delete_clusters() -> None:
+    scientist = CUSTOM_ROLE_PERMISSIONS["Data Scientist"]
+
+    for action in ("computes/write", "computes/delete", "computes/cpu/write", "computes/listKeys/action"):
+        assert not allows(scientist, f"{ML}/workspaces/{action}")
+    assert allows(scientist, f"{ML}/workspaces/jobs/write")
+    assert allows(scientist, f"{ML}/workspaces/computes/read")
+
+
+def test_each_persona_reads_its_roles_in_words() -> None:
+    scientist, lead = persona_abilities("data_scientist"), persona_abilities("team_lead")
+
+    assert set(CUSTOM_ROLE_PERMISSIONS) == set(arm.CUSTOM_ROLES)
+    assert (scientist.role, lead.role) == ("Data Scientist", "Team Lead")
+    assert "submit jobs on the workspace's clusters" in scientist.can
+    assert "create or change clusters" in scientist.cannot
+    assert "create and change clusters" in lead.can
+    assert any(c.startswith("request quota") for c in lead.cannot)
+    assert not set(scientist.can) & set(scientist.cannot)
