@@ -131,6 +131,13 @@ def membership_reminders() -> int:
     return len(membership_reminders_send())
 
 
+def access_reviews() -> dict[str, list[int]]:
+    """Start the access reviews due and close (or escalate) the overdue ones; a second run finds none."""
+    from provisioning.workflow.reviews import reviews_due
+
+    return reviews_due()
+
+
 # The dotted paths the portal's worker runs (provisioning.worker refuses every other): the functions
 # defined in this module, by exact path. Names imported here (``exports``, ``runs``) are not jobs.
 JOB_FUNCTIONS: frozenset[str] = frozenset(

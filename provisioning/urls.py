@@ -14,6 +14,7 @@ from provisioning.views import (
     progress,
     recovery,
     requests,
+    reviews,
 )
 
 app_name = "provisioning"
@@ -35,6 +36,10 @@ urlpatterns = [
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),
     path("workspaces/<int:pk>/renew/", requests.membership_renew, name="membership_renew"),
     path("workspaces/<int:pk>/change/", requests.workspace_change, name="workspace_change"),
+    path("workspaces/<int:pk>/review/", reviews.review_start, name="review_start"),
+    path("reviews/", reviews.review_list, name="review_list"),
+    path("reviews/<int:pk>/", reviews.review_detail, name="review_detail"),
+    path("reviews/<int:pk>/decisions.csv", reviews.review_csv, name="review_csv"),
     path("workspaces/<int:pk>/reconcile/", drift.workspace_reconcile, name="workspace_reconcile"),
     path(
         "workspaces/<int:pk>/decommission/",

@@ -30,12 +30,16 @@ from provisioning.models.policy import (
     Persona,
     Policy,
     Priority,
+    UnreviewedAccess,
 )
 from provisioning.models.requests import ChangeRequest
+from provisioning.models.reviews import AccessReview, AccessReviewDecision
 from provisioning.models.runs import Run, Step
 
 __all__ = [
     "RESOURCE_TRANSITIONS",
+    "AccessReview",
+    "AccessReviewDecision",
     "AllowedRegion",
     "AllowedSubscription",
     "AllowedVmSize",
@@ -62,6 +66,7 @@ __all__ = [
     "Run",
     "Step",
     "TeamBudget",
+    "UnreviewedAccess",
     "VmPrice",
     "VmSize",
     "Workspace",

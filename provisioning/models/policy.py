@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 MAX_REMINDERS = 5
@@ -125,6 +126,13 @@ class OverBudget(models.TextChoices):
     SECOND_APPROVAL = "second_approval", "Allow with a second admin's approval"
 
 
+class UnreviewedAccess(models.TextChoices):
+    """What an access review does with members nobody reviewed by its deadline."""
+
+    REMOVE = "remove", "Remove their access"
+    ESCALATE = "escalate", "Escalate to an admin"
+
+
 class EnvironmentPolicy(models.Model):
     """Cluster rules for one environment (res, dev, pro), edited by admins."""
 
@@ -172,6 +180,24 @@ class EnvironmentPolicy(models.Model):
         default="14,3",
         validators=[validate_reminder_days],
         help_text="Days before a membership ends when its member and the team leads are reminded, e.g. 14,3",
+    )
+
+    # Access reviews: a campaign per workspace every interval; the team lead decides keep or remove.
+    review_interval_days = models.PositiveIntegerField(
+        default=90,
+        validators=[MinValueValidator(7), MaxValueValidator(3650)],
+        help_text="Days between access reviews of a workspace (90: quarterly)",
+    )
+    review_deadline_days = models.PositiveIntegerField(
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="Days the team lead has to review each member",
+    )
+    unreviewed_access = models.CharField(
+        max_length=10,
+        choices=UnreviewedAccess.choices,
+        default=UnreviewedAccess.ESCALATE,
+        help_text="What happens to members not reviewed by the deadline",
     )
 
     class Meta:

@@ -21,7 +21,14 @@ from accounts.models import User
 from provisioning import naming
 from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
-from provisioning.models import AllowedRegion, ChangeRequest, EnvironmentPolicy, ResourceState, Workspace
+from provisioning.models import (
+    AccessReview,
+    AllowedRegion,
+    ChangeRequest,
+    EnvironmentPolicy,
+    ResourceState,
+    Workspace,
+)
 from provisioning.spec import RequestSpec
 from provisioning.views.changes import change_page
 from provisioning.views.drafts import form_token, save_draft
@@ -397,6 +404,10 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_purge": key_vaults.can_purge(request.user),
         **_latest_requests(request.user, workspace),
         **workspace_drift_context(request.user, workspace, can_change=can_change),
+        "live_review": AccessReview.objects.filter(workspace=workspace)
+        .exclude(status=AccessReview.Status.CLOSED)
+        .first(),
+        "can_start_review": personas.is_admin(request.user) and workspace.state == ResourceState.ACTIVE,
     }
     return render(request, "provisioning/workspace_detail.html", context)
 

@@ -10,7 +10,14 @@ from django.test import Client
 from django.urls import reverse
 
 from provisioning import exports
-from tests.factories import ChangeRequestFactory, MemberSpec, tutorial_spec
+from provisioning.workflow import reviews
+from tests.factories import (
+    ChangeRequestFactory,
+    MembershipFactory,
+    MemberSpec,
+    WorkspaceFactory,
+    tutorial_spec,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +51,15 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
     failed = ChangeRequestFactory(
         requester=alice, approver=bob, spec=tutorial_spec(team="fifth"), failed=True, failed_step="role_grant"
     )
+    reviewed = WorkspaceFactory(owner=alice, team="reviewed")  # active: an access review of it is open
+    MembershipFactory(workspace=reviewed, state="active")
+    review = reviews.review_start(workspace_id=reviewed.pk, actor=bob)
     export = exports.audit_export_request(requester=bob, filters={}, fmt="csv")
     exports.audit_export_run(export_id=export.pk)
     return {
         "export": export.pk,
+        "reviewed": reviewed.pk,
+        "review": review.pk,
         "ws": approved.workspace.pk,
         "submitted": submitted.pk,
         "draft": draft.pk,
@@ -99,6 +111,9 @@ PAGES = [
     ("provisioning:workspace_discover", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:workspace_take_over", "ws", (DENIED, OK, DENIED, DENIED, LOGIN)),  # says "already managed"
     ("provisioning:my_access", None, (OK, OK, OK, OK, LOGIN)),
+    ("provisioning:review_list", None, (OK, OK, OK, DENIED, LOGIN)),  # charlie leads no reviewed workspace
+    ("provisioning:review_detail", "review", (OK, OK, DENIED, DENIED, LOGIN)),  # its lead, or an admin
+    ("provisioning:review_csv", "review", (OK, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
 ]
 
@@ -148,6 +163,10 @@ ACTIONS = [
         {"membership": "999999", "days": "10"},
         (OK, OK, DENIED, DENIED, DENIED),
     ),
+    # Access reviews: an admin starts one (this workspace has one open: refused with a message); its lead or an
+    # admin decides.
+    ("provisioning:review_start", "reviewed", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:review_detail", "review", {"action": "decide"}, (OK, OK, DENIED, DENIED, DENIED)),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),

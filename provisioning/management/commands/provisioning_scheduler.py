@@ -10,8 +10,8 @@ compared with what Azure holds. Every ``--checkpoint-interval`` seconds (``AUDIT
 by default; and at start) it enqueues ``provisioning.jobs.audit_checkpoint``: the audit chain's head signed
 by a worker (this process holds no key and calls no Azure). Every ``--expiry-interval`` seconds (an hour by
 default; and at start) it enqueues ``provisioning.jobs.membership_reminders`` (the reminders due at the policy's
-days before memberships end) and ``provisioning.jobs.memberships_expire`` (memberships past their end removed
-from Azure). Each periodic job has a fixed id and is not queued again while one waits or
+days before memberships end), ``provisioning.jobs.memberships_expire`` (memberships past their end removed
+from Azure) and ``provisioning.jobs.access_reviews`` (access reviews started when due, closed at their deadline). Each periodic job has a fixed id and is not queued again while one waits or
 runs, so a slow one never piles up. Redis being down only delays the next tick.
 """
 
@@ -33,6 +33,7 @@ CAPACITY_JOB_ID = "provisioning-capacity"
 CHECKPOINT_JOB_ID = "provisioning-audit-checkpoint"
 EXPIRY_JOB_ID = "provisioning-memberships-expire"
 REMINDERS_JOB_ID = "provisioning-membership-reminders"
+REVIEWS_JOB_ID = "provisioning-access-reviews"
 
 
 def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
@@ -67,9 +68,12 @@ def checkpoint_enqueue() -> bool:
 
 
 def expiry_enqueue() -> bool:
-    """Queue the membership reminders and the expiry unless they wait; False when Redis is unreachable."""
+    """Queue the membership reminders, the expiry and the access reviews unless they wait; False when Redis is
+    unreachable."""
     reminded = _enqueue_once("provisioning.jobs.membership_reminders", REMINDERS_JOB_ID, result_ttl=3600)
-    return _enqueue_once("provisioning.jobs.memberships_expire", EXPIRY_JOB_ID, result_ttl=3600) and reminded
+    reviewed = _enqueue_once("provisioning.jobs.access_reviews", REVIEWS_JOB_ID, result_ttl=3600)
+    expired = _enqueue_once("provisioning.jobs.memberships_expire", EXPIRY_JOB_ID, result_ttl=3600)
+    return expired and reminded and reviewed
 
 
 class Command(BaseCommand):
@@ -101,7 +105,7 @@ class Command(BaseCommand):
             "--expiry-interval",
             type=float,
             default=3600.0,
-            help="seconds between membership reminders and expiries (default 3600)",
+            help="seconds between membership reminders, expiries and access reviews (default 3600)",
         )
         parser.add_argument(
             "--once", action="store_true", help="enqueue one sweep, capacity check and reconcile, exit"
