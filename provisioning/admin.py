@@ -34,7 +34,13 @@ from provisioning.models import (
 
 @admin.register(AllowedSubscription)
 class AllowedSubscriptionAdmin(AuditedAdmin):
-    list_display = ("display_name", "subscription_id", "is_active")
+    list_display = (
+        "display_name",
+        "subscription_id",
+        "is_active",
+        "capacity_admin_group",
+        "workspace_admin_group",
+    )
     list_filter = ("is_active",)
 
 

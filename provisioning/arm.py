@@ -12,8 +12,10 @@ import re
 OWNERSHIP_TAG = "managed-by"
 OWNERSHIP_VALUE = "azureml-portal"
 
-# The portal's custom roles (their permissions are in provisioning.azure.authz).
+# The portal's custom roles granted to members (their permissions are in provisioning.roles), and the two
+# administration roles it defines and assigns to the subscription's admin groups.
 CUSTOM_ROLES = ("Data Scientist", "Team Lead")
+ADMIN_ROLES = ("AzureML Capacity Admin", "AzureML Workspace Admin")
 
 WORKSPACE_PROVIDER = "Microsoft.MachineLearningServices/workspaces"
 STORAGE_PROVIDER = "Microsoft.Storage/storageAccounts"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.arm import (
+    ADMIN_ROLES,
     APP_INSIGHTS_PROVIDER,
     KEY_VAULT_PROVIDER,
     OWNERSHIP_TAG,
@@ -158,6 +159,8 @@ class Approved:
     members: tuple[ApprovedMember, ...] = ()
     in_flight_clusters: frozenset[str] = frozenset()
     in_flight_principals: frozenset[str] = frozenset()
+    # The subscription's workspace-admin group: its administration role on the resource group is the portal's.
+    admin_principals: frozenset[str] = frozenset()
     # Adopted and not taken over: nothing of it carries the portal's tag, and that is not drift.
     observed: bool = False
 
@@ -355,10 +358,13 @@ def _access(approved: Approved, seen: Observation) -> list[Difference]:
         r.identity_principal_id.lower() for r in seen.resources if r.managed and r.identity_principal_id
     }
     tolerated = identities | {p.lower() for p in approved.in_flight_principals}
+    admins = {p.lower() for p in approved.admin_principals}
     scopes = _watched_scopes(approved, seen)
     for triple, assignment in sorted(held.items()):
         top = _top_scope(assignment.scope).lower()
         if triple in explained or triple[2] in tolerated or top not in scopes:
+            continue
+        if assignment.role_name in ADMIN_ROLES and triple[2] in admins:
             continue
         found.append(_added(assignment, scope_managed=scopes[top]))
     return found

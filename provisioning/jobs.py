@@ -138,6 +138,13 @@ def access_reviews() -> dict[str, list[int]]:
     return reviews_due()
 
 
+def admin_roles() -> list[dict[str, str]]:
+    """Define the two administration roles in every allowed subscription and assign them to its admin groups."""
+    from provisioning.engine.admin_roles import admin_roles_ensure
+
+    return [change.as_dict() for change in admin_roles_ensure()]
+
+
 # The dotted paths the portal's worker runs (provisioning.worker refuses every other): the functions
 # defined in this module, by exact path. Names imported here (``exports``, ``runs``) are not jobs.
 JOB_FUNCTIONS: frozenset[str] = frozenset(

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from provisioning.arm import ADMIN_ROLES
 from provisioning.plan import ROLE_MATRIX
 
 ML = "Microsoft.MachineLearningServices"
@@ -38,6 +39,10 @@ CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
             f"{ML}/workspaces/computes/*/delete",
             f"{ML}/workspaces/computes/listKeys/action",
             f"{ML}/workspaces/listKeys/action",
+            f"{ML}/workspaces/hubs/write",
+            f"{ML}/workspaces/hubs/delete",
+            f"{ML}/workspaces/featurestores/write",
+            f"{ML}/workspaces/featurestores/delete",
             f"{ML}/quotas/write",
             "Microsoft.Authorization/*/write",
             "Microsoft.Support/*/write",
@@ -62,6 +67,61 @@ CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+
+
+# The two administration roles the tutorial announces (seed: "one at the subscription level and one at the
+# resource group level"), each line with the reason it is there (docs/roles.md prints them). The portal creates
+# them in every allowed subscription and assigns them to the groups the subscription names
+# (``AllowedSubscription.capacity_admin_group`` / ``workspace_admin_group``).
+CAPACITY_ADMIN, WORKSPACE_ADMIN = ADMIN_ROLES
+ADMIN_ROLE_SCOPE = {CAPACITY_ADMIN: "subscription", WORKSPACE_ADMIN: "resource_group"}
+ADMIN_ROLE_REASONS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    CAPACITY_ADMIN: {
+        "actions": [
+            (
+                f"{ML}/locations/usages/read",
+                "read the subscription's AzureML core usage and limits per region",
+            ),
+            (f"{ML}/locations/vmsizes/read", "read which VM sizes (and their families) a region offers"),
+            (f"{ML}/locations/quotas/read", "read the AzureML quotas set on workspaces"),
+            (f"{ML}/locations/updateQuotas/action", "set a workspace's share of the subscription's quota"),
+            ("Microsoft.Quota/quotas/read", "read the subscription's quota limits through the Quota API"),
+            ("Microsoft.Quota/quotas/write", "file a quota increase request through the Quota API"),
+            ("Microsoft.Quota/quotaRequests/read", "follow a quota increase request until Azure decides it"),
+            ("Microsoft.Quota/usages/read", "read usage through the Quota API"),
+        ],
+        "not_actions": [],
+    },
+    WORKSPACE_ADMIN: {
+        "actions": [
+            ("Microsoft.Resources/subscriptions/resourceGroups/read", "see the workspace's resource group"),
+            (f"{ML}/workspaces/*/read", "read everything in the workspace"),
+            (f"{ML}/workspaces/read", "read the workspace itself"),
+            (f"{ML}/workspaces/write", "change the workspace's settings (manage the workspace)"),
+            (
+                f"{ML}/workspaces/*/action",
+                "run the workspace's operations (jobs, endpoints, compute start/stop)",
+            ),
+            (f"{ML}/workspaces/*/write", "create and change what the workspace holds"),
+            (f"{ML}/workspaces/*/delete", "delete what the workspace holds"),
+            (f"{ML}/workspaces/computes/write", "create and change clusters"),
+            (f"{ML}/workspaces/computes/delete", "delete clusters"),
+        ],
+        "not_actions": [
+            (f"{ML}/workspaces/delete", "the workspace is given back through the portal's decommissioning"),
+            (f"{ML}/locations/updateQuotas/action", "cannot request quota: the capacity admins do"),
+            (f"{ML}/quotas/write", "cannot request quota: the capacity admins do"),
+            ("Microsoft.Quota/*", "cannot request quota: the capacity admins do"),
+            ("Microsoft.Authorization/*/write", "access is granted through the portal's approved requests"),
+        ],
+    },
+}
+CUSTOM_ROLE_PERMISSIONS.update(
+    {
+        role: {kind: [action for action, _ in lines] for kind, lines in reasons.items()}
+        for role, reasons in ADMIN_ROLE_REASONS.items()
+    }
+)
 
 
 @dataclass(frozen=True)

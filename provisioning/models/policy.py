@@ -38,6 +38,24 @@ class AllowedSubscription(models.Model):
 
     subscription_id = models.CharField(max_length=36, unique=True)
     display_name = models.CharField(max_length=100)
+    # The administration roles (docs/roles.md): the Entra security groups that get them, by display name.
+    capacity_admin_group = models.CharField(
+        max_length=256,
+        blank=True,
+        help_text="Security group given 'AzureML Capacity Admin' on the subscription (reads usage, requests quota)",
+    )
+    workspace_admin_group = models.CharField(
+        max_length=256,
+        blank=True,
+        help_text="Security group given 'AzureML Workspace Admin' on each workspace's resource group "
+        "(manages the workspace and its clusters, cannot request quota)",
+    )
+    workspace_admin_group_id = models.CharField(
+        max_length=36,
+        blank=True,
+        editable=False,
+        help_text="Its Entra object id, as the admin-roles job found it",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

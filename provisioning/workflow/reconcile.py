@@ -33,7 +33,14 @@ from provisioning.drift import (
     SeenAssignment,
     compare,
 )
-from provisioning.models import DriftItem, Membership, ObservedResource, ResourceState, Workspace
+from provisioning.models import (
+    AllowedSubscription,
+    DriftItem,
+    Membership,
+    ObservedResource,
+    ResourceState,
+    Workspace,
+)
 from provisioning.workflow import selectors
 
 ACTOR = "reconcile"
@@ -73,6 +80,11 @@ def approved_state(ws: Workspace) -> Approved:
         ),
         in_flight_clusters=frozenset(c.name for c in clusters if c.state in IN_FLIGHT),
         in_flight_principals=frozenset(m.object_id for m in members if m.state in IN_FLIGHT and m.object_id),
+        admin_principals=frozenset(
+            AllowedSubscription.objects.filter(subscription_id=ws.subscription_id)
+            .exclude(workspace_admin_group_id="")
+            .values_list("workspace_admin_group_id", flat=True)
+        ),
         observed=ws.is_observed,
     )
 

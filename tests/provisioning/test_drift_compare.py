@@ -237,3 +237,21 @@ def test_the_same_difference_has_the_same_key_in_every_reconcile() -> None:
     again = _in_step(clusters=(_cluster(max_nodes=50),))
 
     assert [d.key for d in compare(APPROVED, seen)] == [d.key for d in compare(APPROVED, again)]
+
+
+def test_the_workspace_admin_groups_admin_role_is_the_portals_not_drift() -> None:
+    group = "66666666-6666-6666-6666-666666666666"
+    approved = replace(APPROVED, admin_principals=frozenset({group}))
+    admin = SeenAssignment(
+        f"{RG}/providers/x/roleAssignments/d", RG, "d", "AzureML Workspace Admin", group, "Group"
+    )
+    owner_too = SeenAssignment(f"{RG}/providers/x/roleAssignments/e", RG, "d", "Owner", group, "Group")
+    someone = replace(admin, azure_id=f"{RG}/providers/x/roleAssignments/f", principal_id="7")
+
+    found = compare(approved, _in_step(assignments=(*_assignments(), admin, owner_too, someone)))
+
+    # Only its admin role is explained: the same group as Owner, or the role for someone else, is drift.
+    assert sorted(d.details["role_name"] + "|" + d.details["principal_id"] for d in found) == [
+        "AzureML Workspace Admin|7",
+        f"Owner|{group}",
+    ]

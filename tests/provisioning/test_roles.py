@@ -47,10 +47,23 @@ def test_a_data_scientist_cannot_create_change_or_delete_clusters() -> None:
 def test_each_persona_reads_its_roles_in_words() -> None:
     scientist, lead = persona_abilities("data_scientist"), persona_abilities("team_lead")
 
-    assert set(CUSTOM_ROLE_PERMISSIONS) == set(arm.CUSTOM_ROLES)
+    assert set(CUSTOM_ROLE_PERMISSIONS) == set(arm.CUSTOM_ROLES) | set(arm.ADMIN_ROLES)
     assert (scientist.role, lead.role) == ("Data Scientist", "Team Lead")
     assert "submit jobs on the workspace's clusters" in scientist.can
     assert "create or change clusters" in scientist.cannot
     assert "create and change clusters" in lead.can
     assert any(c.startswith("request quota") for c in lead.cannot)
     assert not set(scientist.can) & set(scientist.cannot)
+
+
+def test_docs_roles_md_writes_down_every_line_of_the_admin_roles_with_its_reason() -> None:
+    from pathlib import Path
+
+    from provisioning.roles import ADMIN_ROLE_REASONS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "roles.md").read_text()
+    for kinds in ADMIN_ROLE_REASONS.values():
+        for kind, lines in kinds.items():
+            verb = "allows" if kind == "actions" else "denies"
+            for action, why in lines:
+                assert f"| {verb} | `{action}` | {why} |" in page

@@ -11,7 +11,8 @@ by default; and at start) it enqueues ``provisioning.jobs.audit_checkpoint``: th
 by a worker (this process holds no key and calls no Azure). Every ``--expiry-interval`` seconds (an hour by
 default; and at start) it enqueues ``provisioning.jobs.membership_reminders`` (the reminders due at the policy's
 days before memberships end), ``provisioning.jobs.memberships_expire`` (memberships past their end removed
-from Azure) and ``provisioning.jobs.access_reviews`` (access reviews started when due, closed at their deadline). Each periodic job has a fixed id and is not queued again while one waits or
+from Azure), ``provisioning.jobs.access_reviews`` (access reviews started when due, closed at their deadline)
+and ``provisioning.jobs.admin_roles`` (the two administration roles defined and assigned, docs/roles.md). Each periodic job has a fixed id and is not queued again while one waits or
 runs, so a slow one never piles up. Redis being down only delays the next tick.
 """
 
@@ -34,6 +35,7 @@ CHECKPOINT_JOB_ID = "provisioning-audit-checkpoint"
 EXPIRY_JOB_ID = "provisioning-memberships-expire"
 REMINDERS_JOB_ID = "provisioning-membership-reminders"
 REVIEWS_JOB_ID = "provisioning-access-reviews"
+ADMIN_ROLES_JOB_ID = "provisioning-admin-roles"
 
 
 def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
@@ -68,12 +70,13 @@ def checkpoint_enqueue() -> bool:
 
 
 def expiry_enqueue() -> bool:
-    """Queue the membership reminders, the expiry and the access reviews unless they wait; False when Redis is
-    unreachable."""
+    """Queue the membership reminders, the expiry, the access reviews and the admin roles unless they wait; False
+    when Redis is unreachable."""
     reminded = _enqueue_once("provisioning.jobs.membership_reminders", REMINDERS_JOB_ID, result_ttl=3600)
     reviewed = _enqueue_once("provisioning.jobs.access_reviews", REVIEWS_JOB_ID, result_ttl=3600)
     expired = _enqueue_once("provisioning.jobs.memberships_expire", EXPIRY_JOB_ID, result_ttl=3600)
-    return expired and reminded and reviewed
+    roles = _enqueue_once("provisioning.jobs.admin_roles", ADMIN_ROLES_JOB_ID, result_ttl=3600)
+    return expired and reminded and reviewed and roles
 
 
 class Command(BaseCommand):
