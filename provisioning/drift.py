@@ -161,6 +161,7 @@ class Approved:
     in_flight_principals: frozenset[str] = frozenset()
     # The subscription's workspace-admin group: its administration role on the resource group is the portal's.
     admin_principals: frozenset[str] = frozenset()
+    scientist_role: str = "Data Scientist"  # the data scientists' workspace role it was approved with
     # Adopted and not taken over: nothing of it carries the portal's tag, and that is not drift.
     observed: bool = False
 
@@ -324,7 +325,7 @@ def expected_assignments(approved: Approved) -> list[_Expected]:
         if not member.object_id:
             continue  # never resolved: nothing in Azure can be matched to it
         spec = MemberSpec(member.principal, member.persona, member.principal_type)
-        for ra in role_assignments_for(spec, approved.names):
+        for ra in role_assignments_for(spec, approved.names, scientist_role=approved.scientist_role):
             if ra["scope_type"] != "resource_group" and not ra["scope_name"]:
                 continue  # a resource an adopted workspace does not have
             scope = scope_id(plan, ra["scope_type"], ra["scope_name"])

@@ -33,6 +33,9 @@ ROLE_MATRIX: dict[str, dict[str, str]] = {
         "app_insights": "Reader",
     },
 }
+# The data scientists' role on the workspace: the portal's custom role (the default) or Azure's built-in one,
+# as the environment's policy chooses (docs/roles.md compares them line by line).
+DATA_SCIENTIST_ROLES = ("Data Scientist", "AzureML Data Scientist")
 
 
 def _scopes(names: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -53,15 +56,25 @@ def _scopes(names: dict[str, str]) -> list[tuple[str, str, str]]:
     return scopes
 
 
-def role_assignments_for(member: MemberSpec, names: dict[str, str]) -> list[dict[str, str]]:
-    """Every role assignment one member gets; groups get the Data Scientist column."""
+def role_assignments_for(
+    member: MemberSpec, names: dict[str, str], *, scientist_role: str = DATA_SCIENTIST_ROLES[0]
+) -> list[dict[str, str]]:
+    """Every role assignment one member gets; groups get the Data Scientist column. ``scientist_role``: the
+    data scientists' role on the workspace, the portal's custom one or Azure's built-in (the workspace's
+    environment policy chose it when the workspace was approved)."""
     persona = "data_scientist" if member.principal_type == "group" else member.persona
+
+    def role(column: str) -> str:
+        if persona == "data_scientist" and column == "workspace" and scientist_role in DATA_SCIENTIST_ROLES:
+            return scientist_role
+        return ROLE_MATRIX[persona][column]
+
     return [
         {
             "principal": member.principal,
             "principal_type": member.principal_type,
             "persona": member.persona,
-            "role": ROLE_MATRIX[persona][column],
+            "role": role(column),
             "scope_type": scope_type,
             "scope_name": scope_name,
         }
@@ -253,7 +266,7 @@ def _change_lines(
 
 
 def _persona_change_grants(
-    spec: RequestSpec, current_members: dict[str, dict[str, Any]], names: dict[str, str]
+    spec: RequestSpec, current_members: dict[str, dict[str, Any]], names: dict[str, str], scientist_role: str
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """A member whose persona changes gets the new persona's roles it lacks and loses the old ones it no
     longer has; roles both personas share (Reader, storage) stay untouched."""
@@ -262,8 +275,12 @@ def _persona_change_grants(
     for m in spec.persona_changes:
         was = current_members[m.principal.lower()]
         member = MemberSpec(was["principal"], was["persona"], principal_type=was["principal_type"])
-        old = role_assignments_for(member, names)
-        new = role_assignments_for(MemberSpec(was["principal"], m.persona, was["principal_type"]), names)
+        old = role_assignments_for(member, names, scientist_role=scientist_role)
+        new = role_assignments_for(
+            MemberSpec(was["principal"], m.persona, was["principal_type"]),
+            names,
+            scientist_role=scientist_role,
+        )
         key = lambda ra: (ra["role"], ra["scope_type"], ra["scope_name"])  # noqa: E731
         old_keys, new_keys = {key(ra) for ra in old}, {key(ra) for ra in new}
         grants += [ra for ra in new if key(ra) not in old_keys]
@@ -283,6 +300,7 @@ def build_plan(
     workspace_quotas: list[dict[str, Any]] | None = None,
     current_clusters: dict[str, dict[str, Any]] | None = None,
     current_members: dict[str, dict[str, Any]] | None = None,
+    scientist_role: str = DATA_SCIENTIST_ROLES[0],
 ) -> dict[str, Any]:
     """The full plan of a request. ``existing_names`` are the workspace's names when it exists.
 
@@ -303,7 +321,7 @@ def build_plan(
         names = existing_names
         resources = []
     members = list(spec.all_members())
-    grants, role_revocations = _persona_change_grants(spec, current_members, names)
+    grants, role_revocations = _persona_change_grants(spec, current_members, names, scientist_role)
     updates, deletes = [], []
     for c in spec.cluster_updates:
         was = current_clusters[c.name.lower()]
@@ -338,7 +356,11 @@ def build_plan(
         "workspace_quotas": list(workspace_quotas or []),
         "cluster_updates": updates,
         "cluster_deletes": deletes,
-        "role_assignments": [ra for m in members for ra in role_assignments_for(m, names)] + grants,
+        "scientist_role": scientist_role,
+        "role_assignments": [
+            ra for m in members for ra in role_assignments_for(m, names, scientist_role=scientist_role)
+        ]
+        + grants,
         "revocations": [
             ra
             for r in (revoked or [])
@@ -347,6 +369,7 @@ def build_plan(
                     principal=r["principal"], persona=r["persona"], principal_type=r["principal_type"]
                 ),
                 names,
+                scientist_role=scientist_role,
             )
         ]
         + role_revocations,

@@ -192,13 +192,40 @@ class Abilities:
     cannot: tuple[str, ...]
 
 
+# Azure's built-in role an environment may give data scientists instead of the portal's (as Microsoft lists it).
+BUILTIN_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    "AzureML Data Scientist": {
+        "actions": [
+            f"{ML}/workspaces/*/read",
+            f"{ML}/workspaces/*/action",
+            f"{ML}/workspaces/*/delete",
+            f"{ML}/workspaces/*/write",
+        ],
+        "not_actions": [
+            f"{ML}/workspaces/delete",
+            f"{ML}/workspaces/write",
+            f"{ML}/workspaces/computes/*/write",
+            f"{ML}/workspaces/computes/*/delete",
+            "Microsoft.Authorization/*",
+            f"{ML}/workspaces/computes/listKeys/action",
+            f"{ML}/workspaces/listKeys/action",
+            f"{ML}/workspaces/hubs/write",
+            f"{ML}/workspaces/hubs/delete",
+            f"{ML}/workspaces/featurestores/write",
+            f"{ML}/workspaces/featurestores/delete",
+        ],
+    },
+}
+
+
 @cache
-def persona_abilities(persona: str) -> Abilities:
-    """What a member with ``persona`` may do in the workspace (its custom role's actions) and on its storage,
-    key vault and registry (the matrix's built-in roles), and what they may not."""
+def persona_abilities(persona: str, scientist_role: str = "Data Scientist") -> Abilities:
+    """What a member with ``persona`` may do in the workspace (its role's actions: the portal's custom role,
+    or for data scientists the role their workspace gives them) and on its storage, key vault and registry
+    (the matrix's built-in roles), and what they may not."""
     columns = ROLE_MATRIX[persona]
-    role = columns["workspace"]
-    permissions = CUSTOM_ROLE_PERMISSIONS[role]
+    role = scientist_role if persona == "data_scientist" else columns["workspace"]
+    permissions = CUSTOM_ROLE_PERMISSIONS.get(role) or BUILTIN_ROLE_PERMISSIONS[role]
     can = [a.can for a in WORKSPACE_ABILITIES if allows(permissions, a.action)]
     cannot = [a.cannot for a in WORKSPACE_ABILITIES if not allows(permissions, a.action)]
     can += [BUILTIN_ROLE_WORDS[columns[c]] for c in DATA_PLANE_COLUMNS if columns[c] in BUILTIN_ROLE_WORDS]

@@ -103,6 +103,11 @@ class Workspace(StateMachine, models.Model):
         related_name="adopted_workspaces",
     )
     decommissioned_at = models.DateTimeField(null=True, blank=True)
+    scientist_role = models.CharField(
+        max_length=40,
+        default="Data Scientist",
+        help_text="The data scientists' role on the workspace, from its environment's policy at approval",
+    )
 
     class Meta:
         ordering = ["workspace_name"]

@@ -200,6 +200,16 @@ class EnvironmentPolicy(models.Model):
         help_text="Days before a membership ends when its member and the team leads are reminded, e.g. 14,3",
     )
 
+    scientist_role = models.CharField(
+        max_length=40,
+        choices=[
+            ("Data Scientist", "The portal's Data Scientist (custom role)"),
+            ("AzureML Data Scientist", "Azure's built-in AzureML Data Scientist"),
+        ],
+        default="Data Scientist",
+        help_text="The data scientists' role on new workspaces (docs/roles.md compares the two); a workspace keeps "
+        "the one it was approved with",
+    )
     # Access reviews: a campaign per workspace every interval; the team lead decides keep or remove.
     review_interval_days = models.PositiveIntegerField(
         default=90,

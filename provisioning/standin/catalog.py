@@ -135,8 +135,13 @@ BUILTIN_ROLES: list[dict[str, object]] = [
             "Microsoft.MachineLearningServices/workspaces/write",
             "Microsoft.MachineLearningServices/workspaces/computes/*/write",
             "Microsoft.MachineLearningServices/workspaces/computes/*/delete",
+            "Microsoft.Authorization/*",
             "Microsoft.MachineLearningServices/workspaces/computes/listKeys/action",
             "Microsoft.MachineLearningServices/workspaces/listKeys/action",
+            "Microsoft.MachineLearningServices/workspaces/hubs/write",
+            "Microsoft.MachineLearningServices/workspaces/hubs/delete",
+            "Microsoft.MachineLearningServices/workspaces/featurestores/write",
+            "Microsoft.MachineLearningServices/workspaces/featurestores/delete",
         ],
     },
     {

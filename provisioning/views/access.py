@@ -56,7 +56,8 @@ def _card(membership: Membership) -> AccessCard:
         exports=shell_exports(ws),
         studio_url=studio_url(ws),
         abilities=persona_abilities(
-            Persona.DATA_SCIENTIST if membership.principal_type == "group" else membership.persona
+            Persona.DATA_SCIENTIST if membership.principal_type == "group" else membership.persona,
+            ws.scientist_role,
         ),
         leads=ws.active_leads,  # type: ignore[attr-defined]
     )

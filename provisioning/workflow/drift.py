@@ -176,7 +176,8 @@ def _joins_as(item: DriftItem) -> str | None:
     """The persona access added by hand stands for: the portal's custom role for a user or group on the
     workspace (a group only as a data scientist, as the portal grants groups)."""
     d, ws = item.details, item.workspace
-    persona = PERSONA_OF_ROLE.get(d.get("role_name", ""))
+    role = d.get("role_name", "")
+    persona = "data_scientist" if role == ws.scientist_role else PERSONA_OF_ROLE.get(role)
     workspace_scope = arm_id(ws.subscription_id, ws.resource_group, WORKSPACE_PROVIDER, ws.workspace_name)
     kind = str(d.get("principal_type", "")).lower()
     if (

@@ -86,6 +86,7 @@ def approved_state(ws: Workspace) -> Approved:
             .values_list("workspace_admin_group_id", flat=True)
         ),
         observed=ws.is_observed,
+        scientist_role=ws.scientist_role,
     )
 
 

@@ -196,10 +196,11 @@ def _revocations_of(
 ) -> list[dict[str, str]]:
     """The role assignments Azure already holds for members who leave: the run removes them."""
     names = (cr.plan or {}).get("names") or {}
+    role = (cr.plan or {}).get("scientist_role") or "Data Scientist"
     return [
         ra
         for m in leaving
-        for ra in role_assignments_for(m, names)
+        for ra in role_assignments_for(m, names, scientist_role=role)
         if _grant_key(ra) in done and done[_grant_key(ra)].outcome == "created"
     ]
 
@@ -214,6 +215,7 @@ def _plan_of(cr: ChangeRequest, spec: RequestSpec, revocations: list[dict[str, s
         existing_names=old.get("names"),
         subscription_id=old.get("subscription_id", ""),
         workspace_quotas=old.get("workspace_quotas"),
+        scientist_role=old.get("scientist_role") or "Data Scientist",
     )
     plan["revocations"] = revocations
     return plan

@@ -20,7 +20,15 @@ from accounts.models import User
 from provisioning import queue
 from provisioning.audit import audit_record
 from provisioning.capacity import checks as capacity
-from provisioning.models import ChangeRequest, Cluster, Membership, ResourceState, Run, Workspace
+from provisioning.models import (
+    ChangeRequest,
+    Cluster,
+    EnvironmentPolicy,
+    Membership,
+    ResourceState,
+    Run,
+    Workspace,
+)
 from provisioning.plan import build_plan
 from provisioning.problems import text_problem
 from provisioning.spec import RequestSpec
@@ -269,7 +277,17 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
         workspace_quotas=workspace_quotas_for(cr, spec, check=check),
         current_clusters=clusters,
         current_members=members,
+        scientist_role=_scientist_role(spec, ws),
     )
+
+
+def _scientist_role(spec: RequestSpec, ws: Workspace | None) -> str:
+    """The data scientists' workspace role: the workspace's own, or its environment policy's for a new one."""
+    if ws is not None:
+        return ws.scientist_role
+    environment = spec.workspace.environment if spec.workspace is not None else ""
+    policy = EnvironmentPolicy.objects.filter(environment=environment).only("scientist_role").first()
+    return policy.scientist_role if policy is not None else "Data Scientist"
 
 
 def request_preview(
@@ -337,6 +355,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
             key_vault=names.key_vault,
             registry=names.registry,
             app_insights=names.app_insights,
+            scientist_role=_scientist_role(spec, None),  # what the plan approved with it gives data scientists
             owner=cr.requester,
         )
         cr.workspace = workspace

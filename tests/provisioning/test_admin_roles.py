@@ -121,3 +121,37 @@ def test_the_command_reports_a_group_azure_does_not_know(policy, standin, azure_
 
     (failed,) = [c for c in json.loads(out.getvalue())["changes"] if c["outcome"] == "failed"]
     assert "nobody-by-this-name" in failed["message"]
+
+
+def test_an_environment_may_give_data_scientists_azures_built_in_role(
+    policy, alice, bob, standin, azure_clients, rq_queue, client
+) -> None:
+    from provisioning.engine.reconcile import reconcile
+    from provisioning.models import EnvironmentPolicy, Membership
+    from tests.provisioning.provisioned import provisioned
+
+    dev = EnvironmentPolicy.for_environment("dev")  # (a transactional test starts without the seeded rows)
+    dev.scientist_role = "AzureML Data Scientist"
+    dev.save()
+
+    ws = provisioned(standin, azure_clients, alice, bob)
+
+    assert ws.scientist_role == "AzureML Data Scientist"
+    user2 = Membership.objects.get(workspace=ws, principal_name="user2@contoso.com")
+    lead = Membership.objects.get(workspace=ws, principal_name="user1@contoso.com")
+    workspace_scope = f"{SUBSCRIPTION_SCOPE}/resourceGroups/{ws.resource_group}".lower()
+
+    def on_workspace(member: Membership) -> list[str]:
+        return [
+            a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1]
+            for a in standin.state.list_role_assignments(principal_id=member.object_id)
+            if a["properties"]["scope"].lower().endswith(f"/workspaces/{ws.workspace_name}")
+            and a["properties"]["scope"].lower().startswith(workspace_scope)
+        ]
+
+    assert on_workspace(user2) == ["f6c7c914-8db3-469d-8ca1-694a8f32e121"]  # the built-in, by its id
+    assert on_workspace(lead) != ["f6c7c914-8db3-469d-8ca1-694a8f32e121"]  # team leads keep the portal's
+    assert reconcile(clients=azure_clients)["workspaces"][0]["drift"] == []  # the approved state says so
+    # Changing the policy later changes new workspaces only: this one keeps the role it was approved with.
+    EnvironmentPolicy.objects.filter(environment="dev").update(scientist_role="Data Scientist")
+    assert reconcile(clients=azure_clients)["workspaces"][0]["drift"] == []

@@ -67,3 +67,13 @@ def test_docs_roles_md_writes_down_every_line_of_the_admin_roles_with_its_reason
             verb = "allows" if kind == "actions" else "denies"
             for action, why in lines:
                 assert f"| {verb} | `{action}` | {why} |" in page
+
+
+def test_the_built_in_data_scientist_role_reads_as_azure_reads_it() -> None:
+    builtin = persona_abilities("data_scientist", "AzureML Data Scientist")
+
+    assert builtin.role == "AzureML Data Scientist"
+    assert "submit jobs on the workspace's clusters" in builtin.can
+    # Its computes/*/write does not take back the computes/write its workspaces/*/write grants.
+    assert "create and change clusters" in builtin.can
+    assert "create or change clusters" in persona_abilities("data_scientist").cannot
