@@ -385,6 +385,7 @@ def remediation_plan(ws: Workspace, items: list[DriftItem]) -> dict[str, Any]:
         "kind": ChangeRequest.Kind.REMEDIATE_DRIFT.value,
         "subscription_id": ws.subscription_id,
         "names": ws.plan_names(),
+        "scientist_role": ws.scientist_role,
         "resources": _plan_resources(ws, resources),
         "custom_roles": sorted({g["role"] for g in grants} & set(CUSTOM_ROLES)),
         "clusters": list(clusters.values()),

@@ -277,14 +277,17 @@ def request_plan(cr: ChangeRequest, *, check: capacity.Check | None = None) -> d
         workspace_quotas=workspace_quotas_for(cr, spec, check=check),
         current_clusters=clusters,
         current_members=members,
-        scientist_role=_scientist_role(spec, ws),
+        scientist_role=_scientist_role(spec, ws, check),
     )
 
 
-def _scientist_role(spec: RequestSpec, ws: Workspace | None) -> str:
-    """The data scientists' workspace role: the workspace's own, or its environment policy's for a new one."""
+def _scientist_role(spec: RequestSpec, ws: Workspace | None, check: capacity.Check | None) -> str:
+    """The data scientists' workspace role: the workspace's own, or its environment policy's for a new one
+    (read by the capacity check already when the request has clusters)."""
     if ws is not None:
         return ws.scientist_role
+    if check is not None and check.policy is not None:
+        return check.policy.scientist_role
     environment = spec.workspace.environment if spec.workspace is not None else ""
     policy = EnvironmentPolicy.objects.filter(environment=environment).only("scientist_role").first()
     return policy.scientist_role if policy is not None else "Data Scientist"
@@ -329,7 +332,7 @@ def workspace_quotas_for(
     return [{"family": b.family, "limit": b.dedicated_cores} for b in budgets]
 
 
-def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Workspace:
+def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User, *, scientist_role: str) -> Workspace:
     """Create the desired-state rows an approved request stands for (those it lacks, when an amended
     request is approved again)."""
     if cr.kind == Kind.NEW_WORKSPACE and cr.workspace_id is None:
@@ -355,7 +358,7 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User) -> Worksp
             key_vault=names.key_vault,
             registry=names.registry,
             app_insights=names.app_insights,
-            scientist_role=_scientist_role(spec, None),  # what the plan approved with it gives data scientists
+            scientist_role=scientist_role,  # what the plan approved with it gives data scientists
             owner=cr.requester,
         )
         cr.workspace = workspace
@@ -454,7 +457,7 @@ def request_approve(*, request_id: int, approver: User) -> ChangeRequest:
                 "this request goes over budget: a second admin must approve it, not the first approver"
             )
         plan = request_plan(cr, check=check)
-        _materialize(cr, spec, approver)
+        _materialize(cr, spec, approver, scientist_role=plan.get("scientist_role") or "Data Scientist")
         request_transition(
             cr, Status.APPROVED, actor=approver, approver=approver, decided_at=timezone.now(), plan=plan
         )
