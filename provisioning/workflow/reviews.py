@@ -82,6 +82,15 @@ def _require_reviewer(review: AccessReview, actor: Any) -> None:
         raise PermissionDenied("only a team lead of the workspace or an admin reviews its access")
 
 
+def _locked(review_id: int, actor: Any) -> AccessReview:
+    """The campaign, row-locked until the caller's transaction ends, once ``actor`` may review it."""
+    review = AccessReview.objects.select_for_update().select_related("workspace").filter(pk=review_id).first()
+    if review is None:
+        raise ReviewError(f"access review #{review_id} does not exist")
+    _require_reviewer(review, actor)
+    return review
+
+
 def _policy(environment: str) -> EnvironmentPolicy:
     return EnvironmentPolicy.objects.filter(environment=environment).first() or EnvironmentPolicy(
         environment=environment
@@ -156,12 +165,7 @@ def review_decide(*, review_id: int, actor: Any, choices: list[Choice], now: dat
         wanted[int(c.decision_id)] = (c.decision, note)
     changed = 0
     with transaction.atomic():
-        review = (
-            AccessReview.objects.select_for_update().select_related("workspace").filter(pk=review_id).first()
-        )
-        if review is None:
-            raise ReviewError(f"access review #{review_id} does not exist")
-        _require_reviewer(review, actor)
+        review = _locked(review_id, actor)
         if not review.is_live:
             raise ReviewError(f"access review #{review.pk} is closed")
         rows = {d.pk: d for d in review.decisions.filter(pk__in=list(wanted))}
@@ -194,12 +198,7 @@ def review_close(*, review_id: int, actor: Any, now: datetime | None = None) -> 
     policy escalates. Before the deadline every member must be decided; the schedule closes overdue ones."""
     now = now or timezone.now()
     with transaction.atomic():
-        review = (
-            AccessReview.objects.select_for_update().select_related("workspace").filter(pk=review_id).first()
-        )
-        if review is None:
-            raise ReviewError(f"access review #{review_id} does not exist")
-        _require_reviewer(review, actor)
+        review = _locked(review_id, actor)
         if not review.is_live:
             return review  # closed already: a second close changes nothing
         decisions = list(review.decisions.select_related("membership").order_by("pk"))

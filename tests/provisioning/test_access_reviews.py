@@ -256,16 +256,12 @@ def test_a_member_removed_in_a_review_loses_every_role_assignment_in_azure(
     policy, alice, bob, standin, azure_clients, rq_queue
 ) -> None:
     from provisioning.engine import executor as engine
-    from tests.factories import TUTORIAL_MEMBERS, ChangeRequestFactory, tutorial_spec
+    from tests.provisioning.provisioned import provisioned
 
-    for m in TUTORIAL_MEMBERS:
-        standin.add_user(m.principal)
-    standin.add_group("datasciencegroup")
-    cr = ChangeRequestFactory(requester=alice, approver=bob, approved=True, spec=tutorial_spec())
-    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    ws = provisioned(standin, azure_clients, alice, bob)
     user3 = Membership.objects.get(principal_name="user3@contoso.com")
     assert len(standin.state.list_role_assignments(principal_id=user3.object_id)) == 8
-    review = reviews.review_start(workspace_id=cr.workspace.pk, actor=bob)
+    review = reviews.review_start(workspace_id=ws.pk, actor=bob)
     choices = [
         Choice(d.pk, "remove" if d.principal_name == "user3@contoso.com" else "keep")
         for d in review.decisions.all()
