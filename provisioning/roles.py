@@ -1,9 +1,11 @@
 """The portal's custom roles, and what a persona may and may not do, in plain words (pure: no Django, no SDK).
 
 The permissions are what ``provisioning.azure.authz`` writes to Azure; the words are derived from them with
-Azure's own matching rule (an action is allowed when it matches an ``actions`` entry and no ``notActions``
-entry, ``*`` matching any run of characters, case-insensitively), so the sentences cannot promise what the
-role definition does not say. The data-plane roles the matrix grants (storage, key vault, registry) are
+Azure's matching rule (an action is allowed when it matches an ``actions`` entry and no ``notActions`` entry,
+``*`` matching any run of characters, case-insensitively), read cautiously where it is ambiguous: a ``/*/`` in a
+``notActions`` entry also denies the action without that segment (``computes/*/write`` denies
+``computes/write``), as Microsoft describes its built-in AzureML Data Scientist, which relies on it. So the
+sentences never promise what a literal or a generous reading would not both allow. The data-plane roles the matrix grants (storage, key vault, registry) are
 Azure's built-in roles, described by name.
 """
 
@@ -20,7 +22,8 @@ ML = "Microsoft.MachineLearningServices"
 
 # Written to Azure as the portal's custom roles (names in ``provisioning.arm.CUSTOM_ROLES``). The explicit
 # ``computes/write`` and ``computes/delete`` lines matter: ``workspaces/*/write`` grants creating a compute,
-# and ``computes/*/write`` alone does not take it back (``*`` needs a segment between the two slashes).
+# and whether ``computes/*/write`` takes it back depends on reading ``*`` as "at least one segment" or not;
+# naming the operation itself leaves no doubt.
 CUSTOM_ROLE_PERMISSIONS: dict[str, dict[str, list[str]]] = {
     # Run experiments; cannot delete or reconfigure the workspace, manage computes, or write authorization.
     "Data Scientist": {
@@ -170,17 +173,28 @@ DATA_PLANE_COLUMNS = ("storage", "key_vault", "registry")
 
 
 @cache
-def _pattern(entry: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in entry), re.IGNORECASE)
+def _pattern(entry: str, *, denying: bool) -> re.Pattern[str]:
+    """``entry`` as a regular expression: ``*`` any run of characters; in a denial, ``/*/`` also ``/``."""
+    parts = []
+    for i, c in enumerate(entry):
+        if c != "*":
+            parts.append(re.escape(c))
+        elif denying and entry[i - 1 : i] == "/" and entry[i + 1 : i + 2] == "/":
+            parts.append("(?:.*/)?")
+        else:
+            parts.append(".*")
+    expression = "".join(parts)
+    if denying:
+        expression = expression.replace("/(?:.*/)?/", "/(?:.*/)?")
+    return re.compile(expression, re.IGNORECASE)
 
 
 def allows(permissions: dict[str, list[str]], action: str) -> bool:
-    """Whether a role with these ``actions`` / ``not_actions`` allows ``action`` (Azure's matching rule)."""
-
-    def matches(entries: list[str]) -> bool:
-        return any(_pattern(entry).fullmatch(action) for entry in entries)
-
-    return matches(permissions["actions"]) and not matches(permissions["not_actions"])
+    """Whether a role with these ``actions`` / ``not_actions`` allows ``action`` (Azure's matching rule, its
+    ambiguity read as a denial)."""
+    granted = any(_pattern(entry, denying=False).fullmatch(action) for entry in permissions["actions"])
+    denied = any(_pattern(entry, denying=True).fullmatch(action) for entry in permissions["not_actions"])
+    return granted and not denied
 
 
 @dataclass(frozen=True)
