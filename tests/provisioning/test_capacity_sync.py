@@ -229,12 +229,17 @@ def test_a_budget_changed_while_provisioning_reaches_the_new_workspace(
     assert "the team's budgets changed since approval" in succeeded.message
     assert f"team-quota-{cr.pk}-run-1" in rq_queue.job_ids
     start_worker()
+
+    def recorded() -> int | None:
+        return WorkspaceQuota.objects.get(workspace=ws, family="standardDSv2Family").applied
+
+    # The worker sets the quota in Azure, then records what Azure answered: wait for both (the record
+    # comes a moment after Azure's answer).
     wait_for(
-        lambda: standin.state.quotas.get((ws.azure_id.lower(), DSV2_QUOTA)) == 12,
+        lambda: standin.state.quotas.get((ws.azure_id.lower(), DSV2_QUOTA)) == 12 and recorded() == 12,
         timeout=60,
-        describe=lambda: f"quotas: {standin.state.quotas}",
+        describe=lambda: f"quotas: {standin.state.quotas}, recorded: {recorded()}",
     )
-    assert WorkspaceQuota.objects.get(workspace=ws, family="standardDSv2Family").applied == 12
 
 
 def test_running_the_same_plan_again_sends_no_quota_update(
