@@ -409,7 +409,8 @@ def read(wheres: Collection[Where]) -> Readings:
     return found
 
 
-def _asks_cores(spec: RequestSpec) -> bool:
+def asks_cores(spec: RequestSpec) -> bool:
+    """Whether a request asks for cores: new clusters, or new settings of existing ones."""
     return bool(spec.clusters or spec.cluster_updates)
 
 
@@ -418,7 +419,7 @@ def request_check(
 ) -> Check:
     """Check a request's clusters against its team's budget and its subscription's quota."""
     where = _where(spec, workspace)
-    if where is None or not _asks_cores(spec):
+    if where is None or not asks_cores(spec):
         return Check(team=where[0] if where else None, policy=None)
     return _check(spec, where, workspace, request_id, read([where]))
 
@@ -429,10 +430,10 @@ def requests_checks(requests: Iterable[ChangeRequest]) -> dict[int, Check]:
     for cr in requests:
         spec = RequestSpec.from_json(cr.spec)
         asked.append((cr, spec, _where(spec, cr.workspace)))
-    readings = read({where for _, spec, where in asked if where is not None and _asks_cores(spec)})
+    readings = read({where for _, spec, where in asked if where is not None and asks_cores(spec)})
     checks = {}
     for cr, spec, where in asked:
-        if where is None or not _asks_cores(spec):
+        if where is None or not asks_cores(spec):
             checks[cr.pk] = Check(team=where[0] if where else None, policy=None)
         else:
             checks[cr.pk] = _check(spec, where, cr.workspace, cr.pk, readings)

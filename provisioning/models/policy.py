@@ -256,6 +256,12 @@ class EnvironmentPolicy(models.Model):
         return reminder_days_parsed(self.reminder_days)
 
     @classmethod
+    def read(cls, environment: str) -> EnvironmentPolicy:
+        """The environment's policy, or an unsaved one with the defaults when admins have not made it (reading
+        writes nothing; ``for_environment`` makes the row)."""
+        return cls.objects.filter(environment=environment).first() or cls(environment=environment)
+
+    @classmethod
     def for_environment(cls, environment: str) -> EnvironmentPolicy:
         """The environment's policy, created with defaults on first use."""
         policy, _ = cls.objects.get_or_create(environment=environment)

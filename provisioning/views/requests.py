@@ -306,7 +306,7 @@ def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
 
 def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:
     """The capacity check of a request still waiting to be decided (made once for the whole page)."""
-    if (spec.clusters or spec.cluster_updates) and cr.status in (Status.DRAFT, Status.SUBMITTED):
+    if capacity.asks_cores(spec) and cr.status in (Status.DRAFT, Status.SUBMITTED):
         return capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
     return None
 
@@ -331,7 +331,7 @@ def _access_policy(
     if check is not None and check.policy is not None:
         return check.policy
     workspace = spec.workspace or cr.workspace
-    return EnvironmentPolicy.objects.filter(environment=workspace.environment).first() if workspace else None
+    return EnvironmentPolicy.read(workspace.environment) if workspace else None
 
 
 @login_required
@@ -384,7 +384,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         personas.is_team_lead(request.user)
         and workspace.state not in GONE
         and not workspace.is_observed  # adopted, not taken over: the portal never changes it
-        and selectors.workspaces_managed_by(request.user).filter(pk=workspace.pk).exists()
+        and selectors.manages(request.user, workspace.pk)
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
     clusters = list(selectors.clusters_of(workspace))
@@ -419,8 +419,7 @@ def _renew_context(user: Any, workspace: Workspace, *, can_change: bool) -> dict
         return {"can_renew": False}
     if not (can_change or personas.is_admin(user)):
         return {"can_renew": False}
-    policy = EnvironmentPolicy.objects.filter(environment=workspace.environment).first()
-    policy = policy or EnvironmentPolicy(environment=workspace.environment)
+    policy = EnvironmentPolicy.read(workspace.environment)
     defaults = (
         f"{policy.scientist_default_days} days for data scientists, {policy.lead_default_days} for team leads"
     )

@@ -154,7 +154,7 @@ def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec, check: capacity
 
 def capacity_verdict(spec: RequestSpec, check: capacity.Check) -> str:
     """One word on capacity for the queue's row: "" (no cores asked), "fits", "over" or "unchecked"."""
-    if not (spec.clusters or spec.cluster_updates):
+    if not capacity.asks_cores(spec):
         return ""
     if check.over:
         return "over"

@@ -79,7 +79,7 @@ def may_decommission(user: Any, ws: Workspace) -> bool:
     """Admins, and team leads who manage the workspace, may ask to decommission it."""
     if personas.is_admin(user):
         return True
-    return personas.is_team_lead(user) and selectors.workspaces_managed_by(user).filter(pk=ws.pk).exists()
+    return personas.is_team_lead(user) and selectors.manages(user, ws.pk)
 
 
 def can_decommission(user: Any, ws: Workspace) -> bool:

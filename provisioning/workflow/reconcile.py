@@ -360,7 +360,7 @@ def can_request_reconcile(user: Any, ws: Workspace) -> bool:
     """Admins, and team leads who manage the workspace, may ask for a reconcile of it now."""
     if personas.is_admin(user):
         return True
-    return personas.is_team_lead(user) and selectors.workspaces_managed_by(user).filter(pk=ws.pk).exists()
+    return personas.is_team_lead(user) and selectors.manages(user, ws.pk)
 
 
 def reconcile_request(*, workspace_id: int, actor: Any) -> str:

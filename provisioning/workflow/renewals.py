@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, EnvironmentPolicy, Membership, ResourceState
+from provisioning.plan import build_plan
 from provisioning.spec import RequestSpec
 from provisioning.workflow import selectors
 from provisioning.workflow.transitions import RequestError, request_made, request_transition
@@ -34,7 +35,7 @@ class RenewalError(RequestError):
 
 def _renewable(workspace_id: int, membership_id: int, actor: Any) -> Membership:
     """The active membership, locked, of a managed workspace the actor manages (a team lead of it, or an admin)."""
-    if not selectors.workspaces_managed_by(actor).filter(pk=workspace_id).exists():
+    if not selectors.manages(actor, workspace_id):
         raise PermissionDenied("only a team lead of the workspace or an admin renews its memberships")
     m = (
         Membership.objects.select_for_update(of=("self",))
@@ -71,10 +72,7 @@ def membership_renew(
     days, now = _days(days), now or timezone.now()
     with transaction.atomic():
         m = _renewable(workspace_id, membership_id, actor)
-        policy = EnvironmentPolicy.objects.filter(environment=m.workspace.environment).first()
-        default, longest = (policy or EnvironmentPolicy(environment=m.workspace.environment)).membership_days(
-            m.persona
-        )
+        default, longest = EnvironmentPolicy.read(m.workspace.environment).membership_days(m.persona)
         if longest is not None and days > longest:
             raise RenewalError(
                 f"at most {longest} days for a {m.get_persona_display().lower()} in {m.workspace.environment}"
@@ -141,28 +139,28 @@ def _renewal_request(
 
 
 def renewal_plan(cr: ChangeRequest) -> dict[str, Any]:
-    """A renewal's plan: the member's end date old -> new, nothing for Azure."""
+    """A renewal's plan: the shape of every plan with nothing for Azure, and the member's end date old -> new."""
     r = (cr.spec or {}).get("renewal") or {}
-    return {
-        "kind": cr.kind,
-        "names": {},
-        "resources": [],
-        "custom_roles": [],
-        "clusters": [],
-        "workspace_quotas": [],
-        "cluster_updates": [],
-        "cluster_deletes": [],
-        "role_assignments": [],
-        "revocations": [],
-        "changes": [
-            {
-                "action": "update",
-                "object": "member",
-                "name": r.get("principal", ""),
-                "fields": {"expires_at": [r.get("expires_at_before"), r.get("expires_at")]},
-            }
-        ],
-    }
+    ws = cr.workspace
+    assert ws is not None  # nosec B101 # a renewal is made for a workspace's membership (mypy narrowing)
+    plan = build_plan(
+        RequestSpec(),
+        kind=cr.kind,
+        request_id=cr.pk,
+        owner="",  # tags only new resources: a renewal makes none
+        existing_names=ws.plan_names(),
+        subscription_id=ws.subscription_id,
+        scientist_role=ws.scientist_role,
+    )
+    plan["changes"] = [
+        {
+            "action": "update",
+            "object": "member",
+            "name": r.get("principal", ""),
+            "fields": {"expires_at": [r.get("expires_at_before"), r.get("expires_at")]},
+        }
+    ]
+    return plan
 
 
 def renewal_approve(cr: ChangeRequest, approver: Any) -> ChangeRequest:

@@ -74,11 +74,7 @@ def reviews_visible_to(user: Any) -> Any:
 
 
 def _require_reviewer(review: AccessReview, actor: Any) -> None:
-    if isinstance(actor, str):
-        return
-    if personas.is_admin(actor):
-        return
-    if not selectors.workspaces_managed_by(actor).filter(pk=review.workspace_id).exists():
+    if not isinstance(actor, str) and not selectors.manages(actor, review.workspace_id):
         raise PermissionDenied("only a team lead of the workspace or an admin reviews its access")
 
 
@@ -89,12 +85,6 @@ def _locked(review_id: int, actor: Any) -> AccessReview:
         raise ReviewError(f"access review #{review_id} does not exist")
     _require_reviewer(review, actor)
     return review
-
-
-def _policy(environment: str) -> EnvironmentPolicy:
-    return EnvironmentPolicy.objects.filter(environment=environment).first() or EnvironmentPolicy(
-        environment=environment
-    )
 
 
 def review_start(*, workspace_id: int, actor: Any, now: datetime | None = None) -> AccessReview:
@@ -113,7 +103,7 @@ def review_start(*, workspace_id: int, actor: Any, now: datetime | None = None) 
         )
         if not members:
             raise ReviewError(f"workspace {ws.workspace_name} has no active member to review")
-        policy = _policy(ws.environment)
+        policy = EnvironmentPolicy.read(ws.environment)
         review = AccessReview.objects.create(
             workspace=ws,
             started_by=None if isinstance(actor, str) else actor,

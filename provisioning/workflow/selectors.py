@@ -64,6 +64,11 @@ def workspaces_managed_by(user: Any) -> QuerySet[Workspace]:
     return Workspace.objects.filter(Q(owner=user) | Q(pk__in=led.values("workspace_id"))).distinct()
 
 
+def manages(user: Any, workspace_id: int) -> bool:
+    """Whether ``user`` may change the workspace: a team lead who owns or leads it, or an admin."""
+    return workspaces_managed_by(user).filter(pk=workspace_id).exists()
+
+
 def workspaces_visible_to(user: Any) -> QuerySet[Workspace]:
     """Workspaces a user may look at: admins all; others those they manage or are members of."""
     if not user.is_authenticated:

@@ -104,7 +104,7 @@ def request_create(
         return made
     if kind == Kind.NEW_WORKSPACE:
         workspace = None
-    elif workspace is None or not selectors.workspaces_managed_by(requester).filter(pk=workspace.pk).exists():
+    elif workspace is None or not selectors.manages(requester, workspace.pk):
         raise PermissionDenied("you can only request changes to workspaces you manage")
     elif workspace.is_observed:
         raise RequestError(
@@ -288,9 +288,9 @@ def _scientist_role(spec: RequestSpec, ws: Workspace | None, check: capacity.Che
         return ws.scientist_role
     if check is not None and check.policy is not None:
         return check.policy.scientist_role
-    environment = spec.workspace.environment if spec.workspace is not None else ""
-    policy = EnvironmentPolicy.objects.filter(environment=environment).only("scientist_role").first()
-    return policy.scientist_role if policy is not None else "Data Scientist"
+    return EnvironmentPolicy.read(
+        spec.workspace.environment if spec.workspace is not None else ""
+    ).scientist_role
 
 
 def request_preview(

@@ -127,9 +127,7 @@ def _member_days_problems(members: Iterable[MemberSpec], environment: str) -> li
     asking = [(i, m) for i, m in enumerate(members) if m.days is not None]
     if not asking or not environment:
         return []
-    policy = EnvironmentPolicy.objects.filter(environment=environment).first() or EnvironmentPolicy(
-        environment=environment
-    )
+    policy = EnvironmentPolicy.read(environment)
     problems = []
     for i, m in asking:
         default, _ = policy.membership_days(m.persona)
@@ -432,7 +430,7 @@ def _capacity_check(
 ) -> capacity.Check | None:
     """The request's capacity check (``check`` when given, else made now); None when it does not apply:
     no clusters made or changed, or workspace details with problems (the team or region is not known)."""
-    if not (spec.clusters or spec.cluster_updates) or any(p.field.startswith("workspace") for p in problems):
+    if not capacity.asks_cores(spec) or any(p.field.startswith("workspace") for p in problems):
         return None
     return (
         check

@@ -56,7 +56,7 @@ class Command(BaseCommand):
         try:
             desired = desired_state(text, source=source)
             ws = desired.workspace
-            if ws is not None and not selectors.workspaces_managed_by(requester).filter(pk=ws.pk).exists():
+            if ws is not None and not selectors.manages(requester, ws.pk):
                 raise PermissionDenied(
                     f"workspace {ws.workspace_name} exists and {requester.principal_name} does not manage it: "
                     "you can only request changes to workspaces you manage"
