@@ -284,29 +284,43 @@ class EntraSignIn:
 
     def validate_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
         """The claims of an id token this tenant issued to this app for this sign-in, or SignInError."""
-        try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.InvalidTokenError as exc:
-            raise SignInError("the id token is malformed") from exc
-        if header.get("alg") != "RS256":
-            raise SignInError(f"the id token's algorithm {str(header.get('alg'))[:20]!r} is refused")
-        key = self._signing_key(str(header.get("kid", "")))
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                id_token,
-                key,
-                algorithms=["RS256"],
-                audience=self.config.client_id,
-                issuer=self._issuer(),
-                leeway=LEEWAY_SECONDS,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise SignInError(f"the id token is not valid: {exc}") from exc
-        if str(claims["tid"]).lower() != self.config.tenant_id:
-            raise SignInError("the id token comes from another tenant")
+        claims = self.verified_claims(
+            id_token,
+            what="id token",
+            audiences=[self.config.client_id],
+            issuers=[self._issuer()],
+            required=REQUIRED_CLAIMS,
+        )
         if not nonce or not secrets.compare_digest(str(claims["nonce"]), _nonce_hash(nonce)):
             raise SignInError("the id token was not issued for this sign-in (nonce)")
+        return claims
+
+    def verified_claims(
+        self, token: str, *, what: str, audiences: list[str], issuers: list[str], required: list[str]
+    ) -> dict[str, Any]:
+        """The claims of a JWT this tenant signed (RS256, a published key), for one of ``audiences``, from
+        one of ``issuers``, unexpired (with leeway), holding ``required``, its ``tid`` this tenant's."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise SignInError(f"the {what} is malformed") from exc
+        if header.get("alg") != "RS256":
+            raise SignInError(f"the {what}'s algorithm {str(header.get('alg'))[:20]!r} is refused")
+        key = self._signing_key(str(header.get("kid", "")), what=what)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=audiences,
+                issuer=issuers,
+                leeway=LEEWAY_SECONDS,
+                options={"require": required},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise SignInError(f"the {what} is not valid: {exc}") from exc
+        if str(claims["tid"]).lower() != self.config.tenant_id:
+            raise SignInError(f"the {what} comes from another tenant")
         return claims
 
     def end_session_url(self, *, post_logout_redirect_uri: str = "") -> str:
@@ -336,7 +350,12 @@ class EntraSignIn:
         # Entra ID's multi-tenant documents say "{tenantid}"; a tenant's own names it.
         return str(self._metadata()["issuer"]).replace("{tenantid}", self.config.tenant_id)
 
-    def _signing_key(self, kid: str) -> Any:
+    def access_token_issuers(self) -> list[str]:
+        """Who issues access tokens for the portal's API: the v2.0 issuer, and the v1.0 one (sts.windows.net)
+        for an app registration that still accepts v1.0 access tokens."""
+        return [self._issuer(), f"https://sts.windows.net/{self.config.tenant_id}/"]
+
+    def _signing_key(self, kid: str, *, what: str = "id token") -> Any:
         jwks_uri = str(self._metadata()["jwks_uri"])
         now = time.monotonic()
         with _lock:
@@ -353,7 +372,7 @@ class EntraSignIn:
                     _key_misses[(jwks_uri, kid)] = now
             if kid in keys:
                 return keys[kid]
-        raise SignInError("the id token is signed with a key the tenant does not publish")
+        raise SignInError(f"the {what} is signed with a key the tenant does not publish")
 
     def _fetch_keys(self, jwks_uri: str) -> dict[str, Any]:
         keys = {}

@@ -36,3 +36,26 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.principal_name
+
+
+class PersonalAccessToken(models.Model):
+    """A named token a person makes for their scripts to call the API as them, until it expires or is revoked.
+
+    The token is shown once, when it is made; only its SHA-256 is stored (a token is 256 random bits, so a
+    plain hash is enough: there is nothing to guess). ``prefix`` (its first characters) names it in lists.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

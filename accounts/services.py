@@ -107,3 +107,34 @@ def admin_permissions() -> list[Permission]:
             content_type__app_label="provisioning",
         )
     )
+
+
+def user_for_api(*, identity: EntraIdentity) -> User | None:
+    """The user an API access token names, in step with it; None when its app roles grant no persona.
+
+    A user already in step (same personas, names and guest flag) is returned without a write; otherwise the
+    token is taken as a sign-in (``user_sign_in``: created or updated, and audited), so a role removed in
+    Entra ID is gone at the next call, as at the next sign-in.
+    """
+    held = personas_from_roles(identity.roles)
+    if not held:
+        return None
+    user = User.objects.filter(
+        entra_tenant_id=identity.tenant_id, entra_object_id=identity.object_id, is_active=True
+    ).first()
+    if (
+        user is not None
+        and personas.personas_of(user) == held
+        and (user.upn, user.email, user.first_name, user.entra_guest)
+        == (identity.upn, identity.email, identity.name, identity.guest)
+        and user.is_staff == (personas.ADMIN in held)
+    ):
+        return user
+    if (
+        user is None
+        and User.objects.filter(
+            entra_tenant_id=identity.tenant_id, entra_object_id=identity.object_id
+        ).exists()
+    ):
+        return None  # deactivated in the portal
+    return user_sign_in(identity=identity)

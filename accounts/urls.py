@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts import views
+from accounts import profile, views
 
 app_name = "accounts"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("signed-out/", views.signed_out, name="signed_out"),
     path("directory/", views.directory_search, name="directory_search"),
+    path("profile/", profile.profile, name="profile"),
+    path("profile/tokens/<int:pk>/revoke/", profile.token_revoke, name="token_revoke"),
 ]

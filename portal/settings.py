@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "accounts",
     "provisioning",
@@ -290,6 +293,14 @@ ENTRA_AUTHORITY_HOST = env.str("ENTRA_AUTHORITY_HOST", default=AZURE_AUTHORITY_H
 ENTRA_REDIRECT_URI = env.str("ENTRA_REDIRECT_URI", default="")
 ENTRA_POST_LOGOUT_REDIRECT_URI = env.str("ENTRA_POST_LOGOUT_REDIRECT_URI", default="")
 ENTRA_DISABLE_INSTANCE_DISCOVERY = env.bool("ENTRA_DISABLE_INSTANCE_DISCOVERY", default=False)
+# The REST API accepts Entra ID access tokens for the portal's app registration: the scope it exposes
+# ("Expose an API": api://{client id}/access_as_user) and, when its application id URI is not the default
+# api://{client id}, that URI (the audience of v1.0 access tokens).
+ENTRA_API_SCOPE = env.str("ENTRA_API_SCOPE", default="access_as_user")
+ENTRA_API_AUDIENCE = env.str("ENTRA_API_AUDIENCE", default="")
+# Personal access tokens for scripts: how long one may last, and how many live ones a person may hold.
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_MAX_LIVE = env.int("API_TOKEN_MAX_LIVE", default=20)
 if AUTH_MODE == "entra":
     from accounts.entra import config_problems
 
@@ -301,3 +312,35 @@ if AUTH_MODE == "entra":
     if SESSION_ENGINE.endswith("signed_cookies"):
         # The sign-in flow (state, nonce, PKCE verifier) must stay on the server.
         raise ImproperlyConfigured("AUTH_MODE=entra needs a server-side session engine, not signed cookies.")
+
+# The REST API (/api/v1/): bearer tokens (personal access tokens, Entra ID access tokens) or the session
+# (the documentation page, with DRF's CSRF check); JSON only; errors carry the forms' problem list.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_auth.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["provisioning.api.permissions.HoldsPersona"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "provisioning.api.pagination.NewestFirst",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "provisioning.api.errors.handle",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AzureML self-service portal API",
+    "DESCRIPTION": (
+        "Requests for AzureML workspaces, clusters and access, their approval and provisioning; workspaces, "
+        "capacity, the audit trail and my access. Authenticate with a personal access token (made on your "
+        "profile page) or an Entra ID access token for the portal's API, as 'Authorization: Bearer <token>'."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    # Swagger UI's files come from drf-spectacular-sidecar, served as the portal's static files (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}

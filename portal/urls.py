@@ -9,6 +9,7 @@ from provisioning.views import home
 urlpatterns = [
     path("", home.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("provisioning.api.urls")),
     path("", include("provisioning.urls")),
     # Before the admin's own: with Entra ID, the admin signs in and out through the portal.
     path("admin/login/", admin_login),

@@ -428,6 +428,30 @@ class SignInKnobs:
         base = self.signin.claims_for(user, client_id=client_id or self.client_id, nonce=nonce, issuer=issuer)
         return self.signin.mint(base, IdTokenTamper(dict(claims or {}), key, alg, kid))
 
+    def mint_access_token(
+        self,
+        object_id: str,
+        *,
+        scope: str = "access_as_user",
+        claims: dict[str, Any] | None = None,
+        key: Any = None,
+        alg: str = "RS256",
+    ) -> str:
+        """A v2.0 access token for the portal's own API (``api://{client id}/access_as_user``), as Entra ID
+        issues one to a client that signed the user in: the API's client id as audience, the scope in
+        ``scp``, the user's app roles in ``roles``; changed as asked (None removes a claim)."""
+        user = self.state.principal(object_id)
+        if user is None:
+            raise KeyError(f"no directory object {object_id}")
+        issuer = f"{self.base_url}/{self.tenant_id}/v2.0"
+        base = self.signin.claims_for(user, client_id=self.client_id, nonce="", issuer=issuer)
+        base.update(
+            scp=scope, azp="04b07795-8ddb-461a-bbee-02f9e1bf7b46", azpacr="0", uti=secrets.token_urlsafe(16)
+        )
+        for name in ("email", "idp", "acct"):
+            base.pop(name, None)
+        return self.signin.mint(base, IdTokenTamper(dict(claims or {}), key, alg, None))
+
     def rotate_signing_key(self) -> str:
         """Sign id tokens with a new key (the old one stays published); returns the new key id."""
         return self.signin.rotate_key()
