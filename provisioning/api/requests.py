@@ -64,6 +64,12 @@ class RequestViewSet(
     serializer_class = ChangeRequestSerializer
     queryset = ChangeRequest.objects.none()
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # As the pages: requests are team leads' and admins' (a data scientist sees their access instead).
+        if not (personas.is_team_lead(request.user) or personas.is_admin(request.user)):
+            raise PermissionDenied("requests are for team leads and admins")
+
     def get_queryset(self) -> QuerySet[ChangeRequest]:
         requests = selectors.requests_visible_to(self.request.user).order_by("-id")
         query = self.request.query_params

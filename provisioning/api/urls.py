@@ -10,6 +10,7 @@ app_name = "api"
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.include_format_suffixes = False  # JSON only
 router.register("requests", requests.RequestViewSet, basename="request")
 router.register("workspaces", resources.WorkspaceViewSet, basename="workspace")
 router.register("audit", resources.AuditViewSet, basename="audit")

@@ -432,6 +432,7 @@ class SignInKnobs:
         self,
         object_id: str,
         *,
+        client_id: str | None = None,
         scope: str = "access_as_user",
         claims: dict[str, Any] | None = None,
         key: Any = None,
@@ -444,7 +445,7 @@ class SignInKnobs:
         if user is None:
             raise KeyError(f"no directory object {object_id}")
         issuer = f"{self.base_url}/{self.tenant_id}/v2.0"
-        base = self.signin.claims_for(user, client_id=self.client_id, nonce="", issuer=issuer)
+        base = self.signin.claims_for(user, client_id=client_id or self.client_id, nonce="", issuer=issuer)
         base.update(
             scp=scope, azp="04b07795-8ddb-461a-bbee-02f9e1bf7b46", azpacr="0", uti=secrets.token_urlsafe(16)
         )
