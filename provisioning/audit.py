@@ -23,6 +23,11 @@ from provisioning.models import AuditCheckpoint, AuditEvent
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
+# Each step of a run is an event ("step.succeeded", "step.failed"): some sixty a request. The audit page and
+# its exports leave them out unless asked; the page folds them under the event that started their run (every
+# run starts with its request becoming provisioning, or rolling back: engine.runs, workflow.recovery).
+STEP_PREFIX = "step."
+RUN_STARTS = ("request.provisioning", "request.rolling_back")
 # Any constant works: it names the lock that serializes appends to the chain on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x41554449  # "AUDI"
 
@@ -58,9 +63,12 @@ def _is_person(actor: Any) -> bool:
 
 
 def _actor_names(actor: Any) -> tuple[str, str]:
-    """The actor's display name and UPN as they are now (read from the object: no query)."""
+    """The actor's display name and UPN as they are now (read from the object: no query).
+
+    A non-person actor ("system", "worker", "discovery") is its own name: one blanket "system" would make
+    a search for "system" find every worker's event too."""
     if not _is_person(actor):
-        return "system", ""
+        return _actor_id(actor), ""
     upn = getattr(actor, "upn", "") or getattr(actor, "email", "") or ""
     return actor.get_full_name() or upn or _actor_id(actor), upn
 
@@ -99,7 +107,7 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event to the chain. Must run inside the transaction of the change it records.
 
-    The actor's name and UPN are copied from the user given (a non-person actor is "system"); ``via``
+    The actor's name and UPN are copied from the user given (a non-person actor is named by itself); ``via``
     defaults to the channel ``audit_via`` set, else "web" for a person and "system" otherwise."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")

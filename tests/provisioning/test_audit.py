@@ -275,13 +275,14 @@ def test_events_keep_the_actors_name_and_upn_as_they_were(ada):
     )
 
 
-def test_names_fall_back_to_the_email_and_the_system_has_none(db):
+def test_names_fall_back_to_the_email_and_a_system_actor_is_its_own_name(db):
     mailed = UserFactory(username="m", upn="", email="m@contoso.com")
     assert (_note(mailed).actor_name, _note(mailed).actor_upn) == ("m@contoso.com", "m@contoso.com")
+    assert (_note(None).actor, _note(None).actor_name) == ("system", "system")
     worker = _note("worker")
     assert (worker.actor, worker.actor_name, worker.actor_upn, worker.via) == (
         "worker",
-        "system",
+        "worker",
         "",
         "system",
     )
