@@ -272,6 +272,8 @@ AZURE_AUTHORITY_HOST = env.str("AZURE_AUTHORITY_HOST", default="https://login.mi
     "/"
 )
 GRAPH_ENDPOINT = env.str("GRAPH_ENDPOINT", default="https://graph.microsoft.com").rstrip("/")
+# Where the audit page links Azure objects (https://portal.azure.us, https://portal.azure.cn in sovereign clouds).
+AZURE_PORTAL_URL = env.str("AZURE_PORTAL_URL", default="https://portal.azure.com").rstrip("/")
 # Worker credential: "managed_identity", "workload_identity" or "client_secret" (AZURE_TENANT_ID,
 # AZURE_CLIENT_ID, AZURE_CLIENT_SECRET). Developer credentials (Azure CLI, VS Code) are never used.
 AZURE_CREDENTIAL = env.str("AZURE_CREDENTIAL", default="client_secret")

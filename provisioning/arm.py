@@ -44,6 +44,34 @@ def arm_id(subscription: str, resource_group: str, provider: str, name: str) -> 
     return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
 
 
+# An ARM id safe to put in a link: "/subscriptions/" then path segments of the characters Azure allows in
+# names and types (letters, digits, "-_.()"); no "..", no "?", "#", "%", quotes or spaces.
+_SEGMENT = r"[A-Za-z0-9_()\-]+(?:\.[A-Za-z0-9_()\-]+)*\.?"
+RESOURCE_ID = re.compile(rf"/subscriptions/{_SEGMENT}(?:/{_SEGMENT})*")
+RESOURCE_ID_LONGEST = 1024
+
+
+def resource_id_valid(text: str) -> bool:
+    """Whether ``text`` is an ARM id made of safe characters only (``/subscriptions/...``)."""
+    return len(text) <= RESOURCE_ID_LONGEST and RESOURCE_ID.fullmatch(text) is not None
+
+
+def resource_ids_in(value: object) -> list[str]:
+    """The valid ARM ids among the strings of a JSON value (nested dicts and lists), in order, once each."""
+    found: dict[str, None] = {}
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if item.lower().startswith("/subscriptions/") and resource_id_valid(item):
+                found[item] = None
+        elif isinstance(item, dict):
+            stack.extend(reversed([*item.values()]))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return list(found)
+
+
 def idle_duration(seconds: int) -> str:
     """Seconds as the ISO 8601 duration AzureML writes (``PT2M``, ``PT90S``, ``PT1H30M``)."""
     hours, rest = divmod(seconds, 3600)

@@ -9,6 +9,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+# Hashed only when non-empty (see AuditEvent.canonical).
+LATER_FIELDS = ("actor_name", "actor_upn", "via")
+
 
 class AuditEvent(models.Model):
     """One recorded change. Append-only: PostgreSQL refuses UPDATE and DELETE on this table.
@@ -16,11 +19,28 @@ class AuditEvent(models.Model):
     Each event's ``hash`` covers its content and the previous event's hash, so an edit made
     behind the database's back breaks the chain (``manage.py audit_verify`` finds it).
     Actors, requests and workspaces are stored as values, not foreign keys, so deleting a
-    user never has to touch the audit.
+    user never has to touch the audit. Beside the actor's stable id (``actor``, the username) the
+    event keeps the person's display name and UPN as they were then, and how the action came
+    (``via``); events older than these fields have them empty.
     """
+
+    class Via(models.TextChoices):
+        WEB = "web", "web"
+        API = "api", "API"
+        CLI = "cli", "command line"
+        SYSTEM = "system", "system"
 
     created_at = models.DateTimeField()
     actor = models.CharField(max_length=254, help_text="Who did it (username or 'system')")
+    actor_name = models.CharField(
+        max_length=300, blank=True, default="", help_text="The actor's display name when it happened"
+    )
+    actor_upn = models.CharField(
+        max_length=254, blank=True, default="", help_text="The actor's UPN (or email) when it happened"
+    )
+    via = models.CharField(
+        max_length=10, blank=True, default="", choices=Via.choices, help_text="How the action came"
+    )
     action = models.CharField(max_length=60, db_index=True)
     object_type = models.CharField(max_length=40)
     object_id = models.CharField(max_length=64)
@@ -53,6 +73,10 @@ class AuditEvent(models.Model):
             "after": self.after,
             "message": self.message,
         }
+        # Fields added after the first events are hashed only when set, so older events keep their hashes.
+        for name in LATER_FIELDS:
+            if value := getattr(self, name):
+                body[name] = value
         return json.dumps(body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
 
     def compute_hash(self) -> str:

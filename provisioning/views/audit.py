@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
-from provisioning import exports
+from provisioning import arm, exports
 from provisioning.models import AuditEvent, AuditExport
 from provisioning.views.paging import keyset_page
 from provisioning.workflow import selectors
@@ -30,7 +31,15 @@ EXPORTS_SHOWN = 20
 class AuditFilterForm(forms.Form):
     """The audit page's filters; every field is optional and they combine with AND."""
 
-    actor = forms.CharField(label="Actor", required=False, max_length=254)
+    actor = forms.CharField(
+        label="Actor", required=False, max_length=254, help_text="Part of a name, a UPN or an id"
+    )
+    action = forms.CharField(
+        label="Action",
+        required=False,
+        max_length=60,
+        help_text="Its start, e.g. request. or request.approved",
+    )
     workspace = forms.CharField(label="Workspace", required=False, max_length=33)
     request = forms.IntegerField(
         label="Request #",
@@ -45,6 +54,7 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    steps = forms.BooleanField(label="Show steps", required=False, help_text="Each step of a run as a row")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -58,7 +68,9 @@ class AuditFilterForm(forms.Form):
 
     def export_filters(self) -> dict[str, Any]:
         """The valid filters as an export stores them."""
-        return exports.filters_clean({k: v for k, v in self.cleaned_data.items() if v not in (None, "")})
+        return exports.filters_clean(
+            {k: v for k, v in self.cleaned_data.items() if v not in (None, "", False)}
+        )
 
 
 def _require_admin(user: Any) -> None:
@@ -105,22 +117,52 @@ def _pretty(value: Any) -> str:
     return "" if value is None else json.dumps(value, indent=2, sort_keys=True, cls=DjangoJSONEncoder)
 
 
+def actor_label(event: AuditEvent) -> str:
+    """Who did it, in words: the name recorded then (the id for older events and system actors), and the
+    channel when it was not the web, e.g. "Ada Lovelace (command line)"."""
+    name = event.actor_name if event.actor_name and event.via != AuditEvent.Via.SYSTEM else event.actor
+    if event.via in (AuditEvent.Via.CLI, AuditEvent.Via.API):
+        return f"{name} ({AuditEvent.Via(event.via).label})"
+    return name
+
+
+def azure_links(event: AuditEvent) -> list[dict[str, str]]:
+    """The Azure objects the event names (valid ARM ids in its object id, before and after), each with its
+    link to the Azure portal (``AZURE_PORTAL_URL``: sovereign clouds have their own)."""
+    ids = arm.resource_ids_in([event.object_id, event.before, event.after])
+    base = settings.AZURE_PORTAL_URL
+    return [{"id": i, "name": i.rsplit("/", 1)[-1], "url": f"{base}/#resource{i}"} for i in ids]
+
+
+def _row(event: AuditEvent, steps: list[AuditEvent] | None = None) -> dict[str, Any]:
+    return {
+        "event": event,
+        "actor": actor_label(event),
+        "summary": change_summary(event.before, event.after),
+        "before": _pretty(event.before),
+        "after": _pretty(event.after),
+        "azure": azure_links(event),
+        "steps": [_step(s) for s in steps or []],
+        "failed_steps": sum(s.action == "step.failed" for s in steps or []),
+    }
+
+
+def _step(event: AuditEvent) -> dict[str, Any]:
+    after = event.after if isinstance(event.after, dict) else {}
+    return {"event": event, "target": after.get("step", ""), "azure": azure_links(event)}
+
+
 @login_required
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
-    """Every recorded change, newest first, filtered by actor, workspace, request and dates."""
+    """Every recorded change, newest first, filtered by actor, action, workspace, request and dates; the
+    steps of a run folded under the event that started it unless asked for as rows."""
     _require_admin(request.user)
     form, events = _filtered(request)
     page = keyset_page(events, request.GET, size=PAGE_SIZE)
-    rows = [
-        {
-            "event": e,
-            "summary": change_summary(e.before, e.after),
-            "before": _pretty(e.before),
-            "after": _pretty(e.after),
-        }
-        for e in page.rows
-    ]
+    folded = form.is_valid() and not exports.steps_shown(form.export_filters())
+    steps = selectors.audit_run_steps(request.user, page.rows) if folded else {}
+    rows = [_row(e, steps.get(e.pk)) for e in page.rows]
     context = {
         "nav": "audit",
         "form": form,

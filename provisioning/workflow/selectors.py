@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts import personas
+from provisioning.audit import RUN_STARTS, STEP_PREFIX
 from provisioning.models import (
     AuditEvent,
     ChangeRequest,
@@ -121,6 +122,31 @@ def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
     if not personas.is_admin(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
+
+
+def audit_run_steps(user: Any, events: list[AuditEvent]) -> dict[int, list[AuditEvent]]:
+    """The step events of the runs ``events`` start, oldest first, by the id of the event that started
+    each run (``request.provisioning`` or ``request.rolling_back``): one query for a whole page.
+
+    A run's steps are its request's step events after the event that started it and before the next run's
+    start (which may be on another page: it is read too, and its steps are not this page's)."""
+    starts = [e for e in events if e.action in RUN_STARTS and e.request_id is not None]
+    if not starts:
+        return {}
+    read = audit_events_visible_to(user).filter(
+        Q(action__startswith=STEP_PREFIX) | Q(action__in=RUN_STARTS),
+        request_id__in={e.request_id for e in starts},
+        id__gte=min(e.pk for e in starts),
+    )
+    wanted = {e.pk for e in starts}
+    steps: dict[int, list[AuditEvent]] = {pk: [] for pk in wanted}
+    current: dict[int | None, int] = {}  # request id -> the run start its next steps belong to
+    for event in read.order_by("id"):
+        if event.action in RUN_STARTS:
+            current[event.request_id] = event.pk
+        elif current.get(event.request_id) in wanted:
+            steps[current[event.request_id]].append(event)
+    return steps
 
 
 def rows_of_request(cr: ChangeRequest) -> tuple[QuerySet[Workspace], QuerySet[Cluster], QuerySet[Membership]]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.utils import Error as DatabaseError
+from django.utils import timezone
 
-from provisioning.audit import GENESIS_HASH, audit_record, audit_verify_chain
+from provisioning.audit import GENESIS_HASH, audit_record, audit_verify_chain, audit_via
 from provisioning.models import AuditEvent
-from tests.factories import ChangeRequestFactory, tutorial_spec
+from tests.factories import ChangeRequestFactory, UserFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +219,108 @@ def test_a_broken_chain_makes_manage_py_exit_non_zero(trail, capsys):
 def test_an_intact_chain_makes_manage_py_exit_zero(trail, capsys):
     ManagementUtility(["manage.py", "audit_verify", "--skip-checks"]).execute()
     assert capsys.readouterr().out.splitlines()[0] == "OK: 6 events, chain intact"
+
+
+# --- who, by name, and how the action came ----------------------------------------------------------------
+
+
+@pytest.fixture
+def ada(db):  # type: ignore[no-untyped-def]
+    return UserFactory(
+        username="entra.t1.0b1d", first_name="Ada", last_name="Lovelace", upn="ada@contoso.com", email=""
+    )
+
+
+def _note(actor, **kwargs) -> AuditEvent:  # type: ignore[no-untyped-def]
+    with transaction.atomic():
+        return audit_record(actor=actor, action="test.note", object_type="note", object_id=1, **kwargs)
+
+
+def _old_shaped(prev_hash: str) -> AuditEvent:
+    """An event as the code before migration 0026 wrote it, hashed as that code hashed it."""
+    now = timezone.now()
+    body = {
+        "created_at": now.isoformat(),
+        "actor": "entra.t1.0b1d",
+        "action": "test.old",
+        "object_type": "note",
+        "object_id": "1",
+        "request_id": None,
+        "workspace_name": "",
+        "before": None,
+        "after": {"n": 1},
+        "message": "",
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    event = AuditEvent(
+        **{**body, "created_at": now},
+        prev_hash=prev_hash,
+        hash=hashlib.sha256((prev_hash + text).encode()).hexdigest(),
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def test_events_keep_the_actors_name_and_upn_as_they_were(ada):
+    event = _note(ada)
+    ada.first_name, ada.upn = "Ada", "ada.king@contoso.com"
+    ada.save()
+
+    event.refresh_from_db()
+    assert (event.actor, event.actor_name, event.actor_upn, event.via) == (
+        "entra.t1.0b1d",
+        "Ada Lovelace",
+        "ada@contoso.com",
+        "web",
+    )
+
+
+def test_names_fall_back_to_the_email_and_a_system_actor_is_its_own_name(db):
+    mailed = UserFactory(username="m", upn="", email="m@contoso.com")
+    assert (_note(mailed).actor_name, _note(mailed).actor_upn) == ("m@contoso.com", "m@contoso.com")
+    assert (_note(None).actor, _note(None).actor_name) == ("system", "system")
+    worker = _note("worker")
+    assert (worker.actor, worker.actor_name, worker.actor_upn, worker.via) == (
+        "worker",
+        "worker",
+        "",
+        "system",
+    )
+
+
+def test_the_channel_comes_from_the_keyword_or_the_entry_point(ada):
+    assert _note(ada, via="api").via == "api"
+    with audit_via("cli"):
+        assert (_note(ada).via, _note(None).via) == ("cli", "cli")
+    assert _note(ada).via == "web"
+    with pytest.raises(ValueError, match="unknown audit channel"), audit_via("fax"):
+        pass
+
+
+def test_names_cost_no_query(ada, django_assert_num_queries):
+    with transaction.atomic():
+        with django_assert_num_queries(3) as for_a_person:
+            audit_record(actor=ada, action="test.note", object_type="note", object_id=1)
+        with django_assert_num_queries(len(for_a_person.captured_queries)):
+            audit_record(actor="system", action="test.note", object_type="note", object_id=1)
+
+
+def test_the_chain_verifies_across_old_and_new_events(ada):
+    with transaction.atomic():
+        first = _old_shaped(GENESIS_HASH)
+    second = _note(ada)
+    with transaction.atomic():
+        third = _old_shaped(second.hash)
+    _note(None)
+
+    assert first.hash == first.compute_hash() and third.hash == third.compute_hash()
+    assert "actor_name" not in first.canonical() and '"actor_name":"Ada Lovelace"' in second.canonical()
+    assert verify() == "OK: 4 events, chain intact"
+
+
+def test_a_rewritten_name_is_found(ada):
+    event = _note(ada)
+    with behind_the_triggers_back():
+        AuditEvent.objects.filter(pk=event.pk).update(actor_name="Someone Else")
+    with pytest.raises(CommandError, match=f"BROKEN at event #{event.pk} "):
+        verify()

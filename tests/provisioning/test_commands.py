@@ -124,6 +124,24 @@ def test_approve_from_the_command_line(policy, alice, bob, config_file):
     assert "approved" in out
 
 
+def test_actions_from_the_command_line_name_the_person_and_say_so(policy, alice, bob, config_file):
+    bob.first_name, bob.last_name = "Bob", "Builder"
+    bob.save()
+    cr = imported(config_file)
+
+    run("approve_request", str(cr.pk), approver="BOB@contoso.com")
+
+    approved = AuditEvent.objects.get(action="request.approved")
+    assert (approved.actor, approved.actor_name, approved.actor_upn, approved.via) == (
+        "bob",
+        "Bob Builder",
+        "bob@contoso.com",
+        "cli",
+    )
+    by_alice = AuditEvent.objects.filter(action__in=["request.created", "request.submitted"])
+    assert {(e.actor, e.via) for e in by_alice} == {("alice", "cli")}
+
+
 @pytest.mark.parametrize(
     ("approver", "message"),
     [("alice", "only admins"), ("dana", "only admins"), ("nobody", "no approver")],

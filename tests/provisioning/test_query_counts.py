@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
+from provisioning.audit import audit_record
 from provisioning.context_processors import approvals_waiting_key
 from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota
 from provisioning.spec import ClusterSpec, RequestSpec
@@ -38,6 +39,9 @@ APPROVE_CLUSTERS = 21
 REQUEST_PAGE = 11
 DRAFT_PAGE = 15
 CAPACITY_PAGE = 27  # a first view (the held and pending cores computed); 23 while they are kept
+# The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
+# (the fold; a page without runs reads 4).
+AUDIT_PAGE = 5
 # An admin's page counts the approvals waiting for the nav (one COUNT, then kept for 30 s): pins are cold.
 NAV_COUNT = 1
 
@@ -189,3 +193,38 @@ def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Cl
 
     assert len(twenty) == len(five)
     assert response.context["budget_page"].paginator.count == TEAMS * len(FAMILIES)
+
+
+def _runs(start: int, stop: int) -> None:
+    """Requests ``start`` to ``stop - 1`` each started a run of three steps (as the engine records them)."""
+    with transaction.atomic():
+        for request_id in range(start, stop):
+            audit_record(
+                actor="worker", action="request.provisioning", object_type="x", request_id=request_id
+            )
+            for n in range(3):
+                audit_record(
+                    actor="worker",
+                    action="step.succeeded",
+                    object_type="step",
+                    object_id=n,
+                    request_id=request_id,
+                )
+
+
+def test_the_audit_page_folds_the_steps_of_five_runs_or_twenty_in_one_query(
+    client: Client, bob: User
+) -> None:
+    _runs(1, 6)
+    client.force_login(bob)
+    url = reverse("provisioning:audit")
+
+    with CaptureQueriesContext(connection) as five:
+        client.get(url)
+    _runs(6, 21)
+    cache.delete(approvals_waiting_key(bob))
+    with CaptureQueriesContext(connection) as twenty:
+        response = client.get(url)
+
+    assert len(five) == len(twenty) == AUDIT_PAGE + NAV_COUNT
+    assert [len(row["steps"]) for row in response.context["rows"]] == [3] * 20

@@ -13,12 +13,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import personas
 from provisioning import exports
-from provisioning.audit import audit_record
+from provisioning.audit import audit_record, audit_via
 from provisioning.exports import CSV_COLUMNS, csv_safe
 from provisioning.models import AuditEvent, AuditExport
 from provisioning.views.audit import change_summary
-from tests.factories import ChangeRequestFactory
+from tests.factories import ChangeRequestFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +239,157 @@ def test_change_summary():
     assert change_summary(None, {"a": 1}) == ""
     many = change_summary({}, {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
     assert many == "a: — → 1; b: — → 2; c: — → 3; 2 more"
+
+
+# --- an audit people can read (issue #18) ------------------------------------------------------------------
+
+WORKSPACE_ID = "/subscriptions/0b1d-4ada/resourceGroups/rg-team/providers/Microsoft.MachineLearningServices/workspaces/ws1"
+
+
+@pytest.fixture
+def ada(db):  # type: ignore[no-untyped-def]
+    """An admin with a display name and a UPN unlike her username (as Entra users have)."""
+    return UserFactory(
+        username="entra.t1.0b1d",
+        first_name="Ada",
+        last_name="Lovelace",
+        upn="ada.l@contoso.com",
+        persona=personas.ADMIN,
+    )
+
+
+def _dated(days_ago: int, action: str) -> None:
+    """An event of ``days_ago`` days back (audit_record stamps now; the page only reads the rows)."""
+    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    event = AuditEvent(
+        created_at=timezone.now() - timedelta(days=days_ago),
+        actor="system",
+        action=action,
+        object_type="note",
+        object_id="1",
+        prev_hash=last or "0" * 64,
+    )
+    event.hash = event.compute_hash()
+    event.save(force_insert=True)
+
+
+def _run(request_id: int, steps: int, *, failed: int = 0) -> None:
+    """A run of request ``request_id``, as the engine records it: its start, then one event per step."""
+    _record(action="request.provisioning", object_type="change_request", request_id=request_id)
+    for n in range(steps):
+        _record(
+            action="step.failed" if n < failed else "step.succeeded",
+            object_type="step",
+            object_id=f"s{n}",
+            request_id=request_id,
+            after={"step": f"target {n}", "azure_id": f"{WORKSPACE_ID}/computes/c{n}", "run": 1},
+        )
+
+
+@pytest.mark.parametrize("actor", ["lovel", "ADA LOVELACE", "ada.l@CONTOSO", "entra.t1"])
+def test_the_audit_page_finds_an_event_by_the_actors_name_upn_or_id(client, ada, bob, actor):
+    _record(actor=ada, action="test.by_ada")
+    _record(actor="system", action="test.by_system")
+    client.force_login(bob)
+
+    response = client.get(AUDIT, {"actor": actor})
+
+    assert _actions(response) == ["test.by_ada"]
+    page = response.content.decode()
+    assert '<span title="entra.t1.0b1d">Ada Lovelace</span>' in page
+    assert "ada.l@contoso.com" in page
+
+
+def test_an_action_from_the_command_line_says_so(client, ada, bob):
+    with audit_via("cli"):
+        _record(actor=ada, action="test.by_ada")
+    client.force_login(bob)
+
+    assert "Ada Lovelace (command line)" in client.get(AUDIT).content.decode()
+
+
+def test_the_audit_page_hides_step_events_until_asked(client, bob):
+    _run(7, 3, failed=1)
+    _record(action="request.failed", object_type="change_request", request_id=7)
+    _run(7, 2)  # the retry: a second run
+    _run(8, 1)
+    client.force_login(bob)
+
+    folded = client.get(AUDIT)
+    shown = client.get(AUDIT, {"steps": "1"})
+
+    assert _actions(folded) == ["request.provisioning"] * 2 + ["request.failed", "request.provisioning"]
+    assert [len(row["steps"]) for row in folded.context["rows"]] == [1, 2, 0, 3]
+    page = folded.content.decode()
+    assert "2 steps</summary>" in page and "3 steps, 1 failed</summary>" in page
+    assert len(_actions(shown)) == 10 and shown.context["rows"][0]["steps"] == []
+    assert _actions(client.get(AUDIT, {"action": "step.failed"})) == ["step.failed"]
+
+
+def test_the_audit_page_filters_by_action_and_date_range(client, bob):
+    _dated(10, "test.long_ago")
+    _dated(3, "test.recent")
+    _dated(3, "other.recent")
+    _dated(0, "test.today")
+    today = timezone.now().date()
+    client.force_login(bob)
+
+    def actions(**query: object) -> list[str]:
+        return _actions(client.get(AUDIT, {k: str(v) for k, v in query.items()}))
+
+    assert actions(date_from=today - timedelta(days=5), date_to=today - timedelta(days=2)) == [
+        "other.recent",
+        "test.recent",
+    ]
+    assert actions(action="TEST.", date_to=today - timedelta(days=1)) == ["test.recent", "test.long_ago"]
+
+
+def test_azure_objects_link_to_the_portal_and_a_malicious_id_does_not(client, bob, settings):
+    settings.AZURE_PORTAL_URL = "https://portal.azure.us"
+    evil = '/subscriptions/x"><script>alert(1)</script>'
+    _record(
+        object_id="1",
+        after={"azure_id": WORKSPACE_ID, "evil": evil, "up": "/subscriptions/a/../../javascript:alert(1)"},
+    )
+    client.force_login(bob)
+
+    page = client.get(AUDIT).content.decode()
+
+    assert (
+        f'<a href="https://portal.azure.us/#resource{WORKSPACE_ID}" target="_blank" '
+        f'rel="noopener noreferrer" title="{WORKSPACE_ID}">ws1'
+    ) in page
+    assert page.count("#resource/subscriptions/") == 1
+    assert "<script>alert(1)" not in page
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"steps": "1"},
+        {"actor": "lovelace"},
+        {"action": "request.", "request": "7"},
+        {"date_from": "today"},
+    ],
+)
+def test_exports_hold_the_rows_the_page_shows(client, ada, bob, filters):
+    _run(7, 2)
+    _record(actor=ada, action="request.approved", request_id=7, message="=1+1")
+    filters = {k: timezone.now().date().isoformat() if v == "today" else v for k, v in filters.items()}
+    client.force_login(bob)
+    shown = [row["event"].pk for row in client.get(AUDIT, filters).context["rows"]]
+
+    header, *rows = _csv(_download(client, "csv", **filters))
+    lines = b"".join(_download(client, "jsonl", **filters).streaming_content).decode().splitlines()
+
+    # The CSV's asking and downloading are events too (after it, before the JSON lines' export).
+    jsonl = [line["id"] for line in map(json.loads, lines) if not line["action"].startswith("audit.")]
+    assert shown and [int(row[0]) for row in rows] == jsonl == shown[::-1]
+    assert header[-5:-2] == ["actor_name", "actor_upn", "via"]
+    by_ada = [dict(zip(header, row, strict=True)) for row in rows if row[2] == ada.username]
+    assert all(
+        (r["actor_name"], r["actor_upn"], r["via"]) == ("Ada Lovelace", "ada.l@contoso.com", "web")
+        for r in by_ada
+    )
+    assert all(r["message"] == "'=1+1" for r in by_ada)

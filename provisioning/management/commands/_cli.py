@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.core.management.base import CommandError
 from django.db.models import F
 
 from accounts.models import User
-from provisioning.models import ChangeRequest, Workspace
+from provisioning.audit import audit_via
+from provisioning.models import AuditEvent, ChangeRequest, Workspace
 from provisioning.workflow.services import RequestError
+
+
+def from_command_line(handle: Callable[..., Any]) -> Callable[..., Any]:
+    """A command's ``handle`` whose audit events say they came from the command line (``via="cli"``),
+    in the name of the person the command names (``--approver``, ``--requester``, ``--admin``)."""
+
+    @functools.wraps(handle)
+    def handled(*args: Any, **options: Any) -> Any:
+        with audit_via(AuditEvent.Via.CLI):
+            return handle(*args, **options)
+
+    return handled
 
 
 def user_by_name(name: str, *, role: str) -> User:

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning.engine.adoption import discovery_run, take_over_run
-from provisioning.management.commands._cli import user_by_name
+from provisioning.management.commands._cli import from_command_line, user_by_name
 from provisioning.workflow import adoption
 
 
@@ -33,6 +33,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--manage", action="store_true", help="take over its management too (tags it)")
 
+    @from_command_line
     def handle(self, *args: Any, **options: Any) -> None:
         admin: Any = (
             user_by_name(options["admin"], role="admin")

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning.management.commands._cli import request_error, user_by_name
+from provisioning.management.commands._cli import from_command_line, request_error, user_by_name
 from provisioning.workflow import services
 
 
@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("request_id", type=int)
         parser.add_argument("--approver", required=True, help="UPN or username of the approving admin")
 
+    @from_command_line
     def handle(self, *args: Any, **options: Any) -> None:
         approver = user_by_name(options["approver"], role="approver")
         try:

@@ -11,7 +11,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from provisioning.management.commands._cli import request_error, user_by_name, workspace_by_name
+from provisioning.management.commands._cli import (
+    from_command_line,
+    request_error,
+    user_by_name,
+    workspace_by_name,
+)
 from provisioning.workflow import decommission
 from provisioning.workflow.transitions import RequestError
 
@@ -32,6 +37,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--submit", action="store_true", help="submit it for approval at once")
 
+    @from_command_line
     def handle(self, *args: Any, **options: Any) -> None:
         requester = user_by_name(options["requester"], role="requester")
         workspace = workspace_by_name(options["workspace"])

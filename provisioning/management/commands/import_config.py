@@ -20,7 +20,7 @@ from django.db import transaction
 
 from accounts import personas
 from provisioning.configfile import ConfigError, change_line, desired_state
-from provisioning.management.commands._cli import request_error, user_by_name
+from provisioning.management.commands._cli import from_command_line, request_error, user_by_name
 from provisioning.models import ChangeRequest
 from provisioning.workflow import selectors, services
 
@@ -46,6 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--requester", required=True, help="UPN or username of the requesting team lead")
         parser.add_argument("--submit", action="store_true", help="submit the request for approval too")
 
+    @from_command_line
     def handle(self, *args: Any, **options: Any) -> None:
         requester = user_by_name(options["requester"], role="requester")
         if not personas.is_team_lead(requester):

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning.engine.key_vaults import deleted_vault_purge
-from provisioning.management.commands._cli import request_error, user_by_name
+from provisioning.management.commands._cli import from_command_line, request_error, user_by_name
 from provisioning.workflow import key_vaults
 from provisioning.workflow.transitions import RequestError
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("name", metavar="NAME", help="the deleted key vault's name")
         parser.add_argument("--admin", required=True, help="UPN or username of the admin purging it")
 
+    @from_command_line
     def handle(self, *args: Any, **options: Any) -> None:
         admin = user_by_name(options["admin"], role="admin")
         try:
