@@ -43,7 +43,6 @@ class BearerAuthentication(authentication.BaseAuthentication):
             found = tokens.token_user(token, method=request.method or "", path=request.path)
             if found is None:
                 raise exceptions.AuthenticationFailed("the token is not valid: unknown, expired or revoked")
-            request.portal_via = "api"
             return found
         return self._entra(token)
 

@@ -187,7 +187,9 @@ class AuditPagination(NewestFirst):
 
 
 AUDIT_FILTERS = [
-    OpenApiParameter("actor", str, description="Who did it (part of it)"),
+    OpenApiParameter("actor", str, description="Who did it: display name, UPN or id (part of it)"),
+    OpenApiParameter("action", str, description="What was done, or its start (request.)"),
+    OpenApiParameter("steps", bool, description="Include provisioning steps' events (left out by default)"),
     OpenApiParameter("workspace", str, description="Workspace name (part of it)"),
     OpenApiParameter("request", int, description="Request number"),
     OpenApiParameter("date_from", str, description="From this day (YYYY-MM-DD, UTC)"),
@@ -225,7 +227,7 @@ class AuditViewSet(viewsets.GenericViewSet):
 
 
 # Every filter the audit page and its exports know.
-AUDIT_FILTER_NAMES = frozenset({*exports.TEXT_FILTERS, "request", *exports.DATE_FILTERS})
+AUDIT_FILTER_NAMES = frozenset({*exports.TEXT_FILTERS, "request", *exports.DATE_FILTERS, "steps"})
 
 
 @extend_schema(

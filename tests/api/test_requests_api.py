@@ -71,6 +71,13 @@ def test_the_api_and_the_pages_leave_the_same_result_and_audit(policy, alice, bo
 
     assert shape(api_cr.plan) == shape(page_cr.plan)
     assert _trail(api_cr.pk) == _trail(page_cr.pk)
+    # The same events, each saying how it came: through the API, or the pages.
+    assert set(AuditEvent.objects.filter(request_id=api_cr.pk).values_list("via", flat=True)) == {"api"}
+    assert set(
+        AuditEvent.objects.filter(
+            request_id=page_cr.pk, action__in=["request.submitted", "request.approved"]
+        ).values_list("via", flat=True)
+    ) == {"web"}
 
 
 def test_errors_are_json_with_the_forms_problem_list(policy, alice, api_as):

@@ -43,6 +43,7 @@ def test_a_token_calls_the_api_as_its_owner_and_every_use_is_audited_with_its_na
         (alice.username, "ci pipeline", "/api/v1/workspaces/"),
     ]
     assert PersonalAccessToken.objects.get(user=alice).last_used_at is not None
+    assert {e.via for e in used} == {"api"}
 
 
 def test_revoked_expired_and_unknown_tokens_are_refused_with_401(alice):
