@@ -336,7 +336,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Requests for AzureML workspaces, clusters and access, their approval and provisioning; workspaces, "
         "capacity, the audit trail and my access. Authenticate with a personal access token (made on your "
-        "profile page) or an Entra ID access token for the portal's API, as 'Authorization: Bearer <token>'."
+        "profile page) or an Entra ID access token for the portal's API, in the header 'Authorization: Bearer' followed by the token."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
