@@ -26,6 +26,7 @@ from typing import Any
 from provisioning.standin.arm import LRO_OPERATIONS, Context, OperationStatusApi
 from provisioning.standin.arm_authz import AuthorizationApi
 from provisioning.standin.arm_compute import ComputeApi
+from provisioning.standin.arm_cost import CostApi
 from provisioning.standin.arm_deletes import DeletesApi
 from provisioning.standin.arm_listing import ResourceListApi
 from provisioning.standin.arm_ml import WorkspacesApi
@@ -186,6 +187,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             WorkspacesApi(self.ctx),
             ComputeApi(self.ctx),
             QuotaApi(self.ctx),
+            CostApi(self.ctx),
             OutsideApi(self.outside),
         ]
         self.routes: list[Route] = [r for api in apis for r in api.routes()]
