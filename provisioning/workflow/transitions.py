@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, Workspace
 from provisioning.problems import Problem
+from provisioning.workflow import notifications
 
 
 class RequestError(Exception):
@@ -72,7 +73,7 @@ def request_transition(
     for name, value in fields.items():
         setattr(cr, name, value)
     cr.save()
-    audit_record(
+    event = audit_record(
         actor=actor,
         action=f"request.{target}",
         obj=cr,
@@ -83,6 +84,7 @@ def request_transition(
         after=_summary(cr),
         message=message,
     )
+    notifications.request_status_notify(cr, before["status"], event, actor=actor)
 
 
 Resource = Workspace | Cluster | Membership
