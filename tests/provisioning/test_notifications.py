@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
+from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,13 +23,17 @@ from django.utils import timezone
 
 from provisioning import jobs
 from provisioning.models import (
+    AuditEvent,
     ChangeRequest,
     Notification,
     NotificationKind,
+    NotificationPreference,
+    TeamChannel,
 )
+from provisioning.models.notifications import webhook_url_problem
 from provisioning.workflow import delivery, notifications, services
 from tests import factories
-from tests.factories import ChangeRequestFactory, tutorial_spec
+from tests.factories import ChangeRequestFactory, MembershipFactory, WorkspaceFactory, tutorial_spec
 
 Kind = NotificationKind
 
@@ -51,7 +56,9 @@ class Inbox:
         if self.delay:
             time.sleep(self.delay)  # hold the sender, so a concurrent delivery would overlap it
         with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+            self.messages.append(
+                (list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=email_policy))
+            )
         return "250 OK"
 
     def to(self, address: str) -> list[Any]:
@@ -146,7 +153,7 @@ def test_a_submitted_request_mails_each_approver_once_and_posts_one_card(
     for admin in (bob, erin):
         [mail] = smtp.inbox.to(admin.email)
         assert f"request #{cr.pk}" in mail["Subject"]
-        assert f"https://portal.contoso.com/requests/{cr.pk}/" in mail.get_payload()
+        assert f"https://portal.contoso.com/requests/{cr.pk}/" in mail.get_content()
     assert len(smtp.inbox.messages) == 2  # the requester (a team lead) is no approver
     _url, cards = webhook
     [card] = cards
@@ -279,3 +286,107 @@ def test_two_deliveries_at_once_send_each_mail_once(policy) -> None:
     assert sum(o["sent"] for o in outcomes) == due
     sent = sorted((tuple(rcpt), m["Subject"]) for rcpt, m in server.inbox.messages)
     assert len(sent) == len(set(sent)) == due
+
+
+# --- what each event says, to whom -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_rejection_mails_the_requester_with_the_reason(policy, alice, bob, smtp) -> None:
+    cr = ChangeRequestFactory(requester=alice, approver=bob, rejected=True, reason="No budget until March.")
+    delivery.notifications_deliver()
+    [mail] = smtp.inbox.to(alice.email)
+    assert mail["Subject"] == f"Your request #{cr.pk} (new workspace, {cr.workspace_name}) was rejected"
+    assert "Reason: No budget until March." in mail.get_content()
+
+
+@pytest.mark.django_db
+def test_failed_provisioning_mails_the_requester_and_the_admins_naming_the_failed_step(
+    policy, alice, bob, smtp
+) -> None:
+    cr = ChangeRequestFactory(requester=alice, approver=bob, failed=True, failed_step="key_vault")
+    delivery.notifications_deliver()
+    step = cr.runs.get().steps.get(status="failed")
+    for who in (alice, bob):
+        [mail] = [m for m in smtp.inbox.to(who.email) if "failed" in m["Subject"]]
+        assert f"Failed step: {step.target}: {step.error_code}" in mail.get_content()
+    assert [m["Subject"] for m in smtp.inbox.to(alice.email)] == [
+        f"Your request #{cr.pk} (new workspace, {cr.workspace_name}) was approved",
+        f"Provisioning of request #{cr.pk} (new workspace, {cr.workspace_name}) failed",
+    ]
+
+
+@pytest.mark.django_db
+def test_success_goes_to_the_requester_and_the_teams_own_channel(policy, alice, bob, webhook) -> None:
+    url, cards = webhook
+    TeamChannel.objects.create(department="bgmr", team="bluegranit", webhook_url=f"{url}/bgmr-team")
+    cr = ChangeRequestFactory(requester=alice, approver=bob, spec=tutorial_spec(), succeeded=True)
+    delivery.notifications_deliver()
+    assert [m.kind for m in _mails(Kind.PROVISIONING_SUCCEEDED)] == [Kind.PROVISIONING_SUCCEEDED]
+    titles = sorted((c["path"], c["body"]["attachments"][0]["content"]["body"][0]["text"]) for c in cards)
+    what = f"request #{cr.pk} (new workspace, {cr.workspace_name})"
+    assert titles == [
+        ("/bgmr-team", f"Your {what} is provisioned"),
+        ("/bgmr-team", f"Your {what} was approved"),
+        ("/portal", f"New {what} waits for approval"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_person_who_turned_a_kind_off_gets_no_mail_of_it(policy, alice, bob, client, smtp) -> None:
+    erin = factories.admin("erin")
+    client.force_login(bob)
+    page = client.get(reverse("provisioning:notification_settings"))
+    assert page.status_code == 200
+    assert b'value="request_submitted"' in page.content
+    on = [k for k in Kind.values if k != Kind.REQUEST_SUBMITTED]
+    response = client.post(reverse("provisioning:notification_settings"), {"kind": on})
+    assert response.status_code == 302
+    assert NotificationPreference.objects.get(user=bob, kind=Kind.REQUEST_SUBMITTED).enabled is False
+    assert AuditEvent.objects.filter(action="notification.preferences", object_id=str(bob.pk)).exists()
+
+    ChangeRequestFactory(requester=alice, submitted=True)
+    delivery.notifications_deliver()
+    assert smtp.inbox.to(bob.email) == []
+    assert len(smtp.inbox.to(erin.email)) == 1
+
+
+@pytest.mark.django_db
+def test_a_review_campaign_tells_the_workspaces_team_leads(policy, alice, bob, smtp) -> None:
+    from provisioning.workflow import reviews
+
+    ws = WorkspaceFactory(owner=alice)
+    MembershipFactory(workspace=ws, principal_name="lead@contoso.com", persona="team_lead", state="active")
+    MembershipFactory(workspace=ws, principal_name="sam@contoso.com", state="active")
+    review = reviews.review_start(workspace_id=ws.pk, actor=bob)
+    delivery.notifications_deliver()
+    leads = {rcpt[0] for rcpt, m in smtp.inbox.messages if "Access review" in m["Subject"]}
+    assert leads == {alice.email, "lead@contoso.com"}
+    assert {r.link for r in _mails(Kind.REVIEW_TO_DO)} == {f"http://127.0.0.1:8000/reviews/{review.pk}/"}
+
+
+@pytest.mark.django_db
+def test_drift_found_tells_the_admins_once_per_reconcile(policy, active_workspace, bob) -> None:
+    from tests.provisioning import observations
+
+    started = timezone.now()
+    observations.record(active_workspace, observations.resized(active_workspace, max_nodes=3))
+    assert notifications.drift_found_notify(since=started) == 1
+    notifications.drift_found_notify(since=started)  # the same reconcile told again: the same key
+    [row] = _mails(Kind.DRIFT_FOUND)
+    assert row.recipients == [bob.email]
+    assert active_workspace.workspace_name in row.body
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://contoso.webhook.office.com/webhookb2/abc", None),
+        ("http://127.0.0.1:9000/hook", None),
+        ("http://contoso.webhook.office.com/webhookb2/abc", "the webhook must be an https:// URL"),
+        ("https://" + "a" * 2000, "at most 2000 characters"),
+        ("javascript:alert(1)", "not a URL"),
+    ],
+)
+def test_teams_webhooks_are_https_urls_of_bounded_length(url: str, problem: str | None) -> None:
+    assert webhook_url_problem(url) == problem
