@@ -1,6 +1,6 @@
 """The one door for status changes: requests along their status machine, desired-state rows along
 their lifecycle. Each change is checked against the model's transition table, saved, and audited in
-the caller's transaction. Nothing else assigns ``ChangeRequest.status`` or ``state`` on a workspace,
+the caller's transaction; a request's change also writes its notifications there (``notifications``). Nothing else assigns ``ChangeRequest.status`` or ``state`` on a workspace,
 cluster or membership (a test reads the source to keep it so).
 """
 

@@ -390,3 +390,26 @@ def test_drift_found_tells_the_admins_once_per_reconcile(policy, active_workspac
 )
 def test_teams_webhooks_are_https_urls_of_bounded_length(url: str, problem: str | None) -> None:
     assert webhook_url_problem(url) == problem
+
+
+@pytest.mark.django_db
+def test_a_reminder_is_one_mail_in_the_outbox_without_those_who_turned_it_off(policy, alice, smtp) -> None:
+    from provisioning.workflow import expiry
+
+    sam = factories.data_scientist("sam")
+    NotificationPreference.objects.create(user=sam, kind=Kind.MEMBERSHIP_ENDING, enabled=False)
+    ws = WorkspaceFactory(owner=alice)
+    MembershipFactory(workspace=ws, principal_name="lead@contoso.com", persona="team_lead", state="active")
+    MembershipFactory(
+        workspace=ws,
+        principal_name=sam.email,
+        state="active",
+        expires_at=timezone.now() + timedelta(days=2),
+    )
+    assert [r.days_before for r in expiry.membership_reminders_send()] == [3]
+    delivery.notifications_deliver()
+    [(rcpt, mail)] = smtp.inbox.messages
+    assert "ends in 3 days" in mail["Subject"]
+    # The member turned reminders off: the team leads (and the owner) are told, as for a group.
+    assert (mail["To"], mail["Cc"]) == (f"{alice.email}, lead@contoso.com", None)
+    assert sorted(rcpt) == sorted(["lead@contoso.com", alice.email])
