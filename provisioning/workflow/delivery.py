@@ -113,6 +113,9 @@ def notification_deliver_next(*, now: datetime | None = None) -> Notification | 
         except DeliveryError as exc:
             _failed(n, str(exc), now)
             return n
+        except Exception as exc:  # a row the backend refuses (a bad header) must not stop the rows after it
+            _failed(n, f"{exc.__class__.__name__}: {exc}", now)
+            return n
         n.status, n.sent_at, n.attempts, n.last_error = Status.SENT, timezone.now(), n.attempts + 1, ""
         n.save(update_fields=["status", "sent_at", "attempts", "last_error"])
     return n

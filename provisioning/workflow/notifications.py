@@ -156,7 +156,7 @@ def _row(message: Message, channel: str, recipients: list[str], cc: Sequence[str
         channel=channel,
         recipients=recipients,
         cc=list(cc),
-        subject=message.subject[:MAX_SUBJECT],
+        subject=" ".join(message.subject.split())[:MAX_SUBJECT],  # one line: a mail header
         body=_mail_body(message) if channel == Channel.MAIL else message.body,
         link=message.link,
         payload=teams_card(message) if channel == Channel.TEAMS else {},

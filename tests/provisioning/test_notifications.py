@@ -413,3 +413,22 @@ def test_a_reminder_is_one_mail_in_the_outbox_without_those_who_turned_it_off(po
     # The member turned reminders off: the team leads (and the owner) are told, as for a group.
     assert (mail["To"], mail["Cc"]) == (f"{alice.email}, lead@contoso.com", None)
     assert sorted(rcpt) == sorted(["lead@contoso.com", alice.email])
+
+
+@pytest.mark.django_db
+def test_a_row_the_mail_backend_refuses_does_not_hold_up_the_others(policy, alice, bob, smtp) -> None:
+    Notification.objects.create(
+        kind=Kind.REQUEST_SUBMITTED,
+        channel="mail",
+        recipients=[bob.email],
+        subject="two\nlines",  # a header Django refuses to send
+        body="-",
+        key="test:bad-header",
+        next_attempt_at=timezone.now() - timedelta(minutes=1),
+    )
+    ChangeRequestFactory(requester=alice, submitted=True)
+    assert delivery.notifications_deliver() == {"sent": 1, "not_sent": 1}
+    bad = Notification.objects.get(key="test:bad-header")
+    assert (bad.status, bad.attempts) == (Notification.Status.PENDING, 1)
+    assert "BadHeaderError" in bad.last_error
+    assert len(smtp.inbox.to(bob.email)) == 1
