@@ -155,14 +155,26 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
-# Mail (membership reminders): SMTP in production (EMAIL_HOST and friends), the console in development.
+# Mail (notifications, sent from the outbox by a worker): SMTP in production (EMAIL_HOST and friends), the
+# console in development. EMAIL_USE_TLS is STARTTLS (port 587), EMAIL_USE_SSL implicit TLS (465): one or neither.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds a worker waits on the SMTP server before the delivery counts as failed (and is retried later).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="azureml-portal@localhost")
+# Microsoft Teams: the admins' channel (an incoming webhook, https://); empty leaves Teams off. A team's own
+# channel is set in the Django admin (Team channels).
+TEAMS_WEBHOOK_URL = env.str("TEAMS_WEBHOOK_URL", default="")
+TEAMS_TIMEOUT = env.float("TEAMS_TIMEOUT", default=10.0)
+# The portal's address as people reach it: the links in mails and cards are absolute.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Delivery gives up after this many attempts (retried after 1, 2, 4 ... minutes, at most an hour apart).
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=10)
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -5,7 +5,8 @@ Every add, change and delete of policy here is audited with the fields' old and 
 
 Requests, workspaces and the audit are read-only here: their changes go through the services. So are
 what workers read from Azure (size catalog, core usages, workspace quotas, cluster flags). A team
-budget saved here goes through ``budgets.team_budget_set`` (checked, audited, applied as quota).
+budget saved here goes through ``budgets.team_budget_set`` (checked, audited, applied as quota). The notifications
+outbox is read-only; a team's Teams channel is edited here.
 """
 
 from typing import Any
@@ -24,8 +25,10 @@ from provisioning.models import (
     ClusterFlag,
     CoreUsage,
     EnvironmentPolicy,
+    Notification,
     Policy,
     TeamBudget,
+    TeamChannel,
     VmPrice,
     VmSize,
     WorkspaceQuota,
@@ -124,6 +127,21 @@ class CoreUsageAdmin(ReadOnlyAdmin):
 class WorkspaceQuotaAdmin(ReadOnlyAdmin):
     list_display = ("workspace", "family", "requested", "applied", "status", "applied_at")
     list_filter = ("status",)
+
+
+@admin.register(TeamChannel)
+class TeamChannelAdmin(AuditedAdmin):
+    """A team's Teams channel: audited like policy, its webhook URL (a secret) never written to the audit."""
+
+    list_display = ("department", "team")
+    search_fields = ("department", "team")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "sent_at")
+    list_filter = ("status", "channel", "kind")
+    search_fields = ("key", "subject")
 
 
 @admin.register(ClusterFlag)

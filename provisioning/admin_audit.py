@@ -17,8 +17,9 @@ from django.http import HttpRequest
 
 from provisioning.audit import audit_record
 
-# Never written to the audit, even as "changed": secrets and their hashes.
-HIDDEN_FIELDS = frozenset({"password"})
+# Never written to the audit, even as "changed": secrets and their hashes (a Teams webhook URL lets anyone
+# holding it post to the channel).
+HIDDEN_FIELDS = frozenset({"password", "webhook_url"})
 
 
 def snapshot(obj: models.Model) -> dict[str, Any]:

@@ -17,9 +17,20 @@ def provision_request(request_id: int) -> str:
 
 
 def sweep() -> list[int]:
-    """Re-enqueue approved or running work that no live worker holds; expire old audit exports."""
+    """Re-enqueue approved or running work that no live worker holds; expire old audit exports; queue the
+    delivery of notifications that are due."""
+    from provisioning.workflow.delivery import notifications_sweep
+
     exports.audit_exports_sweep()
+    notifications_sweep()
     return runs.runs_sweep()
+
+
+def notifications_deliver() -> dict[str, int]:
+    """Send the due mails and Teams cards of the outbox; a duplicate delivery finds them claimed or sent."""
+    from provisioning.workflow.delivery import notifications_deliver
+
+    return notifications_deliver()
 
 
 def audit_checkpoint() -> int | None:

@@ -11,6 +11,7 @@ from provisioning.views import (
     decommission,
     drift,
     lists,
+    notifications,
     progress,
     recovery,
     requests,
@@ -73,4 +74,6 @@ urlpatterns = [
     # Data scientists (and everyone with access)
     path("access/", access.my_access, name="my_access"),
     path("access/<int:pk>/config.json", access.config_json, name="config_json"),
+    # Everyone: which kinds of mail they receive
+    path("notifications/settings/", notifications.notification_settings, name="notification_settings"),
 ]

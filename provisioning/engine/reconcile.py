@@ -5,6 +5,7 @@ reads plus one role-definition list per subscription (``provisioning.azure.obser
 write happens on the calling thread, one short transaction per workspace
 (``provisioning.workflow.reconcile.observation_record``), so no transaction is open while Azure answers.
 A workspace that cannot be read is reported and left as it was; the others are recorded all the same.
+New drift is told to the admins once per reconcile (``notifications.drift_found_notify``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils import timezone
 from provisioning.azure import observe
 from provisioning.azure.clients import AzureClients
 from provisioning.drift import Observation
+from provisioning.workflow import notifications
 from provisioning.workflow.reconcile import ReconcileTarget, observation_record, reconcile_targets
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def reconcile(
     if not targets:
         return summary
     parallel = parallel or RECONCILE_PARALLEL
+    started = timezone.now()
     with AzureClients.given_or_own(clients) as azure:
         roles, principals = observe.RoleNames(azure), observe.PrincipalNames(azure)
         with ThreadPoolExecutor(
@@ -81,4 +84,6 @@ def reconcile(
                     )
                 )
     summary["workspaces"].sort(key=lambda w: w["name"])
+    if any(w["found"] for w in summary["workspaces"]):
+        notifications.drift_found_notify(since=started)
     return summary

@@ -20,6 +20,12 @@ from provisioning.models.inventory import (
     Workspace,
 )
 from provisioning.models.key_vaults import DeletedKeyVault
+from provisioning.models.notifications import (
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    TeamChannel,
+)
 from provisioning.models.policy import (
     AllowedRegion,
     AllowedSubscription,
@@ -57,6 +63,9 @@ __all__ = [
     "EnvironmentPolicy",
     "Membership",
     "MembershipReminder",
+    "Notification",
+    "NotificationKind",
+    "NotificationPreference",
     "ObservedResource",
     "OverBudget",
     "Persona",
@@ -66,6 +75,7 @@ __all__ = [
     "Run",
     "Step",
     "TeamBudget",
+    "TeamChannel",
     "UnreviewedAccess",
     "VmPrice",
     "VmSize",

@@ -5,8 +5,9 @@
   request succeeds (``end_dates_of``). Memberships made before end dates existed got the default from the
   day of the migration (``0022_membership_expiry``); access accepted from drift gets the default from then.
 - Reminders (``membership_reminders_send``): at the policy's days before the end (``reminder_days``, e.g. 14
-  and 3) one mail to the member with the workspace's team leads in copy, and one ``MembershipReminder`` row
-  per membership, end date and day, so a second run sends nothing. A membership found only after several
+  and 3) one mail to the member with the workspace's team leads in copy (written to the notifications
+  outbox, sent after the commit), and one ``MembershipReminder`` row per membership, end date and day, so
+  a second run sends nothing. A membership found only after several
   reminder days passed gets the nearest one only.
 - Expiry (``memberships_expire``): the active memberships of managed, active workspaces whose end date has
   passed are removed from Azure by one ``revoke_access`` request per workspace, made by the workspace's
@@ -24,8 +25,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -36,11 +35,11 @@ from provisioning.models import (
     EnvironmentPolicy,
     Membership,
     MembershipReminder,
-    Persona,
     ResourceState,
     Workspace,
 )
 from provisioning.spec import RequestSpec
+from provisioning.workflow import notifications, selectors
 from provisioning.workflow.revocations import revocation_approved
 
 SYSTEM = "system:expiry"
@@ -161,24 +160,6 @@ def _expire_workspace_members(members: list[Membership], now: datetime) -> Chang
 # --- reminders ---------------------------------------------------------------------------------------------
 
 
-def _team_lead_addresses(workspace_ids: set[int]) -> dict[int, set[str]]:
-    leads: dict[int, set[str]] = defaultdict(set)
-    rows = Membership.objects.filter(
-        workspace_id__in=workspace_ids,
-        persona=Persona.TEAM_LEAD,
-        principal_type=Membership.PrincipalType.USER,
-        state=ResourceState.ACTIVE,
-    ).values_list("workspace_id", "principal_name")
-    for workspace_id, name in rows:
-        leads[workspace_id].add(name.lower())
-    for workspace_id, email in Workspace.objects.filter(pk__in=workspace_ids).values_list(
-        "pk", "owner__email"
-    ):
-        if email:
-            leads[workspace_id].add(email.lower())
-    return leads
-
-
 def _days(policy: EnvironmentPolicy) -> list[int]:
     try:
         return policy.reminders()
@@ -200,7 +181,7 @@ def membership_reminders_send(*, now: datetime | None = None) -> list[Membership
     candidates = list(
         memberships_past_end(now + timedelta(days=horizon)).filter(expires_at__gt=now)[:MAX_PER_RUN]
     )
-    leads = _team_lead_addresses({m.workspace_id for m in candidates})
+    leads = selectors.team_lead_addresses({m.workspace_id for m in candidates})
     sent: list[MembershipReminder] = []
     for m in candidates:
         assert m.expires_at is not None  # nosec B101 # filtered on expires_at (mypy narrowing)
@@ -217,7 +198,7 @@ def membership_reminders_send(*, now: datetime | None = None) -> list[Membership
 def _reminder_once(
     m: Membership, day: int, member: list[str], leads: list[str], now: datetime
 ) -> MembershipReminder | None:
-    """The reminder row and its mail after the commit; None when this reminder was made already."""
+    """The reminder row and its mail (in the outbox, sent after the commit); None when made already."""
     recipients = member + leads
     assert m.expires_at is not None  # nosec B101 # reminders are made only for memberships that end
     try:
@@ -232,27 +213,17 @@ def _reminder_once(
                 workspace_name=m.workspace.workspace_name,
                 after={"expires_at": m.expires_at, "days_before": day, "recipients": recipients},
             )
-            transaction.on_commit(lambda: _reminder_mail(m, day, member, leads))
+            _reminder_mail(reminder, m, day, member, leads)
     except IntegrityError:  # made by an earlier or concurrent run
         return None
     return reminder
 
 
-def _reminder_mail(m: Membership, day: int, member: list[str], leads: list[str]) -> None:
-    """One mail: to the member (or, for a group, to the team leads), the team leads in copy."""
+def _reminder_mail(
+    reminder: MembershipReminder, m: Membership, day: int, member: list[str], leads: list[str]
+) -> None:
+    """One mail in the outbox: to the member (or, for a group, to the team leads), the team leads in copy."""
     to, copies = (member, leads) if member else (leads, [])
     if not to:
         return
-    assert m.expires_at is not None  # nosec B101 # reminders are made only for memberships that end
-    EmailMessage(
-        subject=f"Your access to {m.workspace.workspace_name} ends in {day} days",
-        body=(
-            f"{m.principal_name}'s access to the AzureML workspace {m.workspace.workspace_name} as "
-            f"{m.get_persona_display()} ends on {m.expires_at:%Y-%m-%d %H:%M} UTC.\n\n"
-            "A team lead of the workspace can renew it from the workspace's page in the portal. "
-            "When it ends, its role assignments are removed from Azure."
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=to,
-        cc=copies,
-    ).send(fail_silently=False)
+    notifications.membership_ending_notify(reminder_id=reminder.pk, membership=m, day=day, to=to, cc=copies)

@@ -35,7 +35,7 @@ from provisioning.models import (
     Workspace,
 )
 from provisioning.problems import text_problem
-from provisioning.workflow import selectors
+from provisioning.workflow import notifications, selectors
 from provisioning.workflow.revocations import revocation_approved
 from provisioning.workflow.transitions import RequestError
 
@@ -124,6 +124,7 @@ def review_start(*, workspace_id: int, actor: Any, now: datetime | None = None) 
             f"{len(members)} members to review by {review.deadline:%Y-%m-%d}",
             after={"members": len(members), "deadline": review.deadline.isoformat()},
         )
+        notifications.review_started_notify(review, members=len(members))
     return review
 
 

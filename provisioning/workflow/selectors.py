@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -163,3 +164,22 @@ def rows_of_request(cr: ChangeRequest) -> tuple[QuerySet[Workspace], QuerySet[Cl
             state__in=(ResourceState.REVOKING, ResourceState.REVOKED)
         ),
     )
+
+
+def team_lead_addresses(workspace_ids: set[int]) -> dict[int, set[str]]:
+    """The lower-case addresses of each workspace's team leads (active user members) and its owner."""
+    leads: dict[int, set[str]] = defaultdict(set)
+    rows = Membership.objects.filter(
+        workspace_id__in=workspace_ids,
+        persona=Persona.TEAM_LEAD,
+        principal_type=Membership.PrincipalType.USER,
+        state=ResourceState.ACTIVE,
+    ).values_list("workspace_id", "principal_name")
+    for workspace_id, name in rows:
+        leads[workspace_id].add(name.lower())
+    for workspace_id, email in Workspace.objects.filter(pk__in=workspace_ids).values_list(
+        "pk", "owner__email"
+    ):
+        if email:
+            leads[workspace_id].add(email.lower())
+    return leads

@@ -1,6 +1,6 @@
 """The one door for status changes: requests along their status machine, desired-state rows along
 their lifecycle. Each change is checked against the model's transition table, saved, and audited in
-the caller's transaction. Nothing else assigns ``ChangeRequest.status`` or ``state`` on a workspace,
+the caller's transaction; a request's change also writes its notifications there (``notifications``). Nothing else assigns ``ChangeRequest.status`` or ``state`` on a workspace,
 cluster or membership (a test reads the source to keep it so).
 """
 
@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from provisioning.audit import audit_record
 from provisioning.models import ChangeRequest, Cluster, Membership, Workspace
 from provisioning.problems import Problem
+from provisioning.workflow import notifications
 
 
 class RequestError(Exception):
@@ -72,7 +73,7 @@ def request_transition(
     for name, value in fields.items():
         setattr(cr, name, value)
     cr.save()
-    audit_record(
+    event = audit_record(
         actor=actor,
         action=f"request.{target}",
         obj=cr,
@@ -83,6 +84,7 @@ def request_transition(
         after=_summary(cr),
         message=message,
     )
+    notifications.request_status_notify(cr, before["status"], event, actor=actor)
 
 
 Resource = Workspace | Cluster | Membership

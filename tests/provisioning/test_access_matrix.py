@@ -115,6 +115,7 @@ PAGES = [
     ("provisioning:review_detail", "review", (OK, OK, DENIED, DENIED, LOGIN)),  # its lead, or an admin
     ("provisioning:review_csv", "review", (OK, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:config_json", "ws", (OK, OK, DENIED, OK, LOGIN)),
+    ("provisioning:notification_settings", None, (OK, OK, OK, OK, LOGIN)),  # everyone's own preferences
 ]
 
 
@@ -196,6 +197,7 @@ ACTIONS = [
         (DENIED, OK, DENIED, DENIED, DENIED),
     ),
     ("provisioning:workspace_take_over", "ws", {}, (DENIED, OK, DENIED, DENIED, DENIED)),  # refused: managed
+    ("provisioning:notification_settings", None, {"kind": "request_approved"}, (OK, OK, OK, OK, DENIED)),
 ]
 
 

@@ -16,6 +16,8 @@ from provisioning.models import (
     ChangeRequest,
     Cluster,
     DriftItem,
+    Notification,
+    NotificationKind,
     ObservedResource,
     Run,
     Workspace,
@@ -164,6 +166,9 @@ def test_reconciling_twice_changes_nothing_the_second_time(
     )
     assert after == before
     assert (again["workspaces"][0]["found"], again["workspaces"][0]["resolved"]) == (0, 0)
+    # The admins were told once: by the reconcile that found the drift, not the one that saw it again.
+    told = Notification.objects.filter(kind=NotificationKind.DRIFT_FOUND, channel="mail")
+    assert list(told.values_list("recipients", flat=True)) == [[bob.email]]
 
 
 def test_drift_fixed_in_azure_is_resolved_and_audited(

@@ -22,7 +22,7 @@ from provisioning.models import (
     Run,
 )
 from provisioning.spec import MemberSpec, RequestSpec
-from provisioning.workflow import expiry, renewals, services
+from provisioning.workflow import delivery, expiry, renewals, services
 from provisioning.workflow.validation import spec_problems
 from tests.factories import MembershipFactory, WorkspaceFactory
 
@@ -96,7 +96,9 @@ def test_reminders_go_at_the_policys_days_once_to_the_member_and_team_leads(
 
     def run(now: datetime) -> list[MembershipReminder]:
         with django_capture_on_commit_callbacks(execute=True):
-            return expiry.membership_reminders_send(now=now)
+            made = expiry.membership_reminders_send(now=now)
+        delivery.notifications_deliver()  # the outbox's job, queued on commit
+        return made
 
     assert run(NOW) == []
     fourteen = run(NOW + timedelta(days=6))
@@ -120,6 +122,7 @@ def test_a_late_found_membership_gets_only_the_nearest_reminder(
     _member(workspace, ends_in_days=2)
     with django_capture_on_commit_callbacks(execute=True):
         sent = expiry.membership_reminders_send(now=NOW)
+    delivery.notifications_deliver()
     assert [r.days_before for r in sent] == [3]
     assert len(mail.outbox) == 1
 

@@ -33,9 +33,11 @@ FAMILIES = ("standardDSv2Family", "standardDv2Family", "standardNVFamily")
 
 # The counts measured when pinned. Before issue #12: submit 22, approve 40 (new workspace) and 37 (clusters),
 # a waiting request's page 19, a draft's page 32, the capacity page 85 with 5 teams and 247 with 20.
-SUBMIT = 20  # one more: the soft-deleted key vaults holding the name (decommission)
-APPROVE_NEW_WORKSPACE = 25  # likewise
-APPROVE_CLUSTERS = 21
+# Notifications (issue #18) add the outbox's writes: submit +2 (the admins who want the mail, one insert);
+# approve +2 to +3 (the requester if they want it, the team's Teams channel, one insert).
+SUBMIT = 22  # one more: the soft-deleted key vaults holding the name (decommission)
+APPROVE_NEW_WORKSPACE = 28  # likewise
+APPROVE_CLUSTERS = 23
 REQUEST_PAGE = 11
 DRAFT_PAGE = 15
 CAPACITY_PAGE = 27  # a first view (the held and pending cores computed); 23 while they are kept
