@@ -72,6 +72,36 @@ def resource_ids_in(value: object) -> list[str]:
     return list(found)
 
 
+# What Cost Management's rows are, by the resource's provider type (lowercase): the spend by kind.
+COST_KINDS = {
+    "microsoft.machinelearningservices/workspaces/computes": "compute",
+    "microsoft.machinelearningservices/workspaces": "compute",
+    "microsoft.storage/storageaccounts": "storage",
+    "microsoft.containerregistry/registries": "registry",
+    "microsoft.keyvault/vaults": "key_vault",
+    "microsoft.insights/components": "monitoring",
+    "microsoft.operationalinsights/workspaces": "monitoring",
+}
+
+
+def resource_type_of(resource_id: str) -> str:
+    """The provider type of an ARM id, lowercased ("microsoft.storage/storageaccounts"); "" for a group.
+
+    Child resources keep every type segment: ``.../workspaces/ws/computes/c`` is
+    ``microsoft.machinelearningservices/workspaces/computes``.
+    """
+    _, found, rest = resource_id.lower().rpartition("/providers/")
+    parts = rest.split("/")
+    if not found or len(parts) < 3:
+        return ""
+    return "/".join([parts[0], *parts[1::2]])
+
+
+def cost_kind(resource_type: str) -> str:
+    """The kind of spend a resource type is: compute, storage, registry, key_vault, monitoring or other."""
+    return COST_KINDS.get(resource_type.lower(), "other")
+
+
 def idle_duration(seconds: int) -> str:
     """Seconds as the ISO 8601 duration AzureML writes (``PT2M``, ``PT90S``, ``PT1H30M``)."""
     hours, rest = divmod(seconds, 3600)

@@ -84,6 +84,13 @@ def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
     return capacity_sync.team_quota_apply(department, team, region)
 
 
+def spend_refresh() -> dict[str, Any]:
+    """Read every active workspace's month-to-date spend from Cost Management and record it (daily)."""
+    from provisioning.engine.spend import spend_refresh
+
+    return spend_refresh()
+
+
 def reconcile_all() -> dict[str, Any]:
     """Compare every managed workspace with what Azure holds; record observed state and drift."""
     from provisioning.engine.reconcile import reconcile

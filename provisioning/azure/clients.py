@@ -264,6 +264,14 @@ class AzureClients:
             lambda: AuthorizationManagementClient(self.credential(), subscription, **self._arm_options()),
         )
 
+    def cost_management(self) -> Any:
+        """azure-mgmt-costmanagement CostManagementClient (its queries name their scope; no subscription)."""
+        from azure.mgmt.costmanagement import CostManagementClient
+
+        return self._cached(
+            ("cost_management",), lambda: CostManagementClient(self.credential(), **self._arm_options())
+        )
+
     # --- azure-ai-ml ----------------------------------------------------------------------------------------
 
     def cloud_name(self) -> str:

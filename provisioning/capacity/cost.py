@@ -85,11 +85,19 @@ class CostSummary:
         return any(c.estimate for c in self.priced)
 
 
-def clusters_cost(clusters: Iterable[ClusterLike]) -> CostSummary:
-    """The worst-case cost of clusters (specs or ``Cluster`` rows), priced from the table."""
-    clusters = list(clusters)
+Prices = dict[tuple[str, str], VmPrice]
+
+
+def price_table(clusters: Iterable[ClusterLike]) -> Prices:
+    """The prices of the clusters' sizes, by (size, priority), in one query."""
     sizes = {c.vm_size.upper() for c in clusters}
-    prices = {(p.vm_size, p.priority): p for p in VmPrice.objects.filter(vm_size__in=sizes)}
+    return {(p.vm_size, p.priority): p for p in VmPrice.objects.filter(vm_size__in=sizes)}
+
+
+def clusters_cost(clusters: Iterable[ClusterLike], prices: Prices | None = None) -> CostSummary:
+    """The worst-case cost of clusters (specs or ``Cluster`` rows), priced from the table (read unless given)."""
+    clusters = list(clusters)
+    prices = price_table(clusters) if prices is None else prices
     summary = CostSummary()
     for c in clusters:
         size = c.vm_size.upper()

@@ -41,6 +41,7 @@ from provisioning.models.policy import (
 from provisioning.models.requests import ChangeRequest
 from provisioning.models.reviews import AccessReview, AccessReviewDecision
 from provisioning.models.runs import Run, Step
+from provisioning.models.spend import CostKind, WorkspaceCost, WorkspaceSpend
 
 __all__ = [
     "RESOURCE_TRANSITIONS",
@@ -56,6 +57,7 @@ __all__ = [
     "Cluster",
     "ClusterFlag",
     "CoreUsage",
+    "CostKind",
     "DeletedKeyVault",
     "DiscoveryScan",
     "DriftItem",
@@ -80,5 +82,7 @@ __all__ = [
     "VmPrice",
     "VmSize",
     "Workspace",
+    "WorkspaceCost",
     "WorkspaceQuota",
+    "WorkspaceSpend",
 ]

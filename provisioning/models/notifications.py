@@ -48,6 +48,7 @@ class NotificationKind(models.TextChoices):
     MEMBERSHIP_ENDING = "membership_ending", "A membership ends soon"
     REVIEW_TO_DO = "review_to_do", "An access review to do"
     DRIFT_FOUND = "drift_found", "Drift found in Azure"
+    SPEND_OVER_THRESHOLD = "spend_over_threshold", "A workspace's spend passed its threshold"
 
 
 class Notification(models.Model):

@@ -228,6 +228,15 @@ class EnvironmentPolicy(models.Model):
         help_text="What happens to members not reviewed by the deadline",
     )
 
+    # Spend: a workspace is flagged (and its admins and team leads told, once a month) when its month to date
+    # passes this share of its team's monthly budget, or of its clusters' monthly estimate without a budget.
+    spend_alert_percent = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Percent of the team's monthly budget (or, without one, of the workspace's estimate) at which "
+        "its month-to-date spend is flagged",
+    )
+
     class Meta:
         ordering = ["environment"]
         verbose_name_plural = "environment policies"

@@ -9,7 +9,8 @@ The figures are made up, deterministically: every priced resource under the scop
 day of the period up to today, at a daily rate by type (a cluster by its nodes at the size's hourly price,
 storage, registry by SKU, key vault, Application Insights) times a jitter hashed from the resource id and
 the day. Ids, groups and types come back lowercased, as Cost Management returns them. No paging: every
-row comes in one answer (``nextLink`` is null).
+page holds at most ``PAGE_SIZE`` rows; ``nextLink`` (POSTed again with the same body) carries a
+``$skiptoken`` to the next, null on the last page.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from provisioning.standin import catalog
 from provisioning.standin.arm import RG, SUB, Context, require_api_version, require_group
@@ -51,6 +53,7 @@ CURRENCY = "USD"
 DAILY_RATES = {STORAGE.lower(): 0.8, VAULT.lower(): 0.03, COMPONENT.lower(): 0.25}
 REGISTRY_RATES = {"basic": 0.167, "standard": 0.667, "premium": 1.667}
 LOW_PRIORITY_DISCOUNT = 0.2
+PAGE_SIZE = 1000
 
 
 def _bad(message: str) -> Exception:
@@ -220,7 +223,19 @@ class CostApi:
                 if amount > 0:
                     table[(*keys, int(day.strftime("%Y%m%d")) if daily else None)] += amount
                 day += timedelta(days=1)
-        return Response(200, self._answer(scope, aggregations, groupings, daily, table))
+        answer = self._answer(scope, aggregations, groupings, daily, table)
+        return Response(200, self._page(req, answer))
+
+    def _page(self, req: Request, answer: dict[str, Any]) -> dict[str, Any]:
+        """One page of the answer's rows, with the link to the next."""
+        token = req.query.get("$skiptoken", "0")
+        offset = int(token) if token.isdigit() else 0
+        rows = answer["properties"]["rows"]
+        answer["properties"]["rows"] = rows[offset : offset + PAGE_SIZE]
+        if offset + PAGE_SIZE < len(rows):
+            query = urlencode({"api-version": req.query["api-version"], "$skiptoken": offset + PAGE_SIZE})
+            answer["properties"]["nextLink"] = f"{req.base_url}{req.path}?{query}"
+        return answer
 
     def _resources(self, scope: str) -> list[dict[str, Any]]:
         """The resources under a scope, with the values Cost Management groups by (lowercased)."""

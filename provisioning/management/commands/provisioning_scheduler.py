@@ -13,7 +13,8 @@ default; and at start) it enqueues ``provisioning.jobs.membership_reminders`` (t
 days before memberships end), ``provisioning.jobs.memberships_expire`` (memberships past their end removed
 from Azure), ``provisioning.jobs.access_reviews`` (access reviews started when due, closed at their deadline)
 and ``provisioning.jobs.admin_roles`` (the two administration roles defined and assigned, docs/roles.md). Each periodic job has a fixed id and is not queued again while one waits or
-runs, so a slow one never piles up. Redis being down only delays the next tick.
+runs, so a slow one never piles up. Every ``--spend-interval`` seconds (a day by default; and at start) it
+enqueues ``provisioning.jobs.spend_refresh``: each workspace's month-to-date spend read from Cost Management. Redis being down only delays the next tick.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ EXPIRY_JOB_ID = "provisioning-memberships-expire"
 REMINDERS_JOB_ID = "provisioning-membership-reminders"
 REVIEWS_JOB_ID = "provisioning-access-reviews"
 ADMIN_ROLES_JOB_ID = "provisioning-admin-roles"
+SPEND_JOB_ID = "provisioning-spend"
 
 
 def _enqueue_once(func: str, job_id: str, *, result_ttl: int) -> bool:
@@ -79,6 +81,11 @@ def expiry_enqueue() -> bool:
     return expired and reminded and reviewed and roles
 
 
+def spend_enqueue() -> bool:
+    """Queue the daily spend read unless one is waiting; False when Redis is unreachable."""
+    return _enqueue_once("provisioning.jobs.spend_refresh", SPEND_JOB_ID, result_ttl=24 * 3600)
+
+
 class Command(BaseCommand):
     help = "Enqueue the provisioning sweeper and the capacity check periodically (one per deployment)."
 
@@ -111,6 +118,12 @@ class Command(BaseCommand):
             help="seconds between membership reminders, expiries and access reviews (default 3600)",
         )
         parser.add_argument(
+            "--spend-interval",
+            type=float,
+            default=86400.0,
+            help="seconds between spend reads from Cost Management (default 86400: daily)",
+        )
+        parser.add_argument(
             "--once", action="store_true", help="enqueue one sweep, capacity check and reconcile, exit"
         )
 
@@ -119,6 +132,7 @@ class Command(BaseCommand):
         last_reconcile: float | None = None
         last_checkpoint: float | None = None
         last_expiry: float | None = None
+        last_spend: float | None = None
         checkpoint_every = options["checkpoint_interval"] or settings.AUDIT_CHECKPOINT_MINUTES * 60
         reconcile_every = options["reconcile_interval"] or settings.RECONCILE_INTERVAL_MINUTES * 60
         while True:
@@ -136,6 +150,8 @@ class Command(BaseCommand):
                 last_checkpoint = now
             if (last_expiry is None or now - last_expiry >= options["expiry_interval"]) and expiry_enqueue():
                 last_expiry = now
+            if (last_spend is None or now - last_spend >= options["spend_interval"]) and spend_enqueue():
+                last_spend = now
             if options["once"]:
                 return
             time.sleep(options["interval"])
