@@ -19,6 +19,7 @@ from provisioning.arm import family_label
 from provisioning.capacity import budgets
 from provisioning.capacity import report as capacity_report
 from provisioning.capacity.report import Figures
+from provisioning.capacity.spend import team_spend
 from provisioning.models import TeamBudget
 
 MAX_CORES = 100_000
@@ -26,6 +27,7 @@ MAX_CORES = 100_000
 # (figure, words, colour): colours reach at least 5:1 against white, and every bar is named in text.
 # Budget rows per page: 200 teams with 3 families each would be a 600-row table; find a team by name.
 BUDGET_ROWS = 25
+SPEND_TEAMS = 25  # the teams with the most spend this month (flagged ones first)
 MEASURES = (
     ("used", "Used now (Azure)", "#0b3d91"),
     ("allocated", "Allocated to teams", "#6941c6"),
@@ -231,7 +233,10 @@ def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
         request.GET.get("page")
     )
     overview = capacity_report.capacity_overview(budgets=budget_page.object_list)
+    spend_teams = team_spend()
     context = {
+        "spend_teams": spend_teams[:SPEND_TEAMS],
+        "spend_more": max(0, len(spend_teams) - SPEND_TEAMS),
         "nav": "capacity",
         "overview": overview,
         "budget_page": budget_page,

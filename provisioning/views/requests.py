@@ -35,6 +35,7 @@ from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
+from provisioning.views.spend import workspace_spend_context
 from provisioning.views.summary import request_summary, role_groups
 from provisioning.workflow import decommission, key_vaults, renewals, selectors, services, validation
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
@@ -388,11 +389,12 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     memberships = workspace.memberships.exclude(state=ResourceState.REVOKED)
     clusters = list(selectors.clusters_of(workspace))
+    clusters_cost = cost.clusters_cost(clusters)
     context = {
         "nav": "workspaces",
         "workspace": workspace,
         "clusters": clusters,
-        "cost": cost.clusters_cost(clusters),
+        "cost": clusters_cost,
         "quotas": workspace.quotas.all(),
         "memberships": memberships,
         "has_active_members": any(m.state == ResourceState.ACTIVE for m in memberships),
@@ -408,6 +410,7 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .exclude(status=AccessReview.Status.CLOSED)
         .first(),
         "can_start_review": personas.is_admin(request.user) and workspace.state == ResourceState.ACTIVE,
+        **workspace_spend_context(workspace, estimate=clusters_cost.monthly),
     }
     return render(request, "provisioning/workspace_detail.html", context)
 

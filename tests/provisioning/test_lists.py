@@ -257,8 +257,9 @@ def test_a_workspace_pages_queries_do_not_grow_with_its_clusters_members_and_req
     client.force_login(bob)
     few = queries(client, url)
     grow(22)
-    # 12, the nav's count of approvals waiting, the renewal policy, the live access review
-    with django_assert_max_num_queries(15):
+    # 12, the nav's count of approvals waiting, the renewal policy, the live access review; spend (issue #19) 4
+    # more: the workspace's spend row, its team's budgets, the policies' thresholds, the month's cost rows
+    with django_assert_max_num_queries(15 + 4):
         assert queries(client, url) == few
 
 

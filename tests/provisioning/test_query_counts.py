@@ -6,6 +6,7 @@ per team, per workspace or per waiting request shows as a count that grows with 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,11 +15,13 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from provisioning.audit import audit_record
+from provisioning.capacity.spend import this_month
 from provisioning.context_processors import approvals_waiting_key
-from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota
+from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota, WorkspaceSpend
 from provisioning.spec import ClusterSpec, RequestSpec
 from provisioning.workflow import services
 from tests import factories
@@ -40,7 +43,11 @@ APPROVE_NEW_WORKSPACE = 28  # likewise
 APPROVE_CLUSTERS = 23
 REQUEST_PAGE = 11
 DRAFT_PAGE = 15
-CAPACITY_PAGE = 27  # a first view (the held and pending cores computed); 23 while they are kept
+# The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept. Spend
+# (issue #19) adds 7, whatever the number of teams: the workspaces read this month with their spend, their
+# clusters and those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their prices
+# (the budgets' value), the policies' thresholds.
+CAPACITY_PAGE = 27 + 7
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
 AUDIT_PAGE = 5
@@ -77,6 +84,11 @@ def _team(i: int, owner: User | None = None) -> ChangeRequest:
     ClusterFactory(workspace=ws, vm_size="STANDARD_D13_V2", priority="dedicated", max_nodes=2)
     MembershipFactory(workspace=ws)
     WorkspaceQuota.objects.create(workspace=ws, family="standardDv2Family", requested=200, applied=200)
+    # This month's spend (team 0 far over its budget: flagged on the capacity page).
+    spent = Decimal(1_000_000 if i == 0 else 10 * i)
+    WorkspaceSpend.objects.create(
+        workspace=ws, month=this_month(), month_to_date=spent, currency="USD", read_at=timezone.now()
+    )
     return ChangeRequestFactory(workspace=ws, submitted=True)
 
 
@@ -178,6 +190,7 @@ def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_
 
     assert response.status_code == 200
     assert response.context["budget_page"].paginator.count == teams * len(FAMILIES)
+    assert [t.team for t in response.context["spend_teams"] if t.flagged] == ["d0/team0"]
 
 
 def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Client, bob: User) -> None:

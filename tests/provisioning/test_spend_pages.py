@@ -1,0 +1,88 @@
+"""Spend on the pages: the workspace's month to date against its estimate with a chart by day, the capacity
+page's flag on a team over its threshold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from provisioning.arm import arm_id
+from provisioning.azure.costs import CostRow
+from provisioning.capacity.cost import clusters_cost
+from provisioning.capacity.spend import this_month
+from provisioning.models import EnvironmentPolicy, Workspace
+from provisioning.workflow.spend import spend_record
+
+pytestmark = pytest.mark.django_db
+
+
+def cost_rows(ws: Workspace, per_day: Decimal, days: int = 3) -> list[CostRow]:
+    """Cost Management's rows for a workspace: its storage and a cluster, ``per_day`` each, ``days`` days."""
+    group = ws.resource_group.lower()
+    storage = arm_id(ws.subscription_id, group, "Microsoft.Storage/storageAccounts", ws.storage_work).lower()
+    compute = (
+        arm_id(ws.subscription_id, group, "Microsoft.MachineLearningServices/workspaces", ws.workspace_name)
+        + "/computes/gpu"
+    ).lower()
+    first = this_month()
+    return [
+        CostRow(group, rid, rtype, first + timedelta(days=d), per_day, "USD")
+        for d in range(days)
+        for rid, rtype in (
+            (storage, "microsoft.storage/storageaccounts"),
+            (compute, "microsoft.machinelearningservices/workspaces/computes"),
+        )
+    ]
+
+
+def test_the_workspace_page_shows_month_to_date_against_the_estimate_and_the_chart(
+    client: Client, alice, active_workspace: Workspace
+) -> None:
+    spend_record(workspace_id=active_workspace.pk, rows=cost_rows(active_workspace, Decimal("1.5")))
+    client.force_login(alice)
+
+    page = client.get(reverse("provisioning:workspace_detail", args=[active_workspace.pk]))
+
+    html = page.content.decode()
+    spend = page.context["spend"]
+    assert spend.month_to_date == Decimal("9.00")  # 2 resources x 3 days x 1.50
+    assert spend.estimate == clusters_cost(active_workspace.clusters.all()).monthly > 0
+    assert "9.00 USD" in html and f"{spend.estimate:.2f} USD" in html
+    assert "data-spend-chart" in html and html.count("<rect ") >= 3  # a bar per day
+    assert [kind for kind, _ in page.context["spend_kinds"]] == ["Compute", "Storage"]
+    assert "style=" not in html.split("data-spend>")[1].split("</section>")[0]  # CSP: no inline style
+
+
+def test_a_second_identical_read_changes_nothing(active_workspace: Workspace) -> None:
+    from provisioning.models import AuditEvent, WorkspaceCost
+
+    rows = cost_rows(active_workspace, Decimal("2.25"))
+    spend_record(workspace_id=active_workspace.pk, rows=rows)
+    before = (list(WorkspaceCost.objects.values_list("pk", "amount")), AuditEvent.objects.count())
+
+    spend_record(workspace_id=active_workspace.pk, rows=rows)
+
+    assert (list(WorkspaceCost.objects.values_list("pk", "amount")), AuditEvent.objects.count()) == before
+    changed = [*rows[:-1], CostRow(*[*rows[-1].__dict__.values()][:4], Decimal("3"), "USD")]
+    spend_record(workspace_id=active_workspace.pk, rows=changed[1:])  # a late charge, a row gone
+    assert WorkspaceCost.objects.count() == len(rows) - 1
+    assert AuditEvent.objects.filter(action="spend.read").count() == 2
+
+
+def test_the_capacity_page_flags_a_team_over_its_threshold(
+    client: Client, bob, active_workspace: Workspace
+) -> None:
+    EnvironmentPolicy.objects.update_or_create(environment="dev", defaults={"spend_alert_percent": 1})
+    spend_record(workspace_id=active_workspace.pk, rows=cost_rows(active_workspace, Decimal("100")))
+    client.force_login(bob)
+
+    page = client.get(reverse("provisioning:capacity"))
+
+    [team] = page.context["spend_teams"]
+    assert team.team == f"{active_workspace.department}/{active_workspace.team}"
+    assert [f.workspace.pk for f in team.flagged] == [active_workspace.pk]
+    assert "data-over-threshold" in page.content.decode()
