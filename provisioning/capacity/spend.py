@@ -203,21 +203,26 @@ class SpendFigures:
         return round(self.month_to_date * 100 / self.estimate) if self.estimate else None
 
     def as_dict(self) -> dict[str, object]:
-        """The JSON of ``spend_refresh --json`` (amounts as strings: exact decimals)."""
+        """The JSON of ``spend_refresh --json``: amounts as numbers in cents' precision, times in ISO 8601."""
         return {
             "workspace": self.workspace.workspace_name,
             "team": self.team,
             "month": f"{self.month:%Y-%m}",
-            "month_to_date": str(self.month_to_date.quantize(CENTS)),
+            "month_to_date": _number(self.month_to_date),
             "currency": self.currency,
-            "estimate": str(self.estimate),
-            "budget": None if self.budget is None else str(self.budget),
-            "team_month_to_date": str(self.team_month_to_date.quantize(CENTS)),
+            "estimate": _number(self.estimate),
+            "budget": None if self.budget is None else _number(self.budget),
+            "team_month_to_date": _number(self.team_month_to_date),
             "alert_percent": self.alert_percent,
             "over_threshold": self.over_threshold,
             "read_at": self.read_at.isoformat() if self.read_at else None,
             "error": self.error,
         }
+
+
+def _number(amount: Decimal) -> float:
+    """An amount for JSON: rounded to the cent (a float of two decimals prints as written)."""
+    return float(amount.quantize(CENTS))
 
 
 def _spend_of(ws: Workspace) -> WorkspaceSpend:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_clock_queues_the_reconcile_every_reconcile_interval(monkeypatch, settings) -> None:
     queued: list[str] = []
-    for job in ("sweep", "capacity", "reconcile"):
+    for job in ("sweep", "capacity", "reconcile", "spend"):
         monkeypatch.setattr(scheduler, f"{job}_enqueue", lambda job=job: queued.append(job) or True)
     monkeypatch.setattr(demo, "SWEEP_SECONDS", 0.01)
     monkeypatch.setattr(demo, "CAPACITY_SECONDS", 0.03)
@@ -40,6 +40,7 @@ def test_the_demo_clock_queues_the_reconcile_every_reconcile_interval(monkeypatc
     assert ticks >= 12
     assert queued.count("reconcile") == ticks // 5
     assert queued.count("capacity") == ticks // 3
+    assert queued.count("spend") == ticks // 3  # the demo reads spend as often as capacity
     assert queued[: queued.index("reconcile") + 1].count("sweep") == 5
 
 

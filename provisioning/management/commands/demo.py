@@ -3,8 +3,8 @@
 Migrates the database (a SQLite file unless DATABASE_URL says otherwise), seeds the demo users and
 policy, starts an embedded Redis-protocol server when REDIS_URL is unset, the local Azure stand-in
 (HTTPS on 127.0.0.1 with a throwaway CA), a provisioning worker, the clock of the periodic jobs (the
-sweeper, the capacity check, the reconcile with Azure every ``RECONCILE_INTERVAL_MINUTES``), and the web
-server. Ctrl-C stops all of it.
+sweeper, the capacity check, the spend read from the stand-in's Cost Management, the reconcile with Azure every
+``RECONCILE_INTERVAL_MINUTES``), and the web server. Ctrl-C stops all of it.
 
 The banner tells how to make drift: the ``manage.py azure_standin outside`` command lines that change
 this demo's stand-in "by hand", with the environment they need (the stand-in's URL, client credentials
@@ -262,20 +262,23 @@ class Command(BaseCommand):
             os.killpg(worker.pid, signal.SIGKILL)
 
     def _queue_capacity_check(self) -> None:
-        """Read sizes and usages from the stand-in at once, so the capacity page has numbers."""
-        from provisioning.management.commands.provisioning_scheduler import capacity_enqueue
+        """Read sizes, usages and spend from the stand-in at once, so the capacity page has numbers."""
+        from provisioning.management.commands.provisioning_scheduler import capacity_enqueue, spend_enqueue
 
         if capacity_enqueue():
             self.stdout.write("Capacity refresh queued (VM sizes, core usages, cluster guard)")
+        if spend_enqueue():
+            self.stdout.write("Spend read queued (the stand-in's Cost Management figures, month to date)")
 
     def _sweep_clock(self, stop: threading.Event) -> None:
-        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check and the audit
-        checkpoint and, every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace with Azure."""
+        """What ``provisioning_scheduler`` does in production: queue the sweeper, the capacity check, the spend read
+        and the audit checkpoint and, every ``RECONCILE_INTERVAL_MINUTES``, the reconcile of every workspace."""
         from provisioning.management.commands.provisioning_scheduler import (
             capacity_enqueue,
             checkpoint_enqueue,
             expiry_enqueue,
             reconcile_enqueue,
+            spend_enqueue,
             sweep_enqueue,
         )
 
@@ -289,6 +292,7 @@ class Command(BaseCommand):
                 capacity_enqueue()
                 checkpoint_enqueue()
                 expiry_enqueue()  # membership reminders and expiry (hourly in production)
+                spend_enqueue()  # so a workspace provisioned in the demo shows spend soon (daily in production)
             if tick % ticks_per_reconcile == 0:
                 reconcile_enqueue()
 

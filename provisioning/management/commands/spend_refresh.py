@@ -5,7 +5,7 @@ clients from settings; no queue needed): each active workspace's month to date, 
 with one Cost Management query per subscription and stored; a workspace over its spend threshold flagged
 (and its admins and team leads told, once a month). ``--json`` prints ``{"workspaces": [{"workspace",
 "team", "month", "month_to_date", "currency", "estimate", "budget", "team_month_to_date", "alert_percent",
-"over_threshold", "read_at", "error"}], "errors": [...]}`` (amounts are decimal strings). The exit status is
+"over_threshold", "read_at", "error"}], "errors": [...]}`` (amounts are numbers, to the cent). The exit status is
 non-zero only when a workspace could not be read.
 """
 
