@@ -106,7 +106,14 @@ class VmPriceAdmin(AuditedAdmin):
 
 @admin.register(EnvironmentPolicy)
 class EnvironmentPolicyAdmin(AuditedAdmin):
-    list_display = ("environment", "max_nodes", "dedicated_allowed", "max_idle_seconds", "over_budget")
+    list_display = (
+        "environment",
+        "max_nodes",
+        "dedicated_allowed",
+        "max_idle_seconds",
+        "over_budget",
+        "spend_alert_percent",
+    )
     filter_horizontal = ("allowed_sizes",)
 
 

@@ -65,13 +65,12 @@ def _replace_rows(
     workspace: Workspace, month: date, wanted: dict[tuple[date, str], tuple[Decimal, str, str]]
 ) -> bool:
     """Make the month's stored rows what ``wanted`` says; True when anything changed."""
-    stored = WorkspaceCost.objects.filter(workspace=workspace, day__gte=month, day__lt=next_month(month))
+    stored = list(WorkspaceCost.objects.filter(workspace=workspace, day__gte=month, day__lt=next_month(month)))
     have = {(r.day, r.resource_id): (r.amount, r.kind, r.currency) for r in stored}
     if have == wanted:
         return False
-    stale = [key for key in have if key not in wanted]
-    for day, resource_id in stale:
-        stored.filter(day=day, resource_id=resource_id).delete()
+    # Rows Azure no longer reports (a charge moved or refunded) go.
+    WorkspaceCost.objects.filter(pk__in=[r.pk for r in stored if (r.day, r.resource_id) not in wanted]).delete()
     WorkspaceCost.objects.bulk_create(
         [
             WorkspaceCost(

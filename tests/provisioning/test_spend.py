@@ -11,6 +11,7 @@ import requests
 from django.core.management import call_command
 
 from provisioning.engine.spend import spend_refresh
+from provisioning.standin import arm_cost
 from provisioning.models import (
     AuditEvent,
     EnvironmentPolicy,
@@ -63,7 +64,12 @@ def test_the_daily_read_stores_the_standins_rows_and_a_second_run_changes_nothin
     ws = provisioned(standin, azure_clients, alice, bob)
     # A cent per node-hour: the tutorial's four nodes make an estimate of 29.20 USD a month, whose 1 % the
     # stand-in's first day passes whatever the day of the month.
-    VmPrice.objects.update(hourly_usd=Decimal("0.01"))
+    for cluster in ws.clusters.all():
+        VmPrice.objects.update_or_create(
+            vm_size=cluster.vm_size.upper(),
+            priority=cluster.priority,
+            defaults={"hourly_usd": Decimal("0.01")},
+        )
     EnvironmentPolicy.objects.update_or_create(environment="dev", defaults={"spend_alert_percent": 1})
 
     summary = spend_refresh(azure_clients)
@@ -104,8 +110,8 @@ def test_the_daily_read_stores_the_standins_rows_and_a_second_run_changes_nothin
     assert _state() == before  # same answer: no row, audit event or notification more
 
 
-def test_a_failed_read_is_recorded_and_the_command_prints_json(
-    standin, azure_clients, alice, bob, policy, capsys
+def test_a_failed_read_is_recorded_then_every_page_is_read_and_the_command_prints_json(
+    standin, azure_clients, alice, bob, policy, capsys, monkeypatch
 ) -> None:
     ws = provisioned(standin, azure_clients, alice, bob)
     standin.fail_next(
@@ -119,8 +125,13 @@ def test_a_failed_read_is_recorded_and_the_command_prints_json(
     assert failed["workspaces"][0]["error"].startswith("AuthorizationFailed")
     assert WorkspaceCost.objects.count() == 0
 
+    monkeypatch.setattr(arm_cost, "PAGE_SIZE", 7)  # the stand-in answers in pages of 7 rows
+    standin.state.clear_requests()
     call_command("spend_refresh", "--json")
 
+    assert standin.state.count("cost.query") > 1  # the pages were followed
+    monkeypatch.undo()
+    assert WorkspaceCost.objects.count() == len(_standin_rows(standin, azure_clients, ws))
     document = json.loads(capsys.readouterr().out)
     assert document["errors"] == []
     [row] = document["workspaces"]
