@@ -11,7 +11,6 @@ import requests
 from django.core.management import call_command
 
 from provisioning.engine.spend import spend_refresh
-from provisioning.standin import arm_cost
 from provisioning.models import (
     AuditEvent,
     EnvironmentPolicy,
@@ -21,6 +20,7 @@ from provisioning.models import (
     WorkspaceCost,
     WorkspaceSpend,
 )
+from provisioning.standin import arm_cost
 from tests.provisioning.provisioned import provisioned
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback_only")]
