@@ -17,9 +17,27 @@ def provision_request(request_id: int) -> str:
 
 
 def sweep() -> list[int]:
-    """Re-enqueue approved or running work that no live worker holds; expire old audit exports."""
+    """Re-enqueue approved or running work that no live worker holds; expire old audit exports; queue the
+    quota requests to file and the quota polls that are due."""
+    from provisioning.engine.quota_requests import quota_requests_sweep
+
     exports.audit_exports_sweep()
+    quota_requests_sweep()
     return runs.runs_sweep()
+
+
+def quota_request_file(quota_request_id: int) -> str:
+    """File an approved quota increase request with Azure (once); returns its status."""
+    from provisioning.engine.quota_requests import quota_request_file as file
+
+    return file(quota_request_id=quota_request_id)
+
+
+def quota_request_poll(quota_request_id: int) -> str:
+    """Ask Azure whether it has decided a filed quota request; returns its status."""
+    from provisioning.engine.quota_requests import quota_request_poll as poll
+
+    return poll(quota_request_id=quota_request_id)
 
 
 def audit_checkpoint() -> int | None:
