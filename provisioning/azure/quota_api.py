@@ -91,7 +91,8 @@ def quota_request_read(
             request_id, quota_scope(subscription, location)
         )
     props = found.properties
-    state = str(props.provisioning_state or IN_PROGRESS)
+    raw_state = props.provisioning_state or IN_PROGRESS
+    state = str(getattr(raw_state, "value", raw_state))  # an SDK enum: str() would name the member
     error = getattr(props, "error", None)
     message = str((getattr(error, "message", None) if error is not None else None) or props.message or "")
     code = getattr(error, "code", None) if error is not None else None

@@ -442,3 +442,32 @@ def quota_requests_due(now: datetime | None = None) -> tuple[list[int], list[int
         objects.filter(status=Status.IN_PROGRESS, next_poll_at__lte=now).values_list("pk", flat=True)
     )
     return to_file, to_poll
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+
+def quota_requests_visible_to(user: User) -> Any:
+    """Quota requests a user may see: all for admins, their own for team leads, none for anyone else."""
+    rows = QuotaIncreaseRequest.objects.select_related("requester", "approver")
+    if personas.is_admin(user):
+        return rows
+    if personas.is_team_lead(user):
+        return rows.filter(requester=user)
+    return rows.none()
+
+
+def quota_requests_waited_on(cr: ChangeRequest) -> list[QuotaIncreaseRequest]:
+    """The quota requests a change request waits on (its page shows them to whoever may see it)."""
+    return list(QuotaIncreaseRequest.objects.filter(waiting=cr).select_related("approver"))
+
+
+def quota_shortfalls(cr: ChangeRequest, check: Any, subscription_id: str, region: str) -> list[Shortfall]:
+    """The subscription limits a request's capacity check found too low, that more quota can be asked for."""
+    if check is None or not subscription_id:
+        return []
+    return [
+        Shortfall(subscription_id, region, line.family, line.limit, line.used + line.asked)
+        for line in check.over
+        if line.holder == "subscription" and line.family
+    ]
