@@ -55,6 +55,11 @@ class QuotaAskForm(forms.Form):
         ]
 
 
+def _require_asker(user: Any) -> None:
+    if not (personas.is_team_lead(user) or personas.is_admin(user)):
+        raise PermissionDenied("only team leads and admins can ask for more quota")
+
+
 def _initial(request: HttpRequest) -> dict[str, Any]:
     names = {
         "subscription": "subscription_id",
@@ -71,8 +76,7 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def quota_request_new(request: HttpRequest) -> HttpResponse:
     """Ask for more subscription quota (from a refused request's page, or the capacity page)."""
-    if not (personas.is_team_lead(request.user) or personas.is_admin(request.user)):
-        raise PermissionDenied("only team leads and admins can ask for more quota")
+    _require_asker(request.user)
     form = QuotaAskForm(request.POST or None, initial=_initial(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -103,6 +107,7 @@ def quota_request_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def quota_request_list(request: HttpRequest) -> HttpResponse:
     """Quota requests with Azure's state (and its reason when denied); admins decide from here."""
+    _require_asker(request.user)
     rows = service.quota_requests_visible_to(request.user)  # type: ignore[arg-type]
     page = Paginator(rows, PAGE_ROWS).get_page(request.GET.get("page"))
     context = {"nav": "capacity", "page": page, "is_admin": personas.is_admin(request.user)}
