@@ -56,7 +56,7 @@ def poll_delay(attempts: int) -> timedelta:
 
 
 def _max_limit() -> int:
-    return int(getattr(settings, "QUOTA_REQUEST_MAX_CORES", 10_000))
+    return int(settings.QUOTA_REQUEST_MAX_CORES)
 
 
 # --- the one door for status changes ---------------------------------------------------------------------
