@@ -20,12 +20,14 @@ from provisioning.capacity import budgets
 from provisioning.capacity import report as capacity_report
 from provisioning.capacity.report import Figures
 from provisioning.models import TeamBudget
+from provisioning.workflow import quota_requests
 
 MAX_CORES = 100_000
 
 # (figure, words, colour): colours reach at least 5:1 against white, and every bar is named in text.
 # Budget rows per page: 200 teams with 3 families each would be a 600-row table; find a team by name.
 BUDGET_ROWS = 25
+QUOTA_ROWS = 10  # the latest quota requests; the rest on their own page
 MEASURES = (
     ("used", "Used now (Azure)", "#0b3d91"),
     ("allocated", "Allocated to teams", "#6941c6"),
@@ -241,6 +243,8 @@ def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
         "measures": MEASURES,
         "portal_measures": [m for m in MEASURES if m[0] in PORTAL_MEASURES],
         "form": form,
+        "quota_rows": list(quota_requests.quota_requests_visible_to(request.user)[:QUOTA_ROWS]),  # type: ignore[arg-type]
+        "is_admin": True,
     }
     return render(request, "provisioning/capacity.html", context)
 
