@@ -40,7 +40,9 @@ APPROVE_NEW_WORKSPACE = 28  # likewise
 APPROVE_CLUSTERS = 23
 REQUEST_PAGE = 12  # +1: the quota requests it waits on
 DRAFT_PAGE = 16  # +1: the quota requests it waits on
-CAPACITY_PAGE = 28  # a first view (the held and pending cores computed); 24 while they are kept; +1: quota requests
+CAPACITY_PAGE = (
+    28  # a first view (the held and pending cores computed); 24 while they are kept; +1: quota requests
+)
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
 AUDIT_PAGE = 5
