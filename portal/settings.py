@@ -210,6 +210,8 @@ PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
 PROVISIONING_HEARTBEAT_SECONDS = env.float("PROVISIONING_HEARTBEAT_SECONDS", default=5.0)
 # How often the scheduler queues the reconcile of every managed workspace with Azure (drift).
 RECONCILE_INTERVAL_MINUTES = env.float("RECONCILE_INTERVAL_MINUTES", default=30.0)
+# Quota increase requests: the most cores one may ask a VM family's (or low-priority) limit to be.
+QUOTA_REQUEST_MAX_CORES = env.int("QUOTA_REQUEST_MAX_CORES", default=10_000)
 # Workers: python manage.py rqworker provisioning --with-scheduler --serializer rq.serializers.JSONSerializer
 # The portal enqueues after its own commits (transaction.on_commit), so django-rq sends at once:
 # deferring to a commit (its default) would hide a Redis error from the code that handles it.

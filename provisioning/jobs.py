@@ -18,11 +18,13 @@ def provision_request(request_id: int) -> str:
 
 def sweep() -> list[int]:
     """Re-enqueue approved or running work that no live worker holds; expire old audit exports; queue the
-    delivery of notifications that are due."""
+    delivery of notifications that are due, the quota requests to file and the quota polls that are due."""
+    from provisioning.engine.quota_requests import quota_requests_sweep
     from provisioning.workflow.delivery import notifications_sweep
 
     exports.audit_exports_sweep()
     notifications_sweep()
+    quota_requests_sweep()
     return runs.runs_sweep()
 
 
@@ -31,6 +33,20 @@ def notifications_deliver() -> dict[str, int]:
     from provisioning.workflow.delivery import notifications_deliver
 
     return notifications_deliver()
+
+
+def quota_request_file(quota_request_id: int) -> str:
+    """File an approved quota increase request with Azure (once); returns its status."""
+    from provisioning.engine.quota_requests import quota_request_file as file
+
+    return file(quota_request_id=quota_request_id)
+
+
+def quota_request_poll(quota_request_id: int) -> str:
+    """Ask Azure whether it has decided a filed quota request; returns its status."""
+    from provisioning.engine.quota_requests import quota_request_poll as poll
+
+    return poll(quota_request_id=quota_request_id)
 
 
 def audit_checkpoint() -> int | None:

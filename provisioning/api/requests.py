@@ -31,7 +31,7 @@ from provisioning.configfile import desired_state
 from provisioning.models import ChangeRequest, Run, Step
 from provisioning.problems import Problem
 from provisioning.spec import RequestSpec
-from provisioning.workflow import recovery, selectors, services
+from provisioning.workflow import config_requests, recovery, selectors, services
 from provisioning.workflow.transitions import RequestError
 from provisioning.workflow.validation import spec_problems
 
@@ -126,25 +126,12 @@ class RequestViewSet(
         return self._shown(cr, status.HTTP_201_CREATED)
 
     def _from_config(self, text: str) -> ChangeRequest:
-        user = self.request.user
         desired = desired_state(text, source="config.yml")
-        ws = desired.workspace
-        if ws is not None and not selectors.manages(user, ws.pk):
-            raise PermissionDenied(
-                f"workspace {ws.workspace_name} exists and you do not manage it: "
-                "you can only request changes to workspaces you manage"
-            )
-        if desired.changes_nothing:
-            name = ws.workspace_name if ws is not None else ""
+        cr = config_requests.request_from_config(requester=self.request.user, desired=desired)
+        if cr is None:
+            name = desired.workspace.workspace_name if desired.workspace is not None else ""
             raise RequestError(f"workspace {name} matches the file: there is nothing to request")
-        # The file is the desired state: its members are the workspace's, the requester only when named.
-        return services.request_create(
-            requester=user,
-            kind=desired.kind,
-            spec=desired.spec,
-            workspace=ws,
-            lead_joins=False,
-        )
+        return cr
 
     @extend_schema(
         request=RequestUpdateSerializer,

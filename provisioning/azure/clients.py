@@ -264,6 +264,15 @@ class AzureClients:
             lambda: AuthorizationManagementClient(self.credential(), subscription, **self._arm_options()),
         )
 
+    def quota(self, subscription: str) -> Any:
+        """azure-mgmt-quota QuotaMgmtClient (the Quota API: limits and increase requests)."""
+        from azure.mgmt.quota import QuotaMgmtClient
+
+        return self._cached(
+            ("quota", subscription),
+            lambda: QuotaMgmtClient(self.credential(), subscription, **self._arm_options()),
+        )
+
     def cost_management(self) -> Any:
         """azure-mgmt-costmanagement CostManagementClient (its queries name their scope; no subscription)."""
         from azure.mgmt.costmanagement import CostManagementClient

@@ -37,6 +37,7 @@ from provisioning.models import (
     VmSize,
     Workspace,
 )
+from provisioning.models.quota_requests import LOW_PRIORITY_RESOURCE
 from provisioning.problems import Problem
 from provisioning.spec import ClusterSpec, RequestSpec
 
@@ -96,6 +97,9 @@ class Line:
     used: int
     limit: int
     clusters: tuple[int, ...] = ()
+    # The Quota API's resource name for a subscription line more quota can be asked for (a VM family, or
+    # TotalLowPriorityCores); "" for a team's budget and the regional dedicated total.
+    family: str = ""
 
     @property
     def left(self) -> int:
@@ -328,21 +332,21 @@ def _subscription_lines(
     for (family, priority), demands in sorted(groups.items()):
         row = usage.get((CoreUsage.Scope.FAMILY, family))
         if priority == Priority.DEDICATED and row is not None:
-            lines.append(_usage_line(row, f"{family_label(family)} dedicated", demands))
+            lines.append(_usage_line(row, f"{family_label(family)} dedicated", demands, family))
         elif priority == Priority.DEDICATED:
             notes.append(f"Azure reported no quota for {family_label(family)} in {region}")
     totals = (
-        (CoreUsage.Scope.DEDICATED_TOTAL, "dedicated (regional total)", dedicated),
-        (CoreUsage.Scope.LOW_PRIORITY_TOTAL, "low-priority (regional total)", low),
+        (CoreUsage.Scope.DEDICATED_TOTAL, "dedicated (regional total)", dedicated, ""),
+        (CoreUsage.Scope.LOW_PRIORITY_TOTAL, "low-priority (regional total)", low, LOW_PRIORITY_RESOURCE),
     )
-    for scope, label, demands in totals:
+    for scope, label, demands, resource in totals:
         row = usage.get((scope, ""))
         if demands and row is not None:
-            lines.append(_usage_line(row, label, demands))
+            lines.append(_usage_line(row, label, demands, resource))
     return lines
 
 
-def _usage_line(row: CoreUsage, label: str, demands: list[Demand]) -> Line:
+def _usage_line(row: CoreUsage, label: str, demands: list[Demand], family: str) -> Line:
     return Line(
         "subscription",
         label,
@@ -350,6 +354,7 @@ def _usage_line(row: CoreUsage, label: str, demands: list[Demand]) -> Line:
         row.current,
         row.limit,
         tuple(d.index for d in demands),
+        family,
     )
 
 

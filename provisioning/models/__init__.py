@@ -38,6 +38,7 @@ from provisioning.models.policy import (
     Priority,
     UnreviewedAccess,
 )
+from provisioning.models.quota_requests import QuotaIncreaseRequest
 from provisioning.models.requests import ChangeRequest
 from provisioning.models.reviews import AccessReview, AccessReviewDecision
 from provisioning.models.runs import Run, Step
@@ -73,6 +74,7 @@ __all__ = [
     "Persona",
     "Policy",
     "Priority",
+    "QuotaIncreaseRequest",
     "ResourceState",
     "Run",
     "Step",

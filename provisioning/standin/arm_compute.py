@@ -23,7 +23,7 @@ from provisioning.standin.arm import (
     start_operation,
 )
 from provisioning.standin.arm_ml import COMPUTE, WORKSPACE, WORKSPACE_PATH
-from provisioning.standin.arm_quota import usage
+from provisioning.standin.arm_quota import subscription_offer, usage
 from provisioning.standin.removal import remove_resource
 from provisioning.standin.wire import Request, Response, Route, arm_error, route, utc_now
 
@@ -131,7 +131,7 @@ class ComputeApi:
     ) -> None:
         sub = compute["id"].split("/")[2]
         location = compute["location"]
-        offer = catalog.region(location) or catalog.DEFAULT_REGION
+        offer = subscription_offer(self.state, sub, location) or catalog.DEFAULT_REGION
         family = catalog.FAMILIES[str(size["family"])]
         low_priority = compute["properties"]["properties"]["vmPriority"] == "LowPriority"
         wanted = nodes * int(size["vCPUs"])

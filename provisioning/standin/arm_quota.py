@@ -7,6 +7,7 @@ low-priority nodes count against the regional low-priority total only, as in Azu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -93,6 +94,33 @@ def usage(state: State, sub: str, location: str, exclude: str = "") -> Counter[A
     return used
 
 
+LOW_PRIORITY_KEY = "lowPriority"
+
+
+def subscription_offer(state: State, sub: str, location: str) -> catalog.Region | None:
+    """The location's offer with the subscription's limits raised through the Quota API applied.
+
+    The Quota API and AzureML's usages answer the same limit for a family: a granted increase shows in
+    both, and the compute checks enforce it.
+    """
+    offer = catalog.region(location)
+    if offer is None:
+        return None
+    raised = {
+        key: limit
+        for (s, loc, key), limit in state.subscription_limits.items()
+        if s == sub.lower() and loc == location
+    }
+    if not raised:
+        return offer
+    families = {f: raised.get(f, limit) for f, limit in offer.family_limits.items()}
+    return dataclasses.replace(
+        offer,
+        family_limits=families,
+        low_priority_total=raised.get(LOW_PRIORITY_KEY, offer.low_priority_total),
+    )
+
+
 def workspace_limit(state: State, ws_id: str, family: catalog.VmFamily, offer: catalog.Region) -> int:
     """The workspace's dedicated quota for a family: as set by updateQuotas, else the family's limit."""
     limit = state.quotas.get((ws_id.lower(), family.quota_key().lower()))
@@ -140,7 +168,7 @@ class QuotaApi:
     def _location(self, req: Request) -> tuple[str, catalog.Region]:
         require_api_version(req)
         location = catalog.normalize_location(req.params["loc"])
-        offer = catalog.region(location)
+        offer = subscription_offer(self.state, req.params["sub"], location)
         if offer is None:
             raise arm_error(
                 400,

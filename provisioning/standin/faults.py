@@ -82,10 +82,18 @@ class LroFailure:
 class Faults:
     """Latency and fault configuration, thread-safe."""
 
-    def __init__(self, latency: dict[str, float] | None = None, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        latency: dict[str, float] | None = None,
+        scale: float = 1.0,
+        *,
+        quota_delay: float = 0.0,
+        quota_max: int = 1000,
+    ) -> None:
         self._lock = threading.Lock()
         self._base_latency = dict(latency or {})
         self._base_scale = scale
+        self._base_quota = (quota_delay, quota_max)
         self.reset()
 
     def reset(self) -> None:
@@ -96,6 +104,8 @@ class Faults:
             self._next: dict[str, deque[Fault]] = {}
             self._lro: dict[str, deque[LroFailure]] = {}
             self.principal_delay = 0.0
+            # Quota API requests: in progress this many seconds, then granted up to quota_max cores.
+            self.quota_delay, self.quota_max = self._base_quota
 
     # --- latency ----
 

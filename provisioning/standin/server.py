@@ -31,6 +31,7 @@ from provisioning.standin.arm_deletes import DeletesApi
 from provisioning.standin.arm_listing import ResourceListApi
 from provisioning.standin.arm_ml import WorkspacesApi
 from provisioning.standin.arm_quota import QuotaApi
+from provisioning.standin.arm_quota_api import QuotaLimitsApi
 from provisioning.standin.arm_resources import ResourcesApi
 from provisioning.standin.arm_tags import TagsApi
 from provisioning.standin.directory import DirectoryKnobs
@@ -148,6 +149,8 @@ class StandIn(SignInKnobs, DirectoryKnobs):
     ``browser_http`` also serves the sign-in pages over plain HTTP (``browser_base_url``), for demos.
     ``tenant_domain`` is the directory's initial domain (guests' UPNs, Microsoft 365 groups' mail).
     ``outside`` makes changes as somebody would by hand in Azure (see ``outside.Outside``).
+    ``quota_delay`` / ``quota_max``: a Quota API increase request stays in progress this many seconds, then
+    is granted, or denied above this many cores (``set_quota``).
     """
 
     def __init__(
@@ -162,13 +165,15 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         strict_principals: bool = True,
         browser_http: bool = False,
         tenant_domain: str = "contoso.onmicrosoft.com",
+        quota_delay: float = 0.0,
+        quota_max: int = 1000,
     ) -> None:
         self.tenant_domain = tenant_domain
         self.tenant_id = (tenant_id or str(uuid.uuid4())).lower()
         self.client_id = (client_id or str(uuid.uuid4())).lower()
         self.client_secret = client_secret or secrets.token_urlsafe(32)
         self.state = State()
-        self.faults = Faults(latency, latency_scale)
+        self.faults = Faults(latency, latency_scale, quota_delay=quota_delay, quota_max=quota_max)
         self.ctx = Context(self.state, self.faults, self.tenant_id, strict_principals)
         self.service_principal_id = self._register_app()
         self.entra = EntraApi(self.ctx)
@@ -187,6 +192,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             WorkspacesApi(self.ctx),
             ComputeApi(self.ctx),
             QuotaApi(self.ctx),
+            QuotaLimitsApi(self.ctx),
             CostApi(self.ctx),
             OutsideApi(self.outside),
         ]
@@ -333,6 +339,13 @@ class StandIn(SignInKnobs, DirectoryKnobs):
                 f"{operation!r} is not a long-running operation; one of {sorted(LRO_OPERATIONS)}"
             )
         self.faults.lro_fail(operation, code, message, times=times)
+
+    def set_quota(self, *, delay: float | None = None, maximum: int | None = None) -> None:
+        """How long Quota API increase requests stay in progress, and the most cores they are granted."""
+        if delay is not None:
+            self.faults.quota_delay = delay
+        if maximum is not None:
+            self.faults.quota_max = maximum
 
     def principal_not_found_for(self, seconds: float) -> None:
         """Role assignments answer 400 PrincipalNotFound until a principal has existed this long.

@@ -144,6 +144,11 @@ class State:
             self.role_assignments: dict[str, dict[str, Any]] = {}
             self.taken_names: dict[tuple[str, str], dict[str, Any]] = {}
             self.quotas: dict[tuple[str, str], int] = {}
+            # Subscription limits raised through the Quota API: (subscription, location, family or
+            # "lowPriority") -> vCPUs; the AzureML usages and the compute checks read them too.
+            self.subscription_limits: dict[tuple[str, str, str], int] = {}
+            # Quota API requests by id (lowercase): what was asked; their Operation says how it ended.
+            self.quota_requests: dict[str, dict[str, Any]] = {}
             self.deployment_operations: dict[str, list[dict[str, Any]]] = {}
             # When each resource was created and last changed (ARM's createdTime / changedTime).
             self.times: dict[str, tuple[str, str]] = {}

@@ -21,6 +21,7 @@ from provisioning.capacity import report as capacity_report
 from provisioning.capacity.report import Figures
 from provisioning.capacity.spend import team_spend
 from provisioning.models import TeamBudget
+from provisioning.workflow import quota_requests
 
 MAX_CORES = 100_000
 
@@ -28,6 +29,7 @@ MAX_CORES = 100_000
 # Budget rows per page: 200 teams with 3 families each would be a 600-row table; find a team by name.
 BUDGET_ROWS = 25
 SPEND_TEAMS = 25  # the teams with the most spend this month (flagged ones first)
+QUOTA_ROWS = 10  # the latest quota requests; the rest on their own page
 MEASURES = (
     ("used", "Used now (Azure)", "#0b3d91"),
     ("allocated", "Allocated to teams", "#6941c6"),
@@ -246,6 +248,8 @@ def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
         "measures": MEASURES,
         "portal_measures": [m for m in MEASURES if m[0] in PORTAL_MEASURES],
         "form": form,
+        "quota_rows": list(quota_requests.quota_requests_visible_to(request.user)[:QUOTA_ROWS]),  # type: ignore[arg-type]
+        "is_admin": True,
     }
     return render(request, "provisioning/capacity.html", context)
 

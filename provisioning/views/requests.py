@@ -37,7 +37,15 @@ from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
 from provisioning.views.spend import workspace_spend_context
 from provisioning.views.summary import request_summary, role_groups
-from provisioning.workflow import decommission, key_vaults, renewals, selectors, services, validation
+from provisioning.workflow import (
+    decommission,
+    key_vaults,
+    quota_requests,
+    renewals,
+    selectors,
+    services,
+    validation,
+)
 from provisioning.workflow.forms import RequestForms, WorkspaceForm, request_data
 from provisioning.workflow.reconcile import with_open_drift
 
@@ -312,6 +320,17 @@ def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | No
     return None
 
 
+def _quota_context(cr: ChangeRequest, spec: RequestSpec, check: capacity.Check) -> dict[str, Any]:
+    """The quota requests a request waits on, and the subscription limits it could ask more of."""
+    workspace = spec.workspace or cr.workspace
+    subscription = workspace.subscription_id if workspace is not None else ""
+    region = workspace.region if workspace is not None else ""
+    return {
+        "quota_waits": quota_requests.quota_requests_waited_on(cr),
+        "quota_shortfalls": quota_requests.quota_shortfalls(cr, check, subscription, region),
+    }
+
+
 def _role_groups(plan: dict[str, Any]) -> dict[str, Any]:
     """The plan's role assignments grouped by person and by scope, for the collapsed lists."""
     granted = plan.get("role_assignments") or []
@@ -361,6 +380,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["cost"] = cost.clusters_cost(spec.clusters)
     if check is not None:
         context["capacity"] = check
+        context.update(_quota_context(cr, spec, check))
     if cr.status == Status.DRAFT:
         context["problems"] = validation.spec_problems(
             spec, kind=cr.kind, workspace=cr.workspace, request_id=cr.pk, check=check

@@ -65,12 +65,16 @@ def _replace_rows(
     workspace: Workspace, month: date, wanted: dict[tuple[date, str], tuple[Decimal, str, str]]
 ) -> bool:
     """Make the month's stored rows what ``wanted`` says; True when anything changed."""
-    stored = list(WorkspaceCost.objects.filter(workspace=workspace, day__gte=month, day__lt=next_month(month)))
+    stored = list(
+        WorkspaceCost.objects.filter(workspace=workspace, day__gte=month, day__lt=next_month(month))
+    )
     have = {(r.day, r.resource_id): (r.amount, r.kind, r.currency) for r in stored}
     if have == wanted:
         return False
     # Rows Azure no longer reports (a charge moved or refunded) go.
-    WorkspaceCost.objects.filter(pk__in=[r.pk for r in stored if (r.day, r.resource_id) not in wanted]).delete()
+    WorkspaceCost.objects.filter(
+        pk__in=[r.pk for r in stored if (r.day, r.resource_id) not in wanted]
+    ).delete()
     WorkspaceCost.objects.bulk_create(
         [
             WorkspaceCost(

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts import tokens
+from tests.provisioning.conftest import active_workspace  # noqa: F401  (a fixture, used by name)
 
 
 class Api:

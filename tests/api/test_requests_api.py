@@ -159,3 +159,20 @@ def test_a_failed_request_is_amended_and_retried_through_the_api(policy, alice, 
     )
     assert api_as(alice).post(f"requests/{other.pk}/retry/").status_code == 403
     assert api_as(bob).post(f"requests/{other.pk}/retry/").json()["status"] in ("approved", "provisioning")
+
+
+def test_a_config_yml_for_a_held_workspace_is_its_change_or_nothing(active_workspace, alice, charlie, api_as):
+    from provisioning.configfile import export_config
+
+    text = export_config(active_workspace)
+    lead = api_as(alice)
+    same = lead.post("requests/", {"config_yml": text})
+    assert same.status_code == 400 and "nothing to request" in same.json()["detail"]
+    edited = lead.post("requests/", {"config_yml": text.replace("nodes: 1, 2, 1", "nodes: 1, 2, 2")})
+    assert edited.status_code == 201, edited.json()
+    assert (edited.json()["kind"], edited.json()["workspace"]) == ("change_workspace", active_workspace.pk)
+    outsider = api_as(charlie).post(
+        "requests/", {"config_yml": text.replace("nodes: 1, 2, 1", "nodes: 1, 2, 2")}
+    )
+    assert outsider.status_code == 403 and "does not manage it" in outsider.json()["detail"]
+    assert ChangeRequest.objects.filter(kind="change_workspace").count() == 1

@@ -10,8 +10,10 @@ from django.test import Client
 from django.urls import reverse
 
 from provisioning import exports
+from provisioning.models import QuotaIncreaseRequest
 from provisioning.workflow import reviews
 from tests.factories import (
+    TUTORIAL_SUBSCRIPTION,
     ChangeRequestFactory,
     MembershipFactory,
     MemberSpec,
@@ -56,6 +58,15 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
     review = reviews.review_start(workspace_id=reviewed.pk, actor=bob)
     export = exports.audit_export_request(requester=bob, filters={}, fmt="csv")
     exports.audit_export_run(export_id=export.pk)
+    quota = QuotaIncreaseRequest.objects.create(
+        subscription_id=TUTORIAL_SUBSCRIPTION,
+        region="eastus2",
+        family="standardDv2Family",
+        current_limit=24,
+        requested_limit=32,
+        justification="training",
+        requester=alice,
+    )
     return {
         "export": export.pk,
         "reviewed": reviewed.pk,
@@ -65,6 +76,7 @@ def world(policy, alice, bob, charlie, dana, rq_queue, django_capture_on_commit_
         "draft": draft.pk,
         "rejected": rejected.pk,
         "failed": failed.pk,
+        "quota": quota.pk,
     }
 
 
@@ -107,6 +119,9 @@ PAGES = [
     ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_export_download", "export", (DENIED, OK, DENIED, DENIED, LOGIN)),  # bob's own
     ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    # Quota requests: team leads ask and see their own, admins see all and decide.
+    ("provisioning:quota_requests", None, (OK, OK, OK, DENIED, LOGIN)),
+    ("provisioning:quota_request_new", None, (OK, OK, OK, DENIED, LOGIN)),
     ("provisioning:drift", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:workspace_discover", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:workspace_take_over", "ws", (DENIED, OK, DENIED, DENIED, LOGIN)),  # says "already managed"
@@ -170,6 +185,11 @@ ACTIONS = [
     ("provisioning:review_detail", "review", {"action": "decide"}, (OK, OK, DENIED, DENIED, DENIED)),
     ("provisioning:capacity_refresh", None, {}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:budget_set", None, BUDGET_FORM, (DENIED, OK, DENIED, DENIED, DENIED)),
+    # Asking: an incomplete form comes back to its author (nothing saved); approving and rejecting: admins, not
+    # the requester (alice asked), and not seen by the other team lead.
+    ("provisioning:quota_request_new", None, {"justification": "x"}, (OK, OK, OK, DENIED, DENIED)),
+    ("provisioning:quota_request_approve", "quota", {}, (DENIED, OK, DENIED, DENIED, DENIED)),
+    ("provisioning:quota_request_reject", "quota", {"reason": "no"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     ("provisioning:audit_export_create", None, {"format": "csv"}, (DENIED, OK, DENIED, DENIED, DENIED)),
     # A reconcile: the workspace's lead and admins; dana is only a member.
     ("provisioning:workspace_reconcile", "ws", {}, (OK, OK, DENIED, DENIED, DENIED)),

@@ -41,13 +41,13 @@ FAMILIES = ("standardDSv2Family", "standardDv2Family", "standardNVFamily")
 SUBMIT = 22  # one more: the soft-deleted key vaults holding the name (decommission)
 APPROVE_NEW_WORKSPACE = 28  # likewise
 APPROVE_CLUSTERS = 23
-REQUEST_PAGE = 11
-DRAFT_PAGE = 15
-# The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept. Spend
-# (issue #19) adds 7, whatever the number of teams: the workspaces read this month with their spend, their
-# clusters and those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their prices
-# (the budgets' value), the policies' thresholds.
-CAPACITY_PAGE = 27 + 7
+REQUEST_PAGE = 12  # +1: the quota requests it waits on
+DRAFT_PAGE = 16  # +1: the quota requests it waits on
+# The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept; +1: quota
+# requests. Spend (issue #19) adds 7, whatever the number of teams: the workspaces read this month with their spend,
+# their clusters and those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their
+# prices (the budgets' value), the policies' thresholds.
+CAPACITY_PAGE = 28 + 7
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
 AUDIT_PAGE = 5

@@ -58,6 +58,18 @@ class Command(BaseCommand):
             "a minute), 0 is instant (default 0.1)",
         )
         parser.add_argument(
+            "--quota-delay",
+            type=float,
+            default=60.0,
+            help="seconds a Quota API increase request stays in progress before Azure decides (default 60)",
+        )
+        parser.add_argument(
+            "--quota-max",
+            type=int,
+            default=1000,
+            help="the most cores a Quota API increase request is granted; above it, denied (default 1000)",
+        )
+        parser.add_argument(
             "--user",
             action="append",
             default=[],
@@ -101,7 +113,13 @@ class Command(BaseCommand):
         if options.get("command") == "outside":
             self._outside(options)
             return
-        standin = StandIn(REALISTIC_LATENCY, latency_scale=options["latency_scale"], port=options["port"])
+        standin = StandIn(
+            REALISTIC_LATENCY,
+            latency_scale=options["latency_scale"],
+            port=options["port"],
+            quota_delay=options["quota_delay"],
+            quota_max=options["quota_max"],
+        )
         base_url = standin.start()
         try:
             bundle = standin.write_ca_bundle()
@@ -126,6 +144,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Client id:       {standin.client_id}")
         self.stdout.write(f"Client secret:   {standin.client_secret}")
         self.stdout.write(f"Latency scale:   {options['latency_scale']}")
+        self.stdout.write(
+            f"Quota requests:  decided after {options['quota_delay']:g} s, granted up to {options['quota_max']} cores"
+        )
         for upn in options["user"]:
             self.stdout.write(f"User {upn}: {standin.add_user(upn)}")
         for name in options["group"]:

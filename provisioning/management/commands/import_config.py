@@ -22,7 +22,7 @@ from accounts import personas
 from provisioning.configfile import ConfigError, change_line, desired_state
 from provisioning.management.commands._cli import from_command_line, request_error, user_by_name
 from provisioning.models import ChangeRequest
-from provisioning.workflow import selectors, services
+from provisioning.workflow import config_requests, services
 
 
 def read_config(path: str) -> tuple[str, str]:
@@ -56,28 +56,15 @@ class Command(BaseCommand):
         text, source = read_config(options["file"])
         try:
             desired = desired_state(text, source=source)
-            ws = desired.workspace
-            if ws is not None and not selectors.manages(requester, ws.pk):
-                raise PermissionDenied(
-                    f"workspace {ws.workspace_name} exists and {requester.principal_name} does not manage it: "
-                    "you can only request changes to workspaces you manage"
-                )
-            if desired.changes_nothing:
-                assert desired.workspace is not None  # nosec B101 # a desired state always has a workspace (mypy narrowing)
-                self.stdout.write(
-                    f"No changes: workspace {desired.workspace.workspace_name} matches the file; nothing saved"
-                )
-                return
             with transaction.atomic():
-                # The file is the desired state: its members are the workspace's, the requester included
-                # only when it names them (else the next plan_config would remove them again).
-                cr = services.request_create(
-                    requester=requester,
-                    kind=desired.kind,
-                    spec=desired.spec,
-                    workspace=desired.workspace,
-                    lead_joins=False,
-                )
+                made = config_requests.request_from_config(requester=requester, desired=desired)
+                if made is None:
+                    assert desired.workspace is not None  # nosec B101 # a desired state always has a workspace (mypy narrowing)
+                    self.stdout.write(
+                        f"No changes: workspace {desired.workspace.workspace_name} matches the file; nothing saved"
+                    )
+                    return
+                cr = made
                 if options["submit"]:
                     cr = services.request_submit(request_id=cr.pk, actor=requester)
         except ConfigError as exc:
