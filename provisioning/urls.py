@@ -64,6 +64,7 @@ urlpatterns = [
     path("audit/exports/<int:pk>/download", audit.audit_export_download, name="audit_export_download"),
     path("capacity/", capacity.capacity_page, name="capacity"),
     path("capacity/refresh/", capacity.capacity_refresh, name="capacity_refresh"),
+    path("capacity/spend/", capacity.capacity_spend, name="capacity_spend"),
     path("capacity/budgets/", capacity.budget_set, name="budget_set"),
     path("capacity/quota-requests/", quota_requests.quota_request_list, name="quota_requests"),
     path("capacity/quota-requests/new/", quota_requests.quota_request_new, name="quota_request_new"),

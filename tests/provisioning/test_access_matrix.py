@@ -119,6 +119,7 @@ PAGES = [
     ("provisioning:audit_exports", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     ("provisioning:audit_export_download", "export", (DENIED, OK, DENIED, DENIED, LOGIN)),  # bob's own
     ("provisioning:capacity", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
+    ("provisioning:capacity_spend", None, (DENIED, OK, DENIED, DENIED, LOGIN)),
     # Quota requests: team leads ask and see their own, admins see all and decide.
     ("provisioning:quota_requests", None, (OK, OK, OK, DENIED, LOGIN)),
     ("provisioning:quota_request_new", None, (OK, OK, OK, DENIED, LOGIN)),

@@ -44,10 +44,12 @@ APPROVE_CLUSTERS = 23
 REQUEST_PAGE = 12  # +1: the quota requests it waits on
 DRAFT_PAGE = 16  # +1: the quota requests it waits on
 # The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept; +1: quota
-# requests. Spend (issue #19) adds 7, whatever the number of teams: the workspaces read this month with their spend,
-# their clusters and those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their
-# prices (the budgets' value), the policies' thresholds.
-CAPACITY_PAGE = 28 + 7
+# requests. Spend (issue #19) is its own page, loaded into the capacity page's section: the session, the user, the
+# groups, then 7 whatever the number of teams: the workspaces read this month with their spend, their clusters and
+# those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their prices (the budgets'
+# value), the policies' thresholds.
+CAPACITY_PAGE = 28
+SPEND_PAGE = 3 + 7
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
 AUDIT_PAGE = 5
@@ -190,7 +192,11 @@ def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_
 
     assert response.status_code == 200
     assert response.context["budget_page"].paginator.count == teams * len(FAMILIES)
-    assert [t.team for t in response.context["spend_teams"] if t.flagged] == ["d0/team0"]
+    assert reverse("provisioning:capacity_spend") in response.content.decode()
+
+    with django_assert_max_num_queries(SPEND_PAGE + NAV_COUNT):
+        spend = client.get(reverse("provisioning:capacity_spend"))
+    assert [t.team for t in spend.context["spend_teams"] if t.flagged] == ["d0/team0"]
 
 
 def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Client, bob: User) -> None:

@@ -80,7 +80,11 @@ def test_the_capacity_page_flags_a_team_over_its_threshold(
     spend_record(workspace_id=active_workspace.pk, rows=cost_rows(active_workspace, Decimal("100")))
     client.force_login(bob)
 
-    page = client.get(reverse("provisioning:capacity"))
+    assert (
+        reverse("provisioning:capacity_spend")
+        in client.get(reverse("provisioning:capacity")).content.decode()
+    )
+    page = client.get(reverse("provisioning:capacity_spend"))
 
     [team] = page.context["spend_teams"]
     assert team.team == f"{active_workspace.department}/{active_workspace.team}"
