@@ -116,10 +116,10 @@ def test_an_outage_fails_the_step_after_bounded_attempts_with_a_clear_message(
 def test_a_principal_not_yet_replicated_is_retried_until_it_appears(
     policy, alice, bob, standin, azure_clients, rq_queue, monkeypatch
 ) -> None:
-    # Steps retry every 5 s here (production backs off 2, 4, 8, 15 s), within the same six attempts.
-    monkeypatch.setattr(engine, "STEP_BACKOFF", (5.0,))
+    # Steps retry every second here (production backs off 2, 4, 8, 15 s), within the same six attempts.
+    monkeypatch.setattr(engine, "STEP_BACKOFF", (1.0,))
     standin.add_user(MEMBER)
-    standin.principal_not_found_for(20)
+    standin.principal_not_found_for(3)
     cr = _approved(alice, bob, _small_spec())
 
     assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
