@@ -350,6 +350,11 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User, *, scient
             custom_name=inp.custom_name,
             security_group=ws_spec.security_group,
             data_lake=ws_spec.data_lake,
+            purpose=ws_spec.purpose,
+            project=inp.project,
+            pool_teams=[f"{d}/{t}" for d, t in ws_spec.pool_team_pairs()]
+            if ws_spec.purpose == "pool"
+            else [],
             resource_group=names.resource_group,
             workspace_name=names.workspace,
             storage_work=names.storage_work,
