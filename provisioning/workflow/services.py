@@ -104,6 +104,9 @@ def request_create(
         return made
     if kind == Kind.NEW_WORKSPACE:
         workspace = None
+    elif kind == Kind.GRANT_ACCESS and workspace is not None and workspace.purpose == "pool":
+        if not selectors.may_grant_access(requester, workspace.pk):  # a lead of one of the pool's teams
+            raise PermissionDenied("you can only request access to pools of the teams you lead")
     elif workspace is None or not selectors.manages(requester, workspace.pk):
         raise PermissionDenied("you can only request changes to workspaces you manage")
     elif workspace.is_observed:
