@@ -59,6 +59,18 @@ class WorkspaceSpec:
         """The pool's teams as (department, team), normalized; the malformed ones left out."""
         return pool_team_pairs(self.pool_teams)
 
+    @property
+    def purpose_text(self) -> str:
+        """What the workspace is for, in words."""
+        inp = self.naming_input()
+        return purpose_text(
+            self.purpose,
+            department=inp.department,
+            team=inp.team,
+            project=inp.project,
+            pool_teams=[f"{d}/{t}" for d, t in self.pool_team_pairs()],
+        )
+
     def names(self) -> naming.ResourceNames:
         return naming.resource_names(self.naming_input(), data_lake=self.data_lake)
 

@@ -109,7 +109,8 @@ def name_preview(data: Any) -> dict[str, Any]:
         **{
             f: str(data.get(f) or "")
             for f in ("department", "team", "region", "region_abbv", "environment", "custom_name")
-        }
+        },
+        project=str(data.get("project") or "") if data.get("purpose") == "project" else "",
     )
     if not _naming_ready(inp):
         return {"preview_ready": False}
