@@ -93,11 +93,11 @@ def capacity_check() -> dict[str, Any]:
     return {"refresh": capacity_refresh(), "guard": clusters_guard()}
 
 
-def team_quota_apply(department: str, team: str, region: str) -> dict[str, Any]:
-    """Apply a team's budgets in a region as workspace quota to each of its active workspaces there."""
+def team_quota_apply(department: str, team: str, region: str, project: str = "") -> dict[str, Any]:
+    """Apply a team's (or project's) budgets in a region as workspace quota to its active workspaces there."""
     from provisioning.engine import capacity_sync
 
-    return capacity_sync.team_quota_apply(department, team, region)
+    return capacity_sync.team_quota_apply(department, team, region, project)
 
 
 def spend_refresh() -> dict[str, Any]:

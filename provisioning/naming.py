@@ -20,6 +20,9 @@ TEAM_MAX = 10
 REGION_ABBV_LEN = 2
 ENVIRONMENTS = ("res", "dev", "pro")
 BASE_MAX = 19
+# A project's short name joins the names after the team.
+PROJECT_MIN, PROJECT_MAX = 2, 8
+PROJECT = re.compile(rf"[a-z][a-z0-9]{{{PROJECT_MIN - 1},{PROJECT_MAX - 1}}}")
 # With a custom name the team is only a tag, but it still has to fit the Workspace.team column.
 TEAM_TAG_MAX = 24
 
@@ -110,6 +113,8 @@ class NamingInput:
     region_abbv: str
     environment: str
     custom_name: str = ""
+    # A project workspace's short name: it joins the names after the team.
+    project: str = ""
 
     def normalized(self) -> NamingInput:
         """Trimmed, and lowercased where Azure requires lowercase names (storage accounts)."""
@@ -120,6 +125,7 @@ class NamingInput:
             region_abbv=self.region_abbv.strip().lower(),
             environment=self.environment.strip().lower(),
             custom_name=self.custom_name.strip().lower(),
+            project=self.project.strip().lower(),
         )
 
 
@@ -163,17 +169,28 @@ class NameProblem:
 
 
 def base_name(inp: NamingInput) -> str:
-    """``{department}{team}{region_abbv}{environment}``, or the custom name (never cut)."""
+    """``{department}{team}{project}{region_abbv}{environment}``, or the custom name (never cut)."""
     if inp.custom_name:
         return inp.custom_name
-    return f"{inp.department}{inp.team}{inp.region_abbv}{inp.environment}"
+    return f"{inp.department}{inp.team}{inp.project}{inp.region_abbv}{inp.environment}"
 
 
 def resource_group_name(inp: NamingInput) -> str:
-    """``{department}-{team}-{region}-{environment}``, or the custom name."""
+    """``{department}-{team}[-{project}]-{region}-{environment}``, or the custom name."""
     if inp.custom_name:
         return inp.custom_name
-    return f"{inp.department}-{inp.team}-{inp.region}-{inp.environment}"
+    project = f"-{inp.project}" if inp.project else ""
+    return f"{inp.department}-{inp.team}{project}-{inp.region}-{inp.environment}"
+
+
+def project_name_problem(project: str) -> str | None:
+    """Why a project's short name is not one (2-8 lowercase letters and digits, a letter first), or None."""
+    if not PROJECT.fullmatch(project.strip().lower()):
+        return (
+            f"a project's short name is {PROJECT_MIN} to {PROJECT_MAX} lowercase letters and digits, "
+            "starting with a letter (it joins every resource name)"
+        )
+    return None
 
 
 def resource_names(inp: NamingInput, *, data_lake: bool) -> ResourceNames:
@@ -263,6 +280,8 @@ def _component_problems(inp: NamingInput) -> list[NameProblem]:
                 "environment", "naming convention", f"environment must be one of {', '.join(ENVIRONMENTS)}"
             )
         )
+    if inp.project and (message := project_name_problem(inp.project)):
+        problems.append(NameProblem("project", "naming convention", message))
     return problems
 
 
@@ -271,6 +290,13 @@ def _team_budget(inp: NamingInput) -> int:
     longest_suffix = max(len(SUFFIX_STORAGE_WORK), len(SUFFIX_STORAGE_DATA))
     fixed = len(inp.department) + len(inp.region_abbv) + len(inp.environment)
     return max(0, min(TEAM_MAX, RULES["storage"].max_len - longest_suffix - fixed, BASE_MAX - fixed))
+
+
+def _project_budget(inp: NamingInput) -> int:
+    """How many project characters fit after the team, by the same limits as the team's."""
+    longest_suffix = max(len(SUFFIX_STORAGE_WORK), len(SUFFIX_STORAGE_DATA))
+    fixed = len(inp.department) + len(inp.team) + len(inp.region_abbv) + len(inp.environment)
+    return max(0, min(PROJECT_MAX, RULES["storage"].max_len - longest_suffix - fixed, BASE_MAX - fixed))
 
 
 def naming_problems(inp: NamingInput, *, data_lake: bool) -> list[NameProblem]:
@@ -287,6 +313,18 @@ def naming_problems(inp: NamingInput, *, data_lake: bool) -> list[NameProblem]:
                 "team",
                 "storage account",
                 f"team name too long for a storage account: use at most {_team_budget(inp)} characters "
+                "or a custom name",
+            )
+        )
+        return problems
+    if not inp.custom_name and inp.project and len(inp.project) > _project_budget(inp):
+        room = _project_budget(inp)
+        fix = f"use at most {room} characters" if room >= PROJECT_MIN else "shorten the team"
+        problems.append(
+            NameProblem(
+                "project",
+                "storage account",
+                f"project name too long for a storage account after team '{inp.team}': {fix} "
                 "or a custom name",
             )
         )

@@ -16,6 +16,9 @@ DEFAULT_MIN_NODES = 0
 DEFAULT_IDLE_SECONDS = 120
 PRIORITIES = ("low_priority", "dedicated")
 PERSONAS = ("team_lead", "data_scientist")
+# What a workspace is for (the tutorial: a team, a project, or a pool of capacity several teams use).
+PURPOSES = ("team", "project", "pool")
+POOL_TEAMS_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,15 @@ class WorkspaceSpec:
     custom_name: str = ""
     security_group: str = ""
     data_lake: bool = False
+    # "team" (the default), "project" (``project`` joins the names; its own budget) or "pool" (``team`` is
+    # the pool's name; ``pool_teams``, "department/team" strings, may use it).
+    purpose: str = "team"
+    project: str = ""
+    pool_teams: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # JSON and forms give lists; the spec stays hashable and comparable.
+        object.__setattr__(self, "pool_teams", tuple(self.pool_teams))
 
     def naming_input(self) -> naming.NamingInput:
         return naming.NamingInput(
@@ -40,10 +52,50 @@ class WorkspaceSpec:
             region_abbv=self.region_abbv,
             environment=self.environment,
             custom_name=self.custom_name,
+            project=self.project if self.purpose == "project" else "",
         ).normalized()
+
+    def pool_team_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The pool's teams as (department, team), normalized; the malformed ones left out."""
+        return pool_team_pairs(self.pool_teams)
+
+    @property
+    def purpose_text(self) -> str:
+        """What the workspace is for, in words."""
+        inp = self.naming_input()
+        return purpose_text(
+            self.purpose,
+            department=inp.department,
+            team=inp.team,
+            project=inp.project,
+            pool_teams=[f"{d}/{t}" for d, t in self.pool_team_pairs()],
+        )
 
     def names(self) -> naming.ResourceNames:
         return naming.resource_names(self.naming_input(), data_lake=self.data_lake)
+
+
+def pool_team_pairs(teams: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """ "department/team" strings as (department, team) pairs, trimmed and lowercased, duplicates and
+    malformed entries left out (validation reports those)."""
+    found: list[tuple[str, str]] = []
+    for text in teams:
+        department, slash, team = str(text).strip().lower().partition("/")
+        pair = (department.strip(), team.strip())
+        if slash and all(pair) and pair not in found:
+            found.append(pair)
+    return tuple(found)
+
+
+def purpose_text(
+    purpose: str, *, department: str, team: str, project: str, pool_teams: tuple[str, ...] | list[str]
+) -> str:
+    """What a workspace is for, in words: "team d/t", "project p of team d/t", "pool for teams a/b, c/d"."""
+    if purpose == "project":
+        return f"project {project} of team {department}/{team}"
+    if purpose == "pool":
+        return f"pool {department}/{team} for teams {', '.join(pool_teams) or '(none)'}"
+    return f"team {department}/{team}"
 
 
 @dataclass(frozen=True)
@@ -113,6 +165,12 @@ class RequestSpec:
             {k: v for k, v in m.items() if k != "days" or v is not None} for m in data["members"]
         ]
         data["revoke"] = list(data["revoke"])
+        if data["workspace"] is not None:
+            ws = data["workspace"]
+            ws["pool_teams"] = list(ws["pool_teams"])
+            for key, default in (("purpose", "team"), ("project", ""), ("pool_teams", [])):
+                if ws[key] == default:  # a team workspace keeps the shape specs had before purposes
+                    del ws[key]
         for key in ("cluster_updates", "cluster_deletes", "persona_changes"):
             if data[key]:
                 data[key] = list(data[key])

@@ -161,12 +161,19 @@ def core_usage(scope: str, family: str, current: int, limit: int, region: str = 
 
 
 def team_budget(
-    family: str, dedicated: int = 0, low_priority: int = 0, region: str = "eastus2"
+    family: str,
+    dedicated: int = 0,
+    low_priority: int = 0,
+    region: str = "eastus2",
+    *,
+    team: str = "bluegranit",
+    project: str = "",
 ) -> TeamBudget:
-    """The tutorial team's budget in a family (created or changed)."""
+    """The tutorial team's budget in a family (created or changed); ``project``: one of its projects'."""
     budget, _ = TeamBudget.objects.update_or_create(
         department="bgmr",
-        team="bluegranit",
+        team=team,
+        project=project,
         region=region,
         family=family,
         defaults={"dedicated_cores": dedicated, "low_priority_cores": low_priority},
@@ -416,6 +423,7 @@ def _names(o: Any) -> naming.ResourceNames:
             region_abbv=o.region_abbv,
             environment=o.environment,
             custom_name=o.custom_name,
+            project=o.project,
         ),
         data_lake=o.data_lake,
     )
@@ -436,6 +444,9 @@ class WorkspaceFactory(factory.django.DjangoModelFactory):
     custom_name = ""
     security_group = ""
     data_lake = False
+    purpose = "team"
+    project = ""
+    pool_teams: list[str] = []
     resource_group = factory.LazyAttribute(lambda o: _names(o).resource_group)
     workspace_name = factory.LazyAttribute(lambda o: _names(o).workspace)
     storage_work = factory.LazyAttribute(lambda o: _names(o).storage_work)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from provisioning.models import ChangeRequest, Cluster, DriftItem, Membership, Run, Step, Workspace
 from provisioning.models.policy import Priority
-from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
+from provisioning.spec import POOL_TEAMS_MAX, PURPOSES, ClusterSpec, MemberSpec, RequestSpec, WorkspaceSpec
 from provisioning.workflow.recovery import Amendment, ClusterChange
 from provisioning.workflow.validation import (
     MAX_CLUSTERS_PER_REQUEST,
@@ -37,6 +37,17 @@ class WorkspaceSpecSerializer(serializers.Serializer):
     custom_name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     security_group = serializers.CharField(max_length=TEXT, required=False, allow_blank=True, default="")
     data_lake = serializers.BooleanField(required=False, default=False)
+    purpose = serializers.ChoiceField(choices=list(PURPOSES), required=False, default="team")
+    project = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", help_text="A project's short name"
+    )
+    pool_teams = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=POOL_TEAMS_MAX,
+        help_text='A pool\'s teams that may use it, "department/team"',
+    )
 
 
 class ClusterSpecSerializer(serializers.Serializer):
@@ -263,6 +274,9 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "region",
             "department",
             "team",
+            "purpose",
+            "project",
+            "pool_teams",
             "environment",
             "resource_group",
             "storage_work",

@@ -30,6 +30,7 @@ CAPACITY_JOB = "provisioning.jobs.capacity_check"
 CAPACITY_JOB_ID = "provisioning-capacity"
 DEPARTMENT = re.compile(r"[a-z][a-z0-9]{0,3}")
 TEAM = re.compile(r"[a-z0-9]{1,24}")
+PROJECT = re.compile(r"[a-z][a-z0-9]{1,7}")
 
 
 class BudgetError(Exception):
@@ -45,7 +46,7 @@ def _require_admin(actor: Any, doing: str) -> None:
         raise PermissionDenied(f"only portal administrators can {doing}")
 
 
-def _team_subscriptions(department: str, team: str, region: str) -> list[str]:
+def _team_subscriptions(department: str, team: str, region: str) -> list[str]:  # a project's too
     """The subscriptions the team's workspaces in the region are in; every active one if it has none."""
     found = set(
         Workspace.objects.filter(department=department, team=team, region=region).values_list(
@@ -63,8 +64,12 @@ def _subscription_limit(subscriptions: list[str], region: str, scope: str, famil
     return max(rows.values_list("limit", flat=True), default=None)
 
 
-def _name_problems(department: str, team: str, region: str) -> list[Problem]:
+def _name_problems(department: str, team: str, region: str, project: str = "") -> list[Problem]:
     problems = []
+    if project and not PROJECT.fullmatch(project):
+        problems.append(
+            Problem("team", "A project's short name is 2 to 8 lowercase letters and digits, a letter first.")
+        )
     if not DEPARTMENT.fullmatch(department):
         problems.append(
             Problem("team", "Choose a team: its department is 1 to 4 lowercase letters and digits.")
@@ -105,10 +110,17 @@ def _limit_problems(
 
 
 def team_budget_problems(
-    *, department: str, team: str, region: str, family: str, dedicated_cores: int, low_priority_cores: int
+    *,
+    department: str,
+    team: str,
+    region: str,
+    family: str,
+    dedicated_cores: int,
+    low_priority_cores: int,
+    project: str = "",
 ) -> list[Problem]:
     """Why a budget cannot be set as given (empty when it can); names as ``team_budget_set`` takes them."""
-    problems = _name_problems(department, team, region)
+    problems = _name_problems(department, team, region, project)
     if not family:
         problems.append(Problem("family", "Choose a VM family."))
     elif capacity.catalog_known(region) and not VmSize.objects.filter(region=region, family=family).exists():
@@ -131,6 +143,7 @@ def _figures(budget: TeamBudget) -> dict[str, Any]:
     return {
         "department": budget.department,
         "team": budget.team,
+        "project": budget.project,
         "region": budget.region,
         "family": budget.family,
         "dedicated_cores": budget.dedicated_cores,
@@ -147,17 +160,20 @@ def team_budget_set(
     family: str,
     dedicated_cores: int,
     low_priority_cores: int,
+    project: str = "",
 ) -> TeamBudget:
-    """Give a team cores in a region and VM family; audited, then applied as workspace quota after commit.
+    """Give a team (or one of its projects: its own budget; or a pool, by its name) cores in a region and
+    VM family; audited, then applied as workspace quota after commit.
 
     Saving the same figures again is allowed: it asks Azure again (after a refusal was fixed there).
     """
     _require_admin(actor, "set team budgets")
-    department, team, region, family = (
+    department, team, region, family, project = (
         department.strip().lower(),
         team.strip().lower(),
         region.strip(),
         family.strip(),
+        project.strip().lower(),
     )
     problems = team_budget_problems(
         department=department,
@@ -166,11 +182,18 @@ def team_budget_set(
         family=family,
         dedicated_cores=dedicated_cores,
         low_priority_cores=low_priority_cores,
+        project=project,
     )
     if problems:
         raise BudgetError(problems)
     with transaction.atomic():
-        key: dict[str, Any] = {"department": department, "team": team, "region": region, "family": family}
+        key: dict[str, Any] = {
+            "department": department,
+            "team": team,
+            "project": project,
+            "region": region,
+            "family": family,
+        }
         created = TeamBudget.objects.get_or_create(**key)[1]
         budget = TeamBudget.objects.select_for_update().get(**key)
         before = None if created else _figures(budget)
@@ -183,28 +206,30 @@ def team_budget_set(
             object_type="team_budget",
             before=before,
             after=_figures(budget),
-            message=f"{department}/{team} in {region}, {family_label(family)}: {dedicated_cores} dedicated, "
+            message=f"{budget.holder} in {region}, {family_label(family)}: {dedicated_cores} dedicated, "
             f"{low_priority_cores} low-priority cores",
         )
-        job_id = f"team-quota-{department}-{team}-{region}-{event.pk}"
+        job_id = f"team-quota-{department}-{team}{'.' + project if project else ''}-{region}-{event.pk}"
         transaction.on_commit(
-            lambda: team_quota_enqueue(department=department, team=team, region=region, job_id=job_id)
+            lambda: team_quota_enqueue(
+                department=department, team=team, region=region, job_id=job_id, project=project
+            )
         )
     return budget
 
 
-def team_quota_enqueue(*, department: str, team: str, region: str, job_id: str) -> bool:
+def team_quota_enqueue(*, department: str, team: str, region: str, job_id: str, project: str = "") -> bool:
     """Queue applying a team's budgets as workspace quota; False (and a log line) when Redis is down.
 
     The job reads the budgets when it runs, so a later change's job applies the latest figures too.
     """
+    holder = f"{department}/{team}" + (f".{project}" if project else "")
+    args = (department, team, region, project) if project else (department, team, region)
     return queue.job_enqueue(
         TEAM_QUOTA_JOB,
-        department,
-        team,
-        region,
+        *args,
         job_id=job_id,
-        description=f"apply team {department}/{team}'s budgets in {region} as workspace quota",
+        description=f"apply {holder}'s budgets in {region} as workspace quota",
         when_down="save the budget again later",
     )
 

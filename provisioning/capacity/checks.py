@@ -4,7 +4,9 @@ A cluster can take ``max nodes x vCPUs`` cores at worst. That worst case is chec
 limits, dedicated and low-priority apart:
 
 - the team's budget in the region and VM family (``TeamBudget``), less the worst case of the team's
-  clusters the portal already holds there (approved, provisioning or active);
+  clusters the portal already holds there (approved, provisioning or active). The holder is the workspace's
+  team, or its project for a project workspace (``Team.project``: the project's own budget, its clusters
+  never counted against the team's); a pool is a team named for the pool;
 - the subscription's quota in the region as Azure last reported it (``CoreUsage``): the VM family's
   dedicated limit and the regional dedicated total, or the regional low-priority total, less what is
   in use now.
@@ -47,14 +49,24 @@ PRIORITY_WORDS = {Priority.DEDICATED: "dedicated", Priority.LOW_PRIORITY: "low-p
 
 @dataclass(frozen=True)
 class Team:
-    """A team as the naming convention has it; budgets are per team, region and family."""
+    """A budget holder: a team as the naming convention has it, or one of its projects (``project``: a
+    project workspace holds against its project's budget, never the team's); a pool is a team (its name).
+    Budgets are per holder, region and family."""
 
     department: str
     team: str
     region: str
+    project: str = ""
 
     def __str__(self) -> str:
-        return f"{self.department}/{self.team}"
+        return f"{self.department}/{self.team}" + (f".{self.project}" if self.project else "")
+
+    @property
+    def whose(self) -> str:
+        """The holder in words: "team bgmr/blue" or "project churn of team bgmr/blue"."""
+        if self.project:
+            return f"project {self.project} of team {self.department}/{self.team}"
+        return f"team {self.department}/{self.team}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ class Line:
         return self.asked <= self.limit - self.used
 
     def sentence(self, team: Team) -> str:
-        whose = f"team {team}'s budget" if self.holder == "team" else "the subscription's quota"
+        whose = f"{team.whose}'s budget" if self.holder == "team" else "the subscription's quota"
         return (
             f"asks {self.asked} {self.label} cores in {team.region}; {whose} has {self.used} of "
             f"{self.limit} used, {self.left} left"
@@ -219,11 +231,18 @@ class HeldCluster:
 
 
 def _team_filter(teams: Collection[Team], prefix: str = "") -> Q:
-    """Rows of any of ``teams`` (department, team and region; ``prefix``: through a relation)."""
+    """Rows of any of ``teams`` (department, team, project and region; ``prefix``: through a relation)."""
     return reduce(
         or_,
         (
-            Q(**{f"{prefix}department": t.department, f"{prefix}team": t.team, f"{prefix}region": t.region})
+            Q(
+                **{
+                    f"{prefix}department": t.department,
+                    f"{prefix}team": t.team,
+                    f"{prefix}project": t.project,
+                    f"{prefix}region": t.region,
+                }
+            )
             for t in teams
         ),
     )
@@ -246,11 +265,12 @@ def _held_clusters(teams: Collection[Team]) -> dict[Team, list[HeldCluster]]:
             "workspace__department",
             "workspace__team",
             "workspace__region",
+            "workspace__project",
         )
     )
-    for pk, workspace_id, request_id, name, vm_size, priority, max_nodes, department, team, region in rows:
+    for pk, workspace_id, request_id, name, vm_size, priority, max_nodes, *holder in rows:
         cluster = HeldCluster(pk, workspace_id, request_id, name, vm_size, priority, max_nodes)
-        found[Team(department, team, region)].append(cluster)
+        found[Team(*holder)].append(cluster)
     return found
 
 
@@ -282,7 +302,9 @@ def add_holding(
 
 def team_budgets(team: Team) -> list[TeamBudget]:
     """The team's budgets in its region, by family."""
-    budgets = TeamBudget.objects.filter(department=team.department, team=team.team, region=team.region)
+    budgets = TeamBudget.objects.filter(
+        department=team.department, team=team.team, project=team.project, region=team.region
+    )
     return list(budgets.order_by("family"))
 
 
@@ -370,11 +392,12 @@ Where = tuple[Team, str, str]  # the team, its subscription and its environment
 def _where(spec: RequestSpec, workspace: Workspace | None) -> Where | None:
     """The team, subscription and environment a request's clusters belong to."""
     if spec.workspace is not None:
-        inp = spec.workspace.naming_input()
-        return Team(inp.department, inp.team, inp.region), spec.workspace.subscription_id, inp.environment
+        inp = spec.workspace.naming_input()  # a project only for a project workspace
+        team = Team(inp.department, inp.team, inp.region, inp.project)
+        return team, spec.workspace.subscription_id, inp.environment
     if workspace is not None:
         return (
-            Team(workspace.department, workspace.team, workspace.region),
+            Team(workspace.department, workspace.team, workspace.region, workspace.project),
             workspace.subscription_id,
             workspace.environment,
         )
@@ -406,7 +429,8 @@ def read(wheres: Collection[Where]) -> Readings:
         p.environment: p for p in EnvironmentPolicy.objects.filter(environment__in=environments)
     }
     for budget in TeamBudget.objects.filter(_team_filter(teams)).order_by("family"):
-        found.budgets.setdefault(Team(budget.department, budget.team, budget.region), []).append(budget)
+        holder = Team(budget.department, budget.team, budget.region, budget.project)
+        found.budgets.setdefault(holder, []).append(budget)
     places = {(subscription, team.region) for team, subscription, _ in wheres}
     usages = CoreUsage.objects.filter(reduce(or_, (Q(subscription_id=s, region=r) for s, r in places)))
     for u in usages:
@@ -467,7 +491,7 @@ def _check(
         readings.usage.get((subscription, team.region), {}), team.region, groups, check.notes
     )
     if not any(line.holder == "team" for line in check.lines) and groups:
-        check.notes.append(f"team {team} has no budget in {team.region} for these VM families")
+        check.notes.append(f"{team.whose} has no budget in {team.region} for these VM families")
     return check
 
 

@@ -37,6 +37,7 @@ from provisioning.models import (
     ClusterFlag,
     CoreUsage,
     Priority,
+    Purpose,
     ResourceState,
     TeamBudget,
     VmSize,
@@ -50,9 +51,15 @@ LOW_PRIORITY = str(Priority.LOW_PRIORITY)
 DEMANDS_SECONDS = 600
 QUOTA_APPLIED = "Success"  # Azure's status of an update it applied (provisioning.azure.quotas.SUCCESS)
 
-# Cores by (family, priority); the team key is (department, team, region).
+# Cores by (family, priority); the holder key is (department, holder, region), the holder a team's name
+# (a pool's too) or ``team.project`` for a project's budget.
 Cores = dict[tuple[str, str], int]
 TeamKey = tuple[str, str, str]
+
+
+def holder_key(department: str, team: str, project: str, region: str) -> TeamKey:
+    """The key of a budget holder: the team, or ``team.project`` for a project."""
+    return (department, f"{team}.{project}" if project else team, region)
 
 
 @dataclass(frozen=True)
@@ -144,10 +151,14 @@ class BudgetRow:
     pending_dedicated: int
     pending_low_priority: int
     quotas: list[QuotaState]
+    # "team", "project" or "pool" (a team whose workspace is a shared pool), and what it is for in words.
+    kind: str = "team"
+    purpose_text: str = ""
 
     @property
     def team(self) -> str:
-        return f"{self.budget.department}/{self.budget.team}"
+        """The holder as the budget form takes it: ``department/team`` or ``department/team.project``."""
+        return self.budget.holder
 
 
 @dataclass
@@ -189,18 +200,25 @@ def held_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
     ``catalogs``: every region's size catalog (``capacity.sizes_by_region``) when read already.
     """
     catalogs = capacity.sizes_by_region() if catalogs is None else catalogs
-    teams = set(
-        Workspace.objects.exclude(state=ResourceState.REVOKED)
+    teams = {
+        holder_key(*row)
+        for row in Workspace.objects.exclude(state=ResourceState.REVOKED)
         .order_by()
-        .values_list("department", "team", "region")
+        .values_list("department", "team", "project", "region")
         .distinct()
-    )
+    }
     held: dict[TeamKey, Cores] = defaultdict(lambda: defaultdict(int))
     clusters = Cluster.objects.filter(state__in=capacity.HOLDING).values_list(
-        "vm_size", "priority", "max_nodes", "workspace__department", "workspace__team", "workspace__region"
+        "vm_size",
+        "priority",
+        "max_nodes",
+        "workspace__department",
+        "workspace__team",
+        "workspace__project",
+        "workspace__region",
     )
-    for vm_size, priority, max_nodes, department, team, region in clusters:  # plain tuples: 1000s of rows
-        key = (department, team, region)
+    for vm_size, priority, max_nodes, department, team, project, region in clusters:  # plain tuples
+        key = holder_key(department, team, project, region)
         if key in teams:
             capacity.add_holding(held[key], (vm_size, priority, max_nodes), catalogs.get(region, {}))
     return {key: dict(cores) for key, cores in held.items() if cores}
@@ -219,7 +237,7 @@ def pending_by_team(catalogs: Catalogs | None = None) -> dict[TeamKey, Cores]:
         team = capacity.request_team(spec, cr.workspace)
         if team is None:
             continue
-        key = (team.department, team.team, team.region)
+        key = holder_key(team.department, team.team, team.project, team.region)
         for demand in capacity.cluster_demands(spec.clusters, team.region, catalogs.get(team.region, {}), []):
             found[key][(demand.family, demand.priority)] += demand.cores
         changed += [(key, cr.workspace_id, c) for c in spec.cluster_updates]
@@ -411,8 +429,11 @@ def _quota_states(budget: TeamBudget, workspaces: list[Workspace]) -> list[Quota
 
 def budgets_matching(text: str = "") -> QuerySet[TeamBudget]:
     """Team budgets in table order, narrowed to teams whose ``department/team`` contains ``text``."""
-    budgets = TeamBudget.objects.order_by("department", "team", "region", "family")
+    budgets = TeamBudget.objects.order_by("department", "team", "project", "region", "family")
     department, slash, team = text.strip().lower().partition("/")
+    team, dot, project = team.partition(".")
+    if slash and dot:
+        return budgets.filter(department__iendswith=department, team=team, project__istartswith=project)
     if slash:
         return budgets.filter(department__iendswith=department, team__istartswith=team)
     if department:
@@ -424,20 +445,28 @@ def budget_rows(found: Demands, budgets: Iterable[TeamBudget] | None = None) -> 
     """Team budgets (every one, or those given: a page of them) with the team's held and pending cores of
     that family and the team's workspace quotas."""
     shown = list(budgets_matching() if budgets is None else budgets)
-    keys = {(b.department, b.team, b.region) for b in shown}
+    keys = {holder_key(b.department, b.team, b.project, b.region) for b in shown}
     workspaces: dict[TeamKey, list[Workspace]] = defaultdict(list)
-    active = Workspace.objects.filter(
-        state=ResourceState.ACTIVE,
-        department__in={k[0] for k in keys},
-        team__in={k[1] for k in keys},
+    purposes: dict[TeamKey, Workspace] = {}  # a live workspace of the holder: what it is for
+    live = Workspace.objects.exclude(state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED)).filter(
+        department__in={b.department for b in shown},
+        team__in={b.team for b in shown},
     )
-    for ws in active.order_by("workspace_name").prefetch_related("quotas"):
-        if (ws.department, ws.team, ws.region) in keys:
-            workspaces[(ws.department, ws.team, ws.region)].append(ws)
+    for ws in live.order_by("workspace_name").prefetch_related("quotas"):
+        key = holder_key(ws.department, ws.team, ws.project, ws.region)
+        if key in keys:
+            if ws.state == ResourceState.ACTIVE:
+                workspaces[key].append(ws)
+            if key not in purposes or ws.purpose == Purpose.POOL:
+                purposes[key] = ws
     rows = []
     for budget in shown:
-        key = (budget.department, budget.team, budget.region)
+        key = holder_key(budget.department, budget.team, budget.project, budget.region)
         held, pending = found.held.get(key, {}), found.pending.get(key, {})
+        kind = "project" if budget.project else "team"
+        if key in purposes and purposes[key].purpose == Purpose.POOL:
+            kind = "pool"
+        described = purposes[key].purpose_text if key in purposes else ""
         rows.append(
             BudgetRow(
                 budget=budget,
@@ -447,6 +476,8 @@ def budget_rows(found: Demands, budgets: Iterable[TeamBudget] | None = None) -> 
                 pending_dedicated=pending.get((budget.family, DEDICATED), 0),
                 pending_low_priority=pending.get((budget.family, LOW_PRIORITY), 0),
                 quotas=_quota_states(budget, workspaces.get(key, [])),
+                kind=kind,
+                purpose_text=described,
             )
         )
     return rows
@@ -472,8 +503,9 @@ def capacity_overview(*, budgets: Iterable[TeamBudget] | None = None) -> Overvie
 
 def budget_choices() -> dict[str, list[tuple[str, str]]]:
     """What the budget form offers: teams (from workspaces and budgets), active regions, catalog families."""
-    teams = set(Workspace.objects.order_by().values_list("department", "team").distinct())
-    teams |= set(TeamBudget.objects.order_by().values_list("department", "team").distinct())
+    holders = set(Workspace.objects.order_by().values_list("department", "team", "project").distinct())
+    holders |= set(TeamBudget.objects.order_by().values_list("department", "team", "project").distinct())
+    teams = {(d, f"{t}.{p}" if p else t) for d, t, p in holders}
     families = set(VmSize.objects.order_by().values_list("family", flat=True).distinct())
     families |= set(TeamBudget.objects.order_by().values_list("family", flat=True).distinct())
     return {

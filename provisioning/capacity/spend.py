@@ -41,7 +41,14 @@ from provisioning.models import (
     WorkspaceSpend,
 )
 
-Team = tuple[str, str]
+Team = tuple[str, str]  # (department, holder): the team, or ``team.project`` for a project (its own budget)
+
+
+def holder(department: str, team: str, project: str) -> Team:
+    """Whose budget a workspace's spend counts against: its team's, or its project's (as capacity's holders)."""
+    return (department, f"{team}.{project}" if project else team)
+
+
 R = TypeVar("R", bound="CostLine")
 DEFAULT_ALERT_PERCENT = 100
 
@@ -138,11 +145,11 @@ def _core_prices(budgets: list[TeamBudget]) -> dict[tuple[str, str, str], Decima
 def team_budgets(teams: Iterable[Team]) -> dict[Team, Decimal]:
     """What each team's core budgets cost for a month (three queries); teams with no priced budget are left out."""
     wanted = set(teams)
-    departments, names = {d for d, _ in wanted}, {t for _, t in wanted}
+    departments, names = {d for d, _ in wanted}, {t.partition(".")[0] for _, t in wanted}
     budgets = [
         b
         for b in TeamBudget.objects.filter(department__in=departments, team__in=names)
-        if (b.department, b.team) in wanted
+        if holder(b.department, b.team, b.project) in wanted
     ]
     prices = _core_prices(budgets) if budgets else {}
     totals: dict[Team, Decimal] = {}
@@ -153,7 +160,7 @@ def team_budgets(teams: Iterable[Team]) -> dict[Team, Decimal]:
         ):
             per_core = prices.get((b.region, b.family, priority))
             if cores and per_core is not None:
-                team = (b.department, b.team)
+                team = holder(b.department, b.team, b.project)
                 totals[team] = totals.get(team, Decimal(0)) + per_core * cores * HOURS_PER_MONTH
     return {team: total.quantize(CENTS) for team, total in totals.items()}
 
@@ -183,7 +190,9 @@ class SpendFigures:
 
     @property
     def team(self) -> str:
-        return f"{self.workspace.department}/{self.workspace.team}"
+        """Whose budget it counts against: ``department/team``, or ``department/team.project``."""
+        department, name = holder(self.workspace.department, self.workspace.team, self.workspace.project)
+        return f"{department}/{name}"
 
     @property
     def limit(self) -> Decimal | None:
@@ -227,7 +236,7 @@ def _number(amount: Decimal) -> float:
 
 def _spend_of(ws: Workspace) -> WorkspaceSpend:
     """A workspace's spend row loaded with it (``select_related("spend")``)."""
-    spend: WorkspaceSpend = ws.spend  # type: ignore[attr-defined]  # the stubs miss this reverse one-to-one
+    spend: WorkspaceSpend = ws.spend
     return spend
 
 
@@ -237,15 +246,16 @@ def _team_totals(teams: set[Team], month: date) -> dict[Team, Decimal]:
         WorkspaceSpend.objects.filter(
             month=month,
             workspace__department__in={d for d, _ in teams},
-            workspace__team__in={t for _, t in teams},
+            workspace__team__in={t.partition(".")[0] for _, t in teams},
         )
-        .values_list("workspace__department", "workspace__team")
+        .values_list("workspace__department", "workspace__team", "workspace__project")
         .annotate(total=Sum("month_to_date"))
     )
     found: dict[Team, Decimal] = defaultdict(Decimal)
-    for department, team, total in totals:
-        if (department, team) in teams:
-            found[(department, team)] += total or Decimal(0)
+    for department, team, project, total in totals:
+        key = holder(department, team, project)
+        if key in teams:
+            found[key] += total or Decimal(0)
     return found
 
 
@@ -264,7 +274,7 @@ def spend_figures(
         spends = {ws.pk: _spend_of(ws) for ws in workspaces}
     else:
         spends = {s.workspace_id: s for s in WorkspaceSpend.objects.filter(workspace_id__in=ids)}
-    teams = {(ws.department, ws.team) for ws in workspaces}
+    teams = {holder(ws.department, ws.team, ws.project) for ws in workspaces}
     budgets = team_budgets(teams)
     # A team's total across its workspaces only matters against a budget.
     totals = _team_totals(set(budgets), month) if team_totals is None and budgets else team_totals or {}
@@ -281,8 +291,8 @@ def spend_figures(
                 month_to_date=spend.month_to_date if spend is not None and current else Decimal(0),
                 currency=(spend.currency if spend is not None else "") or "USD",
                 estimate=costs.get(ws.pk, Decimal(0)),
-                budget=budgets.get((ws.department, ws.team)),
-                team_month_to_date=totals.get((ws.department, ws.team), Decimal(0)),
+                budget=budgets.get(holder(ws.department, ws.team, ws.project)),
+                team_month_to_date=totals.get(holder(ws.department, ws.team, ws.project), Decimal(0)),
                 alert_percent=percents.get(ws.environment, DEFAULT_ALERT_PERCENT),
                 read_at=spend.read_at if spend is not None else None,
                 error=spend.error if spend is not None else "",
@@ -323,7 +333,7 @@ def team_spend(*, month: date | None = None) -> list[TeamSpend]:
     # Every workspace read this month is here: the teams' totals need no query of their own.
     totals: dict[Team, Decimal] = defaultdict(Decimal)
     for ws in workspaces:
-        totals[(ws.department, ws.team)] += _spend_of(ws).month_to_date
+        totals[holder(ws.department, ws.team, ws.project)] += _spend_of(ws).month_to_date
     by_team: dict[str, list[SpendFigures]] = defaultdict(list)
     for figures in spend_figures(workspaces, month=month, team_totals=totals):
         by_team[figures.team].append(figures)

@@ -114,9 +114,12 @@ def usage_store(subscription: str, region: str, readings: Iterable[UsageReading]
 
 
 def team_quota_limits(workspace: Workspace) -> dict[str, int]:
-    """The dedicated vCPUs per family the workspace's team has in its region (its workspace quota)."""
+    """The dedicated vCPUs per family the workspace's team (or project) has in its region (its quota)."""
     budgets = TeamBudget.objects.filter(
-        department=workspace.department, team=workspace.team, region=workspace.region
+        department=workspace.department,
+        team=workspace.team,
+        project=workspace.project,
+        region=workspace.region,
     ).order_by("family")
     return {b.family: b.dedicated_cores for b in budgets}
 

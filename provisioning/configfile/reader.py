@@ -42,6 +42,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "security_group",
         "create_dls",
         "adls",
+        "purpose",
+        "project",
+        "pool_teams",
     ),
     "compute": ("nodes", "priority", "vm_sku", "cluster_name", "min_nodes", "idle_seconds", "justification"),
     "roles": ("team_leads", "data_scientists"),
@@ -219,7 +222,7 @@ def _workspace(r: _Reader) -> tuple[WorkspaceSpec | None, str]:
         if not any(issue.field in ("workspace", "") for issue in r.issues):
             r.add(1, "workspace", "the workspace section is missing")
         return None, ""
-    values = {key: r.text("workspace", key) for key in SECTIONS["workspace"]}
+    values = {key: r.text("workspace", key) for key in SECTIONS["workspace"] if key != "pool_teams"}
     for key in REQUIRED_WORKSPACE:
         if not values[key]:
             state = "blank" if r.has("workspace", key) else "missing"
@@ -234,6 +237,9 @@ def _workspace(r: _Reader) -> tuple[WorkspaceSpec | None, str]:
         custom_name=values["custom_name"].lower(),
         security_group=values["security_group"],
         data_lake=_data_lake(r, values),
+        purpose=values["purpose"].lower() or "team",
+        project=values["project"].lower(),
+        pool_teams=tuple(item.text.lower() for item in r.items("workspace", "pool_teams")),
     )
     return spec, values["admin"].lower()
 
@@ -365,7 +371,7 @@ def _members(r: _Reader, admin: str) -> tuple[tuple[MemberSpec, ...], list[tuple
 def _locate(r: _Reader, problem: Problem, spec: RequestSpec, origins: list[tuple[int, str]]) -> ConfigIssue:
     """A validation problem (``clusters.1.name``) as the config line and field that caused it."""
     parts = problem.field.split(".")
-    if parts[0] == "workspace" and len(parts) == 2:
+    if parts[0] == "workspace" and len(parts) in (2, 3):  # workspace.pool_teams.1: the list's line
         key = _WORKSPACE_KEYS.get(parts[1], parts[1])
         return ConfigIssue(r.line_of("workspace", key), f"workspace.{key}", problem.message)
     if parts[0] == "clusters" and len(parts) == 3:

@@ -57,6 +57,15 @@ def _roles(workspace: Workspace) -> tuple[list[str], list[str], list[str]]:
     return leads, scientists, groups
 
 
+def _purpose_values(workspace: Workspace) -> dict[str, str]:
+    """A project's or a pool's keys; none for a team workspace (the tutorial's file, unchanged)."""
+    if workspace.purpose == "project":
+        return {"purpose": "project", "project": workspace.project}
+    if workspace.purpose == "pool":
+        return {"purpose": "pool", "pool_teams": ", ".join(workspace.pool_teams)}
+    return {}
+
+
 def export_config(workspace: Workspace) -> str:
     """The workspace as the tutorial's ``config.yml``; ``parse_config`` of it gives back its spec.
 
@@ -88,6 +97,7 @@ def export_config(workspace: Workspace) -> str:
             "admin": admin,
             "security_group": security_group,
             "create_dls": "y" if workspace.data_lake else "n",
+            **_purpose_values(workspace),
         },
     )
     lines += _section("compute", _compute_values(workspace))

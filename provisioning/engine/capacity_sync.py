@@ -84,9 +84,10 @@ def workspace_quota_apply(clients: AzureClients, workspace: Workspace) -> list[W
 
 
 def team_quota_apply(
-    department: str, team: str, region: str, *, clients: AzureClients | None = None
+    department: str, team: str, region: str, project: str = "", *, clients: AzureClients | None = None
 ) -> dict[str, Any]:
-    """Apply a team's budgets to each of its active workspaces in the region (after a budget change).
+    """Apply a team's (or one of its projects') budgets to each of its active workspaces in the region
+    (after a budget change).
 
     Returns a JSON-safe summary: Azure's status per workspace and family, and errors per workspace.
     """
@@ -95,6 +96,7 @@ def team_quota_apply(
     workspaces = Workspace.objects.filter(
         department=department,
         team=team,
+        project=project,
         region=region,
         state=ResourceState.ACTIVE,
         management=Workspace.Management.MANAGED,

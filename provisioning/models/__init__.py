@@ -16,6 +16,7 @@ from provisioning.models.inventory import (
     Cluster,
     Membership,
     MembershipReminder,
+    Purpose,
     ResourceState,
     Workspace,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Persona",
     "Policy",
     "Priority",
+    "Purpose",
     "QuotaIncreaseRequest",
     "ResourceState",
     "Run",

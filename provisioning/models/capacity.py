@@ -65,10 +65,14 @@ class TeamBudget(models.Model):
     A team is a (department, team) pair as the naming convention has them. The portal enforces the
     budget over all the team's clusters in the region; each of the team's workspaces there also gets
     the dedicated figure as its AzureML workspace-level quota.
+
+    The holder is a team (``project`` blank), one of its projects (``project`` set: the project's
+    workspaces hold against it, not against the team's), or a pool (``team`` is the pool's name).
     """
 
     department = models.CharField(max_length=4)
     team = models.CharField(max_length=24)
+    project = models.CharField(max_length=8, blank=True, default="")
     region = models.CharField(max_length=40)
     family = models.CharField(max_length=60, help_text="The quota family, e.g. standardDSv2Family")
     dedicated_cores = models.PositiveIntegerField(default=0)
@@ -76,15 +80,21 @@ class TeamBudget(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["department", "team", "region", "family"]
+        ordering = ["department", "team", "project", "region", "family"]
         constraints = [
             models.UniqueConstraint(
-                fields=["department", "team", "region", "family"], name="teambudget_unique_row"
+                fields=["department", "team", "project", "region", "family"], name="teambudget_unique_row"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.department}/{self.team} {self.family} in {self.region}"
+        return f"{self.holder} {self.family} in {self.region}"
+
+    @property
+    def holder(self) -> str:
+        """``department/team``, or ``department/team.project`` for a project's budget."""
+        project = f".{self.project}" if self.project else ""
+        return f"{self.department}/{self.team}{project}"
 
 
 class WorkspaceQuota(models.Model):

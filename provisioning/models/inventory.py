@@ -8,7 +8,15 @@ from django.db.models.functions import Lower
 
 from provisioning import naming
 from provisioning.models.policy import Environment, Persona, Priority
-from provisioning.spec import ClusterSpec
+from provisioning.spec import ClusterSpec, pool_team_pairs, purpose_text
+
+
+class Purpose(models.TextChoices):
+    """What a workspace is for (the tutorial: a team, a project, or a pool of capacity)."""
+
+    TEAM = "team", "Team"
+    PROJECT = "project", "Project"
+    POOL = "pool", "Shared pool"
 
 
 class ResourceState(models.TextChoices):
@@ -74,6 +82,11 @@ class Workspace(StateMachine, models.Model):
     custom_name = models.CharField(max_length=24, blank=True)
     security_group = models.CharField(max_length=256, blank=True)
     data_lake = models.BooleanField(default=False)
+    # What the workspace is for: a team (its own), a project of the team (``project`` joins the names and
+    # holds its own budget) or a pool (``team`` is the pool's name; ``pool_teams`` may use it).
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.TEAM)
+    project = models.CharField(max_length=8, blank=True)
+    pool_teams = models.JSONField(default=list, blank=True, help_text='A pool\'s teams, "department/team"')
 
     resource_group = models.CharField(max_length=90)
     workspace_name = models.CharField(max_length=33, db_index=True)
@@ -138,7 +151,23 @@ class Workspace(StateMachine, models.Model):
             region_abbv=self.region_abbv,
             environment=self.environment,
             custom_name=self.custom_name,
+            project=self.project,
         )
+
+    @property
+    def purpose_text(self) -> str:
+        """What the workspace is for, in words (team, project X of team Y, pool for teams A, B)."""
+        return purpose_text(
+            self.purpose,
+            department=self.department,
+            team=self.team,
+            project=self.project,
+            pool_teams=self.pool_teams,
+        )
+
+    def pool_team_pairs(self) -> tuple[tuple[str, str], ...]:
+        """A pool's teams as (department, team); empty for other workspaces."""
+        return pool_team_pairs(self.pool_teams) if self.purpose == Purpose.POOL else ()
 
     def plan_names(self) -> dict[str, str]:
         """The workspace's names, keyed as a plan's ``names``."""

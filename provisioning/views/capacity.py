@@ -156,7 +156,7 @@ class TeamBudgetForm(forms.Form):
     # Typed with suggestions (a <datalist> of the known teams), not a <select>: an enterprise has hundreds
     # of teams, and a select renders each one through the form widget templates.
     team = forms.ChoiceField(
-        label="Team (department/team)",
+        label="Team, project or pool (department/team, department/team.project)",
         widget=forms.TextInput(attrs={"list": "budget-teams", "autocomplete": "off", "spellcheck": "false"}),
         error_messages={
             "required": "Choose the team the budget is for.",
@@ -207,9 +207,11 @@ class TeamBudgetForm(forms.Form):
             if name.endswith("_cores"):
                 field.widget.attrs.update({"inputmode": "numeric"})
 
-    def team_parts(self) -> tuple[str, str]:
+    def team_parts(self) -> tuple[str, str, str]:
+        """(department, team, project) from ``department/team`` or ``department/team.project``."""
         department, _, team = self.cleaned_data["team"].partition("/")
-        return department, team
+        team, _, project = team.partition(".")
+        return department, team, project
 
 
 def _require_admin(user: Any) -> None:
@@ -221,8 +223,9 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
     """The form filled from a budget row's "change" link (``?team=&region=&family=``)."""
     wanted: dict[str, Any] = {name: request.GET.get(name, "") for name in ("team", "region", "family")}
     department, _, team = wanted["team"].partition("/")
+    team, _, project = team.partition(".")
     budget = TeamBudget.objects.filter(
-        department=department, team=team, region=wanted["region"], family=wanted["family"]
+        department=department, team=team, project=project, region=wanted["region"], family=wanted["family"]
     ).first()
     if budget is not None:
         wanted.update(dedicated_cores=budget.dedicated_cores, low_priority_cores=budget.low_priority_cores)
@@ -291,12 +294,13 @@ def budget_set(request: HttpRequest) -> HttpResponse:
     _require_admin(request.user)
     form = TeamBudgetForm(request.POST)
     if form.is_valid():
-        department, team = form.team_parts()
+        department, team, project = form.team_parts()
         try:
             budget = budgets.team_budget_set(
                 actor=request.user,
                 department=department,
                 team=team,
+                project=project,
                 region=form.cleaned_data["region"],
                 family=form.cleaned_data["family"],
                 dedicated_cores=form.cleaned_data["dedicated_cores"],
@@ -308,7 +312,7 @@ def budget_set(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Budget of {budget.department}/{budget.team} for {family_label(budget.family)} in "
+                f"Budget of {budget.holder} for {family_label(budget.family)} in "
                 f"{budget.region} set: {budget.dedicated_cores} dedicated, {budget.low_priority_cores} "
                 "low-priority cores. Applying it as workspace quota is queued.",
             )

@@ -110,7 +110,8 @@ def name_preview(data: Any) -> dict[str, Any]:
         **{
             f: str(data.get(f) or "")
             for f in ("department", "team", "region", "region_abbv", "environment", "custom_name")
-        }
+        },
+        project=str(data.get("project") or "") if data.get("purpose") == "project" else "",
     )
     if not _naming_ready(inp):
         return {"preview_ready": False}
@@ -483,7 +484,12 @@ def _latest_requests(user: Any, workspace: Workspace) -> dict[str, Any]:
 
 def _change_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     _require_team_lead(request.user)
-    workspace = get_object_or_404(selectors.workspaces_managed_by(request.user), pk=pk)
+    workspaces = (
+        selectors.workspaces_open_to_grants_by(request.user)
+        if kind == Kind.GRANT_ACCESS
+        else selectors.workspaces_managed_by(request.user)
+    )
+    workspace = get_object_or_404(workspaces, pk=pk)
     return _request_page(request, kind=kind, workspace=workspace)
 
 

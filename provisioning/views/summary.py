@@ -37,6 +37,7 @@ class Summary:
     asks: list[str] = field(default_factory=list)
     region: str = ""
     environment: str = ""
+    purpose: str = ""  # what the workspace is for: team, project X of team Y, pool for teams A, B
     names: str = ""  # "" (not checked for this kind) | "pending" | "free" | "taken"
     members: str = ""  # "" (nobody to look up) | "pending" | "found" | "refused"
     blocking: list[Problem] = field(default_factory=list)
@@ -110,6 +111,7 @@ def request_summary(
         asks=asks(spec),
         region=workspace.region if workspace is not None else "",
         environment=workspace.environment if workspace is not None else "",
+        purpose=workspace.purpose_text if workspace is not None else "",
         names=_names_state(cr),
         members=_members_state(cr),
         blocking=blocking,

@@ -15,6 +15,7 @@ from provisioning.models import (
     Cluster,
     Membership,
     Persona,
+    Purpose,
     ResourceState,
     Workspace,
 )
@@ -69,6 +70,36 @@ def workspaces_managed_by(user: Any) -> QuerySet[Workspace]:
 def manages(user: Any, workspace_id: int) -> bool:
     """Whether ``user`` may change the workspace: a team lead who owns or leads it, or an admin."""
     return workspaces_managed_by(user).filter(pk=workspace_id).exists()
+
+
+def pools_open_to(user: Any) -> QuerySet[Workspace]:
+    """Shared pools a team lead may request access to for people of their teams: pools that name a team
+    of a workspace the lead manages (one query for the teams, the pools as a queryset)."""
+    teams = set(
+        workspaces_managed_by(user)
+        .exclude(state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED))
+        .order_by()
+        .values_list("department", "team")
+        .distinct()
+    )
+    if not teams:
+        return Workspace.objects.none()
+    q = Q(pk__in=[])
+    for department, team in teams:
+        q |= Q(pool_teams__contains=[f"{department}/{team}"])
+    return Workspace.objects.filter(q, purpose=Purpose.POOL)
+
+
+def workspaces_open_to_grants_by(user: Any) -> QuerySet[Workspace]:
+    """Workspaces a team lead may request access to: those they manage, and the pools of their teams."""
+    return Workspace.objects.filter(
+        Q(pk__in=workspaces_managed_by(user).values("pk")) | Q(pk__in=pools_open_to(user).values("pk"))
+    )
+
+
+def may_grant_access(user: Any, workspace_id: int) -> bool:
+    """Whether ``user`` may request access to the workspace (``manages`` it, or a pool of their teams)."""
+    return manages(user, workspace_id) or pools_open_to(user).filter(pk=workspace_id).exists()
 
 
 def workspaces_visible_to(user: Any) -> QuerySet[Workspace]:

@@ -104,6 +104,9 @@ def request_create(
         return made
     if kind == Kind.NEW_WORKSPACE:
         workspace = None
+    elif kind == Kind.GRANT_ACCESS and workspace is not None and workspace.purpose == "pool":
+        if not selectors.may_grant_access(requester, workspace.pk):  # a lead of one of the pool's teams
+            raise PermissionDenied("you can only request access to pools of the teams you lead")
     elif workspace is None or not selectors.manages(requester, workspace.pk):
         raise PermissionDenied("you can only request changes to workspaces you manage")
     elif workspace.is_observed:
@@ -350,6 +353,11 @@ def _materialize(cr: ChangeRequest, spec: RequestSpec, approver: User, *, scient
             custom_name=inp.custom_name,
             security_group=ws_spec.security_group,
             data_lake=ws_spec.data_lake,
+            purpose=ws_spec.purpose,
+            project=inp.project,
+            pool_teams=[f"{d}/{t}" for d, t in ws_spec.pool_team_pairs()]
+            if ws_spec.purpose == "pool"
+            else [],
             resource_group=names.resource_group,
             workspace_name=names.workspace,
             storage_work=names.storage_work,

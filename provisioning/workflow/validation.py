@@ -23,12 +23,23 @@ from provisioning.models import (
     Membership,
     Policy,
     Priority,
+    Purpose,
     ResourceState,
+    TeamBudget,
     VmSize,
     Workspace,
 )
 from provisioning.problems import Problem, text_problem
-from provisioning.spec import PERSONAS, PRIORITIES, ClusterSpec, MemberSpec, RequestSpec
+from provisioning.spec import (
+    PERSONAS,
+    POOL_TEAMS_MAX,
+    PRIORITIES,
+    PURPOSES,
+    ClusterSpec,
+    MemberSpec,
+    RequestSpec,
+    WorkspaceSpec,
+)
 from provisioning.workflow import changes, key_vaults
 
 # A UPN or an email address: local part, "@", a domain with at least one dot.
@@ -52,7 +63,10 @@ WORKSPACE_FIELD_MAX = {
     "environment": 8,
     "custom_name": 64,
     "security_group": 256,
+    "purpose": 16,
+    "project": 32,
 }
+POOL_TEAM_MAX = 64  # one "department/team" of a pool, before the naming rules apply
 CLUSTER_FIELD_MAX = {"name": 64, "vm_size": 64, "priority": 32}
 MAX_JUSTIFICATION = 1000
 MAX_PRINCIPAL = 256
@@ -85,6 +99,7 @@ def bounds_problems(spec: RequestSpec) -> list[Problem]:
             found.append(
                 text_problem(f"workspace.{name}", str(getattr(spec.workspace, name)), max_length=limit)
             )
+        found += _pool_teams_bounds(spec.workspace.pool_teams)
     for prefix, clusters in (("clusters", spec.clusters), ("cluster_updates", spec.cluster_updates)):
         for i, c in enumerate(clusters):
             for name, limit in CLUSTER_FIELD_MAX.items():
@@ -120,6 +135,110 @@ def bounds_problems(spec: RequestSpec) -> list[Problem]:
             ):
                 found.append(Problem(f"{prefix}.{i}.days", f"days must be 1 to {MAX_MEMBER_DAYS}"))
     return [p for p in found if p is not None]
+
+
+def _pool_teams_bounds(pool_teams: tuple[str, ...]) -> list[Problem | None]:
+    if len(pool_teams) > POOL_TEAMS_MAX:
+        return [
+            Problem("workspace.pool_teams", f"{len(pool_teams)} teams: a pool names at most {POOL_TEAMS_MAX}")
+        ]
+    return [
+        text_problem(f"workspace.pool_teams.{i}", str(t), max_length=POOL_TEAM_MAX, label="team")
+        for i, t in enumerate(pool_teams)
+    ]
+
+
+DEPARTMENT_RE = re.compile(r"[a-z][a-z0-9]{0,3}")
+TEAM_RE = re.compile(r"[a-z0-9]{1,24}")
+
+
+def _purpose_problems(ws: WorkspaceSpec) -> list[Problem]:
+    """What the workspace is for: a project needs its short name (the naming rules check it), a pool its
+    teams (each "department/team", known to the portal); the other purposes' fields stay empty."""
+    if ws.purpose not in PURPOSES:
+        return [Problem("workspace.purpose", f"a workspace is for one of: {', '.join(PURPOSES)}")]
+    problems = []
+    if ws.purpose == "project" and not ws.project.strip():
+        problems.append(Problem("workspace.project", "a project workspace needs the project's short name"))
+    if ws.purpose != "project" and ws.project.strip():
+        problems.append(Problem("workspace.project", "only a project workspace has a project's short name"))
+    if ws.purpose != "pool" and ws.pool_teams:
+        problems.append(Problem("workspace.pool_teams", "only a shared pool names the teams that use it"))
+    if ws.purpose == "pool":
+        problems += _pool_team_problems(ws)
+    return problems
+
+
+def _pool_team_problems(ws: WorkspaceSpec) -> list[Problem]:
+    """A pool's teams: at least one, each "department/team", each a team the portal knows (one with a
+    workspace or a budget), never the pool itself."""
+    if not ws.pool_teams:
+        return [Problem("workspace.pool_teams", "a pool needs at least one team that may use it")]
+    problems, asked = [], {}
+    pool = (ws.department.strip().lower(), ws.team.strip().lower())
+    for i, text in enumerate(ws.pool_teams):
+        department, slash, team = str(text).strip().lower().partition("/")
+        if not (slash and DEPARTMENT_RE.fullmatch(department) and TEAM_RE.fullmatch(team)):
+            problems.append(
+                Problem(
+                    f"workspace.pool_teams.{i}", f"'{text}' is not department/team (e.g. bgmr/bluegranit)"
+                )
+            )
+        elif (department, team) == pool:
+            problems.append(Problem(f"workspace.pool_teams.{i}", "a pool is not one of its own teams"))
+        else:
+            asked[(department, team)] = i
+    if asked:
+        known = known_teams(asked)
+        problems += [
+            Problem(
+                f"workspace.pool_teams.{i}",
+                f"'{d}/{t}' is not a team the portal knows (no workspace and no budget)",
+            )
+            for (d, t), i in asked.items()
+            if (d, t) not in known
+        ]
+    return problems
+
+
+def known_teams(teams: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of ``teams`` (department, team) the portal knows: a live workspace of theirs, or a budget."""
+    q = Q()
+    for department, team in teams:
+        q |= Q(department=department, team=team)
+    found = set(
+        Workspace.objects.filter(q)
+        .exclude(state__in=(ResourceState.REVOKED, ResourceState.DECOMMISSIONED))
+        .values_list("department", "team")
+    )
+    return found | set(TeamBudget.objects.filter(q).values_list("department", "team"))
+
+
+def _pool_member_problems(members: Iterable[MemberSpec], workspace: Workspace | None) -> list[Problem]:
+    """Access to a pool: only members (any persona, live) of a workspace of one of its teams, or of the
+    pool already."""
+    members = list(members)
+    if workspace is None or workspace.purpose != Purpose.POOL or not members:
+        return []
+    q = Q(pk=workspace.pk)
+    for department, team in workspace.pool_team_pairs():
+        q |= Q(department=department, team=team)
+    allowed = {
+        n.lower()
+        for n in Membership.objects.filter(workspace__in=Workspace.objects.filter(q))
+        .exclude(state=ResourceState.REVOKED)
+        .values_list("principal_name", flat=True)
+    }
+    teams = ", ".join(workspace.pool_teams) or "(none)"
+    return [
+        Problem(
+            f"members.{i}.principal",
+            f"'{m.principal}' is not a member of a workspace of the pool's teams ({teams}): "
+            "only their people may use the pool",
+        )
+        for i, m in enumerate(members)
+        if m.principal.lower() not in allowed
+    ]
 
 
 def _member_days_problems(members: Iterable[MemberSpec], environment: str) -> list[Problem]:
@@ -162,7 +281,7 @@ def _workspace_problems(spec: RequestSpec) -> list[Problem]:
         problems.append(Problem(f"workspace.{p.field}", p.message))
     if ws.security_group and not GROUP_RE.match(ws.security_group):
         problems.append(Problem("workspace.security_group", "security group name is not valid"))
-    return problems
+    return problems + _purpose_problems(ws)
 
 
 def region_abbreviation_problem(region: AllowedRegion | None, abbreviation: str) -> Problem | None:
@@ -499,6 +618,7 @@ def spec_problems(
     if check is not None:
         problems += check.problems()
     problems += _member_problems(spec.members, workspace, request_id=request_id)
+    problems += _pool_member_problems(spec.members, workspace)
     problems += _member_days_problems(spec.members, environment)
     problems += _revoke_problems(spec.revoke, workspace)
     return problems

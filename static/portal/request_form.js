@@ -211,7 +211,26 @@
     });
   }
 
+  // Show the project's short name and the pool's teams only for the purpose chosen (without JavaScript both
+  // show, and the server ignores the one not chosen).
+  function wirePurpose() {
+    var radios = document.querySelectorAll("input[name='purpose']");
+    if (!radios.length) {
+      return;
+    }
+    function show() {
+      var chosen = document.querySelector("input[name='purpose']:checked");
+      var purpose = chosen ? chosen.value : "team";
+      document.querySelectorAll("[data-purpose-only]").forEach(function (part) {
+        part.hidden = part.getAttribute("data-purpose-only") !== purpose;
+      });
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", show); });
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    wirePurpose();
     wireRegionAbbreviation();
     wireSizeFilter();
     wireRowButtons();

@@ -176,3 +176,16 @@ def test_a_config_yml_for_a_held_workspace_is_its_change_or_nothing(active_works
     )
     assert outsider.status_code == 403 and "does not manage it" in outsider.json()["detail"]
     assert ChangeRequest.objects.filter(kind="change_workspace").count() == 1
+
+
+def test_a_pool_is_requested_and_shown_with_its_purpose_through_the_api(policy, alice, bob, api_as, rq_queue):
+    ChangeRequestFactory(spec=tutorial_spec(team="blue"), requester=alice, approver=bob, approved=True)
+    spec = tutorial_spec(team="commpool", purpose="pool", pool_teams=("bgmr/blue",))
+    lead, admin = api_as(alice), api_as(bob)
+    made = lead.post("requests/", {"kind": "new_workspace", "spec": spec.to_json()}).json()
+    assert made["spec"]["workspace"]["pool_teams"] == ["bgmr/blue"]
+    lead.post(f"requests/{made['id']}/submit/")
+    assert admin.post(f"requests/{made['id']}/approve/").json()["status"] == "approved"
+    pool = Workspace.objects.get(team="commpool")
+    shown = admin.get(f"workspaces/{pool.pk}/").json()
+    assert (shown["purpose"], shown["project"], shown["pool_teams"]) == ("pool", "", ["bgmr/blue"])

@@ -353,3 +353,24 @@ def test_export_round_trip_keeps_custom_values(policy, alice, bob):
     assert '  security_group: "Data Science: Team #1"\n' in exported
     assert "  create_dls: n\n" in exported
     assert parse_config(exported, validate=False) == spec
+
+
+def test_a_project_and_a_pool_round_trip_with_their_purpose(policy, alice, bob):
+    project_text = TUTORIAL.replace("team: bluegranit", "team: blue\n  purpose: project\n  project: churn")
+    project = parse_config(project_text)
+    assert project.workspace is not None and project.workspace.names().workspace == "bgmrbluechurne2devws"
+    exported = export_config(approved_workspace(project, alice, bob))
+    assert "  purpose: project\n  project: churn\n" in exported
+    assert parse_config(exported, validate=False) == project
+
+    pool_text = TUTORIAL.replace(
+        "team: bluegranit", "team: commpool\n  purpose: pool\n  pool_teams: bgmr/blue, bgmr/nobody"
+    )
+    with pytest.raises(ConfigError) as refused:
+        parse_config(pool_text)
+    (issue,) = refused.value.issues
+    assert issue.field == "workspace.pool_teams" and "bgmr/nobody" in issue.message
+    pool = parse_config(pool_text.replace(", bgmr/nobody", ""))
+    exported = export_config(approved_workspace(pool, alice, bob))
+    assert '  pool_teams: "bgmr/blue"\n' in exported  # quoted: "/" is not plain YAML here
+    assert parse_config(exported, validate=False) == pool

@@ -365,3 +365,35 @@ def test_names_not_made_by_the_convention_say_why(workspace, group, location, wh
 
     assert not found.follows and why in found.reason
     assert (found.department, found.team, found.environment) == ("", "", "")
+
+
+# --- projects and pools -------------------------------------------------------------------------------------
+
+
+def test_a_project_joins_the_names_after_the_team():
+    names = resource_names(tutorial_input(team="blue", project="churn"), data_lake=True)
+    assert names.resource_group == "bgmr-blue-churn-eastus2-dev"
+    assert names.base == "bgmrbluechurne2dev"
+    assert names.workspace == "bgmrbluechurne2devws"
+    assert names.storage_work == "bgmrbluechurne2devwork"
+    assert naming_problems(tutorial_input(team="blue", project="churn"), data_lake=True) == []
+
+
+def test_a_project_too_long_for_the_names_is_refused_with_the_room_left():
+    found = naming_problems(tutorial_input(project="churn"), data_lake=True)  # bluegranit leaves no room
+    assert [p.field for p in found] == ["project"]
+    assert "shorten the team or a custom name" in found[0].message
+    found = naming_problems(tutorial_input(team="blueg", project="churnpro"), data_lake=True)
+    assert [p.field for p in found] == ["project"]
+    assert "use at most 5 characters or a custom name" in found[0].message
+
+
+@pytest.mark.parametrize("project", ["a", "1abc", "churn-x", "abcdefghi", "Ab_c"])
+def test_a_project_short_name_is_2_to_8_letters_and_digits(project: str):
+    assert "project" in fields(tutorial_input(team="blue", project=project))
+
+
+def test_a_pool_is_named_like_a_team_workspace():
+    names = resource_names(tutorial_input(team="commpool"), data_lake=False)
+    assert names.resource_group == "bgmr-commpool-eastus2-dev"
+    assert names.workspace == "bgmrcommpoole2devws"

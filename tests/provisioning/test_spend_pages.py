@@ -90,3 +90,45 @@ def test_the_capacity_page_flags_a_team_over_its_threshold(
     assert team.team == f"{active_workspace.department}/{active_workspace.team}"
     assert [f.workspace.pk for f in team.flagged] == [active_workspace.pk]
     assert "data-over-threshold" in page.content.decode()
+
+
+def test_a_projects_spend_counts_against_the_projects_budget_not_its_teams(
+    active_workspace: Workspace,
+) -> None:
+    from provisioning.capacity.spend import spend_figures
+    from provisioning.models import TeamBudget, VmPrice
+    from tests import factories
+    from tests.factories import WorkspaceFactory
+
+    for row in factories.TUTORIAL_SIZES:
+        factories.vm_size(active_workspace.region, *row)
+
+    team_ws = active_workspace
+    project_ws = WorkspaceFactory(
+        owner=team_ws.owner,
+        department=team_ws.department,
+        team=team_ws.team,
+        purpose="project",
+        project="churn",
+        custom_name="churnws",
+    )
+    budget = {"region": team_ws.region, "family": "standardDSv2Family", "low_priority_cores": 0}
+    TeamBudget.objects.create(department=team_ws.department, team=team_ws.team, dedicated_cores=4, **budget)
+    TeamBudget.objects.create(
+        department=team_ws.department, team=team_ws.team, project="churn", dedicated_cores=400, **budget
+    )
+    VmPrice.objects.update_or_create(
+        vm_size="STANDARD_DS3_V2", priority="dedicated", defaults={"hourly_usd": Decimal("0.5")}
+    )
+    spend_record(workspace_id=team_ws.pk, rows=cost_rows(team_ws, Decimal("1")))
+    spend_record(workspace_id=project_ws.pk, rows=cost_rows(project_ws, Decimal("50")))
+
+    team, project = spend_figures(
+        [Workspace.objects.get(pk=team_ws.pk), Workspace.objects.get(pk=project_ws.pk)]
+    )
+    assert (team.team, project.team) == (
+        f"{team_ws.department}/{team_ws.team}",
+        f"{team_ws.department}/{team_ws.team}.churn",
+    )
+    assert project.budget is not None and team.budget is not None and project.budget == team.budget * 100
+    assert (team.team_month_to_date, project.team_month_to_date) == (Decimal("6.00"), Decimal("300.00"))

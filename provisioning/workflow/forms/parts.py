@@ -21,6 +21,7 @@ from provisioning.models import (
 from provisioning.spec import (
     DEFAULT_IDLE_SECONDS,
     DEFAULT_MIN_NODES,
+    POOL_TEAMS_MAX,
     ClusterSpec,
     MemberSpec,
     WorkspaceSpec,
@@ -97,6 +98,32 @@ class WorkspaceForm(forms.Form):
         required=False,
         help_text="A third storage account with hierarchical namespace, for big data.",
     )
+    purpose = forms.ChoiceField(
+        label="What is the workspace for?",
+        choices=[
+            ("team", "A team (its own workspace)"),
+            ("project", "A project of the team (its own names and budget; members from any team)"),
+            ("pool", "A shared pool (clusters several teams use; the team above is the pool's name)"),
+        ],
+        initial="team",
+        required=False,  # a team workspace when not said (older forms and clients)
+        widget=forms.RadioSelect,
+    )
+    project = forms.CharField(
+        label="Project short name",
+        required=False,
+        max_length=32,
+        help_text=f"For a project: {naming.PROJECT_MIN} to {naming.PROJECT_MAX} lowercase letters and digits, "
+        "a letter first; it joins every resource name after the team.",
+    )
+    pool_teams = forms.CharField(
+        label="Teams that may use the pool",
+        required=False,
+        max_length=POOL_TEAMS_MAX * 66,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a shared pool: department/team, one per line or separated by commas "
+        "(teams the portal knows: with a workspace or a budget).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,9 +147,14 @@ class WorkspaceForm(forms.Form):
         return cleaned
 
     def to_spec(self) -> WorkspaceSpec:
-        """The workspace part of the request, as typed (the naming rules normalize it)."""
+        """The workspace part of the request, as typed (the naming rules normalize it); the fields of the
+        purposes not chosen are left out (without JavaScript every field shows)."""
         data = self.cleaned_data
+        purpose = data.get("purpose") or "team"
         return WorkspaceSpec(
+            purpose=purpose,
+            project=data["project"] if purpose == "project" else "",
+            pool_teams=split_teams(data["pool_teams"]) if purpose == "pool" else (),
             subscription_id=data["subscription_id"].subscription_id,
             region=data["region"].name,
             department=data["department"],
@@ -133,6 +165,11 @@ class WorkspaceForm(forms.Form):
             security_group=data["security_group"],
             data_lake=data["data_lake"],
         )
+
+
+def split_teams(text: str) -> tuple[str, ...]:
+    """A pool's teams as typed: one per line or separated by commas, blanks dropped."""
+    return tuple(t.strip() for t in text.replace(",", "\n").splitlines() if t.strip())
 
 
 class ClusterForm(forms.Form):

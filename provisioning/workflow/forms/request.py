@@ -29,6 +29,7 @@ def filled_forms(formset: forms.BaseFormSet) -> list[Any]:
 
 
 def _add_form_error(form: forms.Form, field: str, message: str) -> None:
+    field = field if field in form.fields else field.partition(".")[0]  # pool_teams.2: the list's field
     form.add_error(field if field in form.fields else None, message)
 
 
@@ -132,6 +133,7 @@ def request_data(spec: RequestSpec, *, kind: str) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if kind == Kind.NEW_WORKSPACE and spec.workspace is not None:
         data.update({k: v for k, v in dataclasses.asdict(spec.workspace).items() if k != "data_lake"})
+        data["pool_teams"] = "\n".join(spec.workspace.pool_teams)
         if spec.workspace.data_lake:
             data["data_lake"] = "on"
     if kind in CLUSTER_KINDS:

@@ -40,7 +40,7 @@ def bootstrap_style(form: forms.Form) -> None:
     """Bootstrap classes on every widget (errors are styled through Django's aria-invalid)."""
     for field in form.fields.values():
         widget = field.widget
-        if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple):
+        if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
             css = "form-check-input"
         elif isinstance(widget, forms.Select):
             css = "form-select"
