@@ -4,6 +4,7 @@ receiver on 127.0.0.1; retries while SMTP is down; never twice; preferences."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -72,6 +73,8 @@ class SmtpServer:
         self.port, self.inbox, self.controller = port, inbox, None
 
     def start(self) -> None:
+        # aiosmtpd logs each connection from its own thread, which can outlive the test's captured stream.
+        logging.getLogger("mail.log").disabled = True
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
