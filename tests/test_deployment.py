@@ -148,3 +148,8 @@ def test_composes_redis_healthcheck_needs_the_password(compose_redis: tuple[int,
     assert run({"REDIS_PASSWORD": password}) == 0
     assert run({"REDIS_PASSWORD": "wrong"}) != 0
     assert run({}) != 0
+
+
+def test_the_web_is_ready_only_when_readyz_says_so() -> None:
+    check = SERVICES["web"]["healthcheck"]["test"]
+    assert "http://127.0.0.1:8000/readyz" in " ".join(check)
