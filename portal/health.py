@@ -97,12 +97,23 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200 if ok else 503)
 
 
-PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
+def _metrics(request: HttpRequest) -> HttpResponse:
+    from portal.metrics import metrics
+
+    return metrics(request)
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "/healthz": healthz,
+    "/readyz": readyz,
+    "/metrics": _metrics,
+}
 
 
 class HealthMiddleware:
-    """First in ``MIDDLEWARE``: a GET of a probe's path is answered here, before the host check, the TLS
-    redirect, the session and sign-in (probes come by IP, over HTTP, without a session)."""
+    """First in ``MIDDLEWARE``: a GET of a probe's path (and Prometheus' scrape of ``/metrics``) is answered
+    here, before the host check, the TLS redirect, the session and sign-in (probes come by IP, over HTTP,
+    without a session)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz and /readyz answer probes before the host check and the TLS redirect (portal/health.py).
     "portal.health.HealthMiddleware",
+    # Times each request by view for /metrics (portal/metrics.py).
+    "portal.metrics.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -208,6 +210,8 @@ RQ_QUEUES = {
 RQ_SHOW_ADMIN_LINK = False
 # /readyz: a provisioning worker's heartbeat must be this recent (an idle RQ worker beats every ~7 minutes).
 READY_WORKER_SECONDS = env.int("READY_WORKER_SECONDS", default=600)
+# /metrics answers Prometheus with this bearer token; empty: metrics are off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # A worker's claim on a run lasts this long without a heartbeat; the sweeper re-enqueues a run whose
 # lease expired (its worker died). Tests shorten both so a killed worker's run resumes quickly.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)

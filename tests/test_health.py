@@ -78,4 +78,4 @@ def test_readyz_names_redis_down(settings):
 
 def test_only_get_is_answered_as_a_probe():
     assert Client().post("/healthz").status_code != 200
-    assert health.PROBES.keys() == {"/healthz", "/readyz"}
+    assert health.PROBES.keys() == {"/healthz", "/readyz", "/metrics"}
