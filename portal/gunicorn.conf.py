@@ -8,7 +8,7 @@ accesslog = "-"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
 
 
-def child_exit(server, worker):  # type: ignore[no-untyped-def]
+def child_exit(server, worker):
     """With PROMETHEUS_MULTIPROC_DIR set, a dead worker's live gauges leave /metrics (its counters stay)."""
     import os
 

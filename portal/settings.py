@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "portal.health.HealthMiddleware",
     # Times each request by view for /metrics (portal/metrics.py).
     "portal.metrics.RequestMetrics",
+    # An id per web request for its log lines, returned in X-Request-ID (portal/log_context.py).
+    "portal.log_context.RequestId",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -261,12 +263,30 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Logs: JSON lines in production (LOG_FORMAT=json, the default without DEBUG), plain text in development;
+# each line carries the web request's id, or the run and step, and Azure's correlation id (portal/log_context.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"without_query_strings": {"()": "portal.log_filters.WithoutQueryStrings"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "portal.log_context.JsonLines",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(run)s %(step)s %(correlation_id)s",
+        },
+    },
+    "filters": {
+        "without_query_strings": {"()": "portal.log_filters.WithoutQueryStrings"},
+        "context": {"()": "portal.log_context.ContextFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # The development server's request lines, without query strings (the Entra callback's code).

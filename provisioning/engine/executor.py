@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from portal.log_context import log_context
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome
 from provisioning.capacity import store as capacity_store
@@ -39,20 +40,38 @@ def heartbeat_seconds() -> float:
     return float(getattr(settings, "PROVISIONING_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
 
 
+def run_log_name(run: Run) -> str:
+    """How log lines name a run: its request and number."""
+    return f"request-{run.change_request_id}-run-{run.number}"
+
+
 def worker_name() -> str:
     """Identifies this worker process in leases and logs."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _attempt(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError, int]:
-    """Run one step with bounded retries for transient errors; return its outcome or last error."""
+def _attempt(ctx: RunContext, spec: StepSpec, run: str = "") -> tuple[Outcome | AzureStepError, int]:
+    """Run one step with bounded retries for transient errors; return its outcome or last error.
+
+    ``run``: the run's name for the log lines of this step (its thread has its own context)."""
+    with log_context(run=run, step=spec.key):
+        return _attempts(ctx, spec)
+
+
+def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError, int]:
     for attempt in range(1, STEP_ATTEMPTS + 1):
         try:
             return step_do(ctx, spec), attempt
         except AzureStepError as exc:
             if not exc.transient or attempt == STEP_ATTEMPTS:
                 return exc, attempt
-            logger.info("step %s: %s, retrying (attempt %d)", spec.key, exc.code, attempt)
+            logger.info(
+                "step %s: %s, retrying (attempt %d)",
+                spec.key,
+                exc.code,
+                attempt,
+                extra={"correlation_id": exc.correlation_id},
+            )
             time.sleep(STEP_BACKOFF[min(attempt - 1, len(STEP_BACKOFF) - 1)])
         except Exception as exc:  # an SDK bug or an unexpected answer: fail the step, not the worker
             logger.exception("step %s failed unexpectedly", spec.key)
@@ -65,6 +84,7 @@ class _Execution:
 
     def __init__(self, run: Run, ctx: RunContext, worker: str) -> None:
         self.run, self.ctx, self.worker = run, ctx, worker
+        self.log_name = run_log_name(run)
         self.specs = {s.key: s for s in steps_for_plan(ctx.plan)}
         self.rows = {s.key: s for s in run.steps.all()}
         self.done = {k for k, s in self.rows.items() if s.status in Step.DONE}
@@ -117,7 +137,7 @@ class _Execution:
                     for key in self._ready():
                         self.pending.discard(key)
                         runs.step_start(step_id=self.rows[key].pk)
-                        running[pool.submit(_attempt, self.ctx, self.specs[key])] = key
+                        running[pool.submit(_attempt, self.ctx, self.specs[key], self.log_name)] = key
                 if not running:
                     break
                 finished, _ = wait(running, timeout=beat, return_when=FIRST_COMPLETED)
@@ -150,9 +170,10 @@ def request_execute(
     run = runs.run_claim(request_id=request_id, worker=worker)
     if run is None:
         return "nothing to do"
-    execution = _Execution(run, run_context(run, clients or AzureClients.from_settings(), {}), worker)
-    execution.execute()
-    finished = None if execution.lost_lease else runs.run_finish(run_id=run.pk, worker=worker)
+    with log_context(run=run_log_name(run)):
+        execution = _Execution(run, run_context(run, clients or AzureClients.from_settings(), {}), worker)
+        execution.execute()
+        finished = None if execution.lost_lease else runs.run_finish(run_id=run.pk, worker=worker)
     if finished is None or finished.status == Run.Status.RUNNING:
         logger.warning("run %s of request #%s was taken over by another worker", run.number, request_id)
         return "taken over"
