@@ -200,8 +200,20 @@ STORAGES = {
     },
 }
 
+
 # Queues: RQ on Redis. JSON, never pickle, so a job carries ids and nothing executable.
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+def _running_demos_redis() -> str:
+    """The embedded Redis of a demo running from this directory (``var/demo-redis``: its URL and process id),
+    so that commands run beside ``manage.py demo`` queue to it; empty when no demo runs."""
+    try:
+        url, pid = (VAR_DIR / "demo-redis").read_text(encoding="utf-8").split()
+        os.kill(int(pid), 0)  # raises when no such process runs
+    except (OSError, ValueError):
+        return ""
+    return url
+
+
+REDIS_URL = env.str("REDIS_URL", default="") or _running_demos_redis() or "redis://127.0.0.1:6379/0"
 RQ_QUEUES = {
     "provisioning": {
         "URL": REDIS_URL,

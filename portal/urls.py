@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", include("provisioning.api.urls")),
     path("", include("provisioning.urls")),
     # Before the admin's own: with Entra ID, the admin signs in and out through the portal.
+    # The queues' dashboard (django-rq), for admins with the Django admin's rights; linked from the menu.
+    path("admin/queues/", include("django_rq.urls")),
     path("admin/login/", admin_login),
     path("admin/logout/", admin_logout),
     path("admin/", admin.site.urls),

@@ -6,10 +6,12 @@ reaches the configured Redis (where a real worker would run it against a real re
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +32,21 @@ def redis_server_start() -> tuple[Any, str]:
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
     return server, f"redis://127.0.0.1:{port}/0"
+
+
+def demo_redis_file() -> Path:
+    """Where a running demo writes its embedded Redis's URL and its process id (``var/demo-redis``)."""
+    return Path(settings.VAR_DIR) / "demo-redis"
+
+
+def demo_redis_remember(url: str) -> None:
+    path = demo_redis_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{url} {os.getpid()}\n", encoding="utf-8")
+
+
+def demo_redis_forget() -> None:
+    demo_redis_file().unlink(missing_ok=True)
 
 
 def redis_server_stop(server: Any) -> None:

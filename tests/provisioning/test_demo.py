@@ -85,3 +85,60 @@ def _shell(script: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_the_demo_shows_the_portals_pages_and_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The whole demo as a user starts it (SQLite, embedded Redis, stand-in, worker), then stopped by SIGTERM."""
+    import re
+    import signal
+    import urllib.error
+    import urllib.request
+
+    from provisioning.management.embedded_redis import free_port
+
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "AZUREML_CURRENT_CLOUD")
+    }
+    env.update(PORTAL_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        # The command is fixed; only its environment varies.
+        demo_process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "demo",
+                "--auth",
+                "local",
+                "--port",
+                str(port),
+                "--latency-scale",
+                "0.01",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while "The portal is at" not in log.read_text(errors="replace"):
+                assert demo_process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+            text = log.read_text()
+            worker = int(re.search(r"Provisioning worker started \(pid (\d+)\)", text)[1])  # type: ignore[index]
+            ca_bundle = re.search(r"REQUESTS_CA_BUNDLE=(\S+)", text)[1]  # type: ignore[index]
+            assert (tmp_path / "demo-redis").exists() and Path(ca_bundle).exists()
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page/", timeout=10)
+            page = missing.value.read().decode()
+            assert missing.value.code == 404 and "AzureML Portal" in page and "Django" not in page
+        finally:
+            demo_process.send_signal(signal.SIGTERM)
+            demo_process.wait(timeout=60)
+    assert "Demo stopped." in log.read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    assert not (tmp_path / "demo-redis").exists()
+    assert not Path(ca_bundle).parent.exists()  # the stand-in's directory (its CA) is gone

@@ -133,6 +133,10 @@ def scripts_workspaces(standin: Any, directory: dict[str, str]) -> list[dict[str
     return made
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the portal with everything embedded (SQLite, Redis, the Azure stand-in, a worker) for a demo."
 
@@ -153,6 +157,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # SIGTERM (a terminal closing, `kill`, an IDE's stop button) stops everything as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         self.stdout.write("Preparing the database...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", password=options["password"], verbosity=0)
@@ -166,15 +172,21 @@ class Command(BaseCommand):
         threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
             self._banner(options, standin, directory)
+            # The portal's own 404 and 500 pages, as in production; its static files still come from the
+            # finders (nothing is collected for the demo).
+            settings.DEBUG = False
+            settings.WHITENOISE_USE_FINDERS = settings.WHITENOISE_AUTOREFRESH = True
             call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False, use_threading=True)
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             stop.set()
             self._stop_worker(worker)
             standin.stop()
             if redis_server is not None:
                 embedded_redis.redis_server_stop(redis_server)
+                embedded_redis.demo_redis_forget()
             self.stdout.write("Demo stopped.")
 
     def _start_redis(self) -> Any:
@@ -188,6 +200,7 @@ class Command(BaseCommand):
         server.daemon_threads, server.block_on_close = True, False
         os.environ["REDIS_URL"] = url  # inherited by the worker
         embedded_redis.queues_point_at(url)
+        embedded_redis.demo_redis_remember(url)  # commands run beside the demo find it (settings.REDIS_URL)
         self.stdout.write(f"Embedded Redis-protocol server on {url}")
         return server
 
