@@ -54,7 +54,13 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=float, default=1.0, help="volume times this (default 1: full)")
         parser.add_argument("--requests", type=int, default=200, help="requests per page under load")
         parser.add_argument("--connections", type=int, default=20, help="connections at once (default 20)")
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            help="threads per gunicorn worker: 1 is the sync class (default), more the gthread class",
+        )
         parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -62,6 +68,8 @@ class Command(BaseCommand):
             raise CommandError("--scale must be in (0, 2] and --requests in [1, 10000]")
         if not 1 <= options["connections"] <= 200 or not 1 <= options["workers"] <= 16:
             raise CommandError("--connections must be in [1, 200] and --workers in [1, 16]")
+        if not 1 <= options["threads"] <= 32:
+            raise CommandError("--threads must be in [1, 32]")
         with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
             self._in_throwaway_database(Path(tmp), options)
 
@@ -87,7 +95,7 @@ class Command(BaseCommand):
         pages = self._pages(data)
         users = {"admin": data.admin, "lead": data.lead}
         cookies = {who: self._session(user) for who, user in users.items()}
-        server = self._serve(tmp, redis_url, options["workers"])
+        server = self._serve(tmp, redis_url, options["workers"], options["threads"])
         try:
             base = f"http://127.0.0.1:{server.port}"
             figures["pages"] = [
@@ -95,6 +103,7 @@ class Command(BaseCommand):
                 for label, who, url in pages
             ]
             figures["during_exports"] = self._during_exports(base, cookies["admin"], data, options)
+            figures["worker_rss_mb"] = server.worker_rss_mb()
         finally:
             server.stop()
         figures["queries_at"] = {"scale": options["scale"]}
@@ -129,7 +138,7 @@ class Command(BaseCommand):
         client.force_login(user)
         return client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    def _serve(self, tmp: Path, redis_url: str, workers: int) -> _Server:
+    def _serve(self, tmp: Path, redis_url: str, workers: int, threads: int) -> _Server:
         env = {
             **{k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"},
             "DEBUG": "false",
@@ -150,7 +159,7 @@ class Command(BaseCommand):
             env=env,
             check=True,
         )
-        return _Server(env, workers)
+        return _Server(env, workers, threads)
 
     def _get(self, base: str, cookie: str, url: str) -> tuple[float, int, int]:
         started = time.perf_counter()
@@ -241,8 +250,11 @@ class Command(BaseCommand):
             f"Volume (scale {options['scale']:g}, filled in {figures['fill_seconds']:.1f} s): "
             + ", ".join(f"{k} {n}" for k, n in v.items())
         )
+        kind = "sync" if options["threads"] == 1 else f"gthread ({options['threads']} threads each)"
+        rss = ", ".join(f"{mb:.0f}" for mb in figures.get("worker_rss_mb", []))
         w(
-            f"gunicorn {options['workers']} sync workers; {options['requests']} requests per page at {options['connections']} connections"
+            f"gunicorn {options['workers']} {kind} workers (resident memory after the run: {rss} MB); "
+            f"{options['requests']} requests per page at {options['connections']} connections"
         )
         w(
             f"  {'page':28} {'status':>8} {'queries':>8} {'single':>9} {'p50':>9} {'p95':>9} {'p99':>9} {'size':>9}"
@@ -270,8 +282,9 @@ class Command(BaseCommand):
 class _Server:
     """gunicorn serving the portal on a free loopback port, stopped by ``stop``."""
 
-    def __init__(self, env: dict[str, str], workers: int) -> None:
+    def __init__(self, env: dict[str, str], workers: int, threads: int = 1) -> None:
         self.port = free_port()
+        worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments  # nosec B603
             [
                 sys.executable,
@@ -280,6 +293,7 @@ class _Server:
                 "portal.wsgi:application",
                 "--workers",
                 str(workers),
+                *worker_class,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--timeout",
@@ -291,6 +305,18 @@ class _Server:
             env=env,
         )
         self._wait()
+
+    def worker_rss_mb(self) -> list[float]:
+        """Each gunicorn worker's resident memory now, in MB (Linux' /proc; empty elsewhere)."""
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == str(self.process.pid):
+                found.append(int(fields["VmRSS"].split()[0]) / 1024)
+        return sorted(found)
 
     def _wait(self) -> None:
         deadline = time.monotonic() + 60
