@@ -222,6 +222,11 @@ RQ_QUEUES = {
     },
 }
 RQ_SHOW_ADMIN_LINK = False
+# ARM's write limit per subscription (a token bucket of 200 refilled 10 per second): every worker draws from
+# one budget per subscription in the queue's Redis, kept below Azure's bucket for the portal's own margin.
+# ARM_WRITE_BURST=0 turns the budget off.
+ARM_WRITES_PER_SECOND = env.float("ARM_WRITES_PER_SECOND", default=10.0)
+ARM_WRITE_BURST = env.int("ARM_WRITE_BURST", default=150)
 # /readyz: a provisioning worker's heartbeat must be this recent (an idle RQ worker beats every ~7 minutes).
 READY_WORKER_SECONDS = env.int("READY_WORKER_SECONDS", default=600)
 # /metrics answers Prometheus with this bearer token; empty: metrics are off (404).

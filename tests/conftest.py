@@ -73,6 +73,22 @@ def _rq_points_at_test_redis(redis_url: str) -> None:
         queue["URL"] = redis_url
 
 
+@pytest.fixture(autouse=True)
+def _arm_write_budget_full(redis_url: str) -> None:
+    """Every test starts with full ARM write budgets (the session's clients share one in Redis)."""
+    import redis
+
+    from provisioning.azure.rate_limit import KEY_PREFIX
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(conn.scan_iter(f"{KEY_PREFIX}*"))
+        if keys:
+            conn.delete(*keys)
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def rq_queue(redis_url: str):  # type: ignore[no-untyped-def]
     """The provisioning queue, emptied before the test."""

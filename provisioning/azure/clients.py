@@ -22,6 +22,8 @@ from urllib3.util.retry import Retry
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from provisioning.azure.rate_limit import WriteBudget
+
 CREDENTIAL_KINDS = ("managed_identity", "workload_identity", "client_secret")
 # azure-ai-ml knows these clouds by name; any other ARM endpoint gets its own registered cloud.
 KNOWN_CLOUDS = {
@@ -128,6 +130,7 @@ class AzureClients:
         client_secret: str = "",
         disable_instance_discovery: bool = False,
         credential: TokenCredential | None = None,
+        write_budget: WriteBudget | None = None,
     ) -> None:
         if credential is None and credential_kind not in CREDENTIAL_KINDS:
             raise ValueError(
@@ -140,6 +143,7 @@ class AzureClients:
         self.tenant_id, self.client_id, self._secret = tenant_id, client_id, client_secret
         self.disable_instance_discovery = disable_instance_discovery
         self._credential = credential
+        self.write_budget = write_budget  # every SDK write to a subscription waits for its token
         self._cache: dict[tuple[str, ...], Any] = {}
         self._lock = threading.RLock()
 
@@ -157,6 +161,7 @@ class AzureClients:
             client_id=settings.AZURE_CLIENT_ID,
             client_secret=settings.AZURE_CLIENT_SECRET,
             disable_instance_discovery=settings.AZURE_DISABLE_INSTANCE_DISCOVERY,
+            write_budget=write_budget_from_settings(settings),
         )
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
@@ -205,8 +210,19 @@ class AzureClients:
 
     # --- management clients ----
 
+    def _budget_options(self) -> dict[str, Any]:
+        if self.write_budget is None:
+            return {}
+        from provisioning.azure.rate_limit import WriteBudgetPolicy
+
+        return {"per_retry_policies": [WriteBudgetPolicy(self.write_budget)]}
+
     def _arm_options(self) -> dict[str, Any]:
-        return {"base_url": self.arm_endpoint, "credential_scopes": [f"{self.arm_endpoint}/.default"]}
+        return {
+            "base_url": self.arm_endpoint,
+            "credential_scopes": [f"{self.arm_endpoint}/.default"],
+            **self._budget_options(),
+        }
 
     def resources(self, subscription: str) -> Any:
         """azure-mgmt-resource ResourceManagementClient (resource groups)."""
@@ -308,6 +324,7 @@ class AzureClients:
             "enable_telemetry": False,
             "show_progress": False,
             "cloud": self.cloud_name(),
+            **self._budget_options(),
         }
         if self.cloud_name() not in KNOWN_CLOUDS.values():
             options["cloud_metadata"] = self._cloud_metadata()
@@ -363,3 +380,18 @@ class AzureClients:
             closer = getattr(self._credential, "close", None)
             if callable(closer):
                 closer()
+            if self.write_budget is not None:
+                self.write_budget.close()
+
+
+def write_budget_from_settings(settings: Any) -> WriteBudget | None:
+    """The shared ARM write budget (ARM_WRITES_PER_SECOND, ARM_WRITE_BURST; a burst of 0 turns it off),
+    kept in the provisioning queue's Redis."""
+    burst = int(getattr(settings, "ARM_WRITE_BURST", 0))
+    if burst <= 0:
+        return None
+    from provisioning.azure.rate_limit import WriteBudget
+
+    return WriteBudget(
+        settings.RQ_QUEUES["provisioning"]["URL"], rate=float(settings.ARM_WRITES_PER_SECOND), burst=burst
+    )

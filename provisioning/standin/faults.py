@@ -117,6 +117,12 @@ class Faults:
         with self._lock:
             self._scale = factor
 
+    @property
+    def scale(self) -> float:
+        """The factor every latency is multiplied by (the ARM limits' refill rates are divided by it)."""
+        with self._lock:
+            return self._scale
+
     def latency(self, operation: str) -> float:
         """The operation's latency in seconds, scaled."""
         with self._lock:

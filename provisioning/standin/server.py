@@ -41,6 +41,7 @@ from provisioning.standin.faults import Faults
 from provisioning.standin.graph import GraphApi
 from provisioning.standin.outside import Outside, OutsideApi
 from provisioning.standin.state import App, Principal, RequestRecord, State, resource_type
+from provisioning.standin.throttle import ArmLimits, Verdict, subscription_of
 from provisioning.standin.wire import (
     ARM,
     ENTRA,
@@ -151,6 +152,8 @@ class StandIn(SignInKnobs, DirectoryKnobs):
     ``outside`` makes changes as somebody would by hand in Azure (see ``outside.Outside``).
     ``quota_delay`` / ``quota_max``: a Quota API increase request stays in progress this many seconds, then
     is granted, or denied above this many cores (``set_quota``).
+    ``arm_limits``: refuse subscription-scoped ARM requests over ARM's token buckets with 429 (see
+    ``throttle``; the remaining-requests headers are sent either way); ``arm_limit_sizes`` shrinks buckets.
     """
 
     def __init__(
@@ -167,6 +170,8 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         tenant_domain: str = "contoso.onmicrosoft.com",
         quota_delay: float = 0.0,
         quota_max: int = 1000,
+        arm_limits: bool = False,
+        arm_limit_sizes: dict[str, int] | None = None,
     ) -> None:
         self.tenant_domain = tenant_domain
         self.tenant_id = (tenant_id or str(uuid.uuid4())).lower()
@@ -174,6 +179,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         self.client_secret = client_secret or secrets.token_urlsafe(32)
         self.state = State()
         self.faults = Faults(latency, latency_scale, quota_delay=quota_delay, quota_max=quota_max)
+        self.arm_limits = ArmLimits(enforce=arm_limits, sizes=arm_limit_sizes)
         self.ctx = Context(self.state, self.faults, self.tenant_id, strict_principals)
         self.service_principal_id = self._register_app()
         self.entra = EntraApi(self.ctx)
@@ -297,6 +303,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         """
         self.state.clear()
         self.faults.reset()
+        self.arm_limits.reset()
         self.signin.reset()
 
     # --- knobs ----
@@ -315,6 +322,12 @@ class StandIn(SignInKnobs, DirectoryKnobs):
     def set_latency_scale(self, factor: float) -> None:
         """Multiply every latency (0 makes everything instant)."""
         self.faults.set_scale(factor)
+
+    def set_arm_limits(self, enforce: bool = True, *, sizes: dict[str, int] | None = None) -> None:
+        """Refuse (or stop refusing) requests over ARM's limits; ``sizes`` shrinks the buckets for tests.
+
+        The buckets start full again. Refill rates are ARM's divided by the latency scale."""
+        self.arm_limits.configure(enforce=enforce, sizes=sizes)
 
     def fail_next(
         self,
@@ -417,6 +430,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
         started = time.monotonic()
         req = Request.parse(method, target, headers, body, base_url or self.base_url)
         operation, area, faulted = "unknown", ARM, False
+        verdict: Verdict | None = None
         try:
             found, req.params = self._route(req)
             if browser and found.operation not in BROWSER_OPERATIONS:
@@ -424,6 +438,7 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             operation, area = found.operation, found.area
             if found.auth:
                 self._authenticate(area, req)
+            verdict = self._throttle(area, req)
             fault = self.faults.take(operation)
             if fault is not None:
                 faulted = True
@@ -440,6 +455,8 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             response = arm_error(
                 500, "InternalServerError", "The Azure stand-in failed; see its log."
             ).response
+        if verdict is not None:
+            response.headers.update(verdict.headers())
         self._finish(req, response, area)
         self.state.record(
             RequestRecord(
@@ -455,6 +472,19 @@ class StandIn(SignInKnobs, DirectoryKnobs):
             )
         )
         return response
+
+    def _throttle(self, area: str, req: Request) -> Verdict | None:
+        """Draw from the subscription's ARM bucket; raise ARM's 429 when it is empty and limits apply."""
+        subscription = subscription_of(req.path) if area == ARM else None
+        if subscription is None:
+            return None
+        scale = self.faults.scale
+        verdict = self.arm_limits.take(subscription, req.method, scale)
+        if verdict.retry_after is None:
+            return verdict
+        after = self.arm_limits.retry_after_header(verdict.retry_after, scale)
+        message = self.arm_limits.message(subscription, verdict.kind, scale, after)
+        raise arm_error(429, "TooManyRequests", message, {"Retry-After": after, **verdict.headers()})
 
     def _finish(self, req: Request, response: Response, area: str) -> None:
         request_id = str(uuid.uuid4())

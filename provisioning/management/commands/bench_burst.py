@@ -1,0 +1,219 @@
+"""``manage.py bench_burst [--requests N] [--workers W] [--latency-scale F]``: a burst under ARM's limits.
+
+Approves N new-workspace requests (N teams, one subscription) at once and runs them with W worker
+processes (forked; each runs the real engine on up to ``--per-worker`` requests at a time, with its own SDK
+clients) against a local Azure stand-in that enforces ARM's per-subscription token buckets (writes: 200,
+refilled 10/s, divided by the latency scale F like every duration). The portal's write budget
+(ARM_WRITES_PER_SECOND, ARM_WRITE_BURST) is set to the same scaled rate and lives in a throwaway embedded
+Redis, as do the queues; the database is a throwaway one. Prints succeeded / failed, the 429 answers, the
+peak accepted writes per second, and the wall time against the floor the write limit allows.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import string
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection, connections
+from django.test.utils import override_settings
+
+from accounts import personas
+from provisioning.management.commands.bench_provisioning import Command as ProvisioningBench
+from provisioning.management.embedded_redis import isolated_queues
+
+SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
+MEMBER = "user1@contoso.com"
+WRITES = ("PUT", "PATCH", "POST", "DELETE")
+
+
+def team_name(n: int) -> str:
+    """Letters only, short enough for storage account names: burstaa, burstab, ..."""
+    letters = string.ascii_lowercase
+    return "burst" + letters[n // 26 % 26] + letters[n % 26]
+
+
+def _worker(request_ids: list[int], per_worker: int) -> None:
+    """One worker process: the engine on its share of the requests, ``per_worker`` at a time."""
+    from django.conf import settings
+
+    from provisioning.azure.clients import AzureClients
+    from provisioning.engine.executor import request_execute
+
+    connections.close_all()
+    clients = AzureClients.from_settings(settings)
+
+    def execute(request_id: int) -> None:
+        try:
+            request_execute(request_id=request_id, clients=clients)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=per_worker) as pool:
+        list(pool.map(execute, request_ids))
+    clients.close()
+
+
+def peak_writes(times: list[float], window: float = 1.0) -> int:
+    """The most accepted writes in any ``window`` seconds (sliding)."""
+    times, best, start = sorted(times), 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def over_bucket(times: list[float], rate: float, bucket: int) -> float:
+    """How far the accepted writes ever got beyond a token bucket (<= 0: never)."""
+    times, worst = sorted(times), float("-inf")
+    for i, first in enumerate(times):
+        for j in range(i, len(times)):
+            worst = max(worst, (j - i + 1) - bucket - rate * (times[j] - first))
+    return worst
+
+
+class Command(BaseCommand):
+    help = "Benchmark a burst of new-workspace requests against the stand-in enforcing ARM's limits."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--requests", type=int, default=100)
+        parser.add_argument("--workers", type=int, default=4)
+        parser.add_argument("--per-worker", type=int, default=25, help="requests a worker runs at once")
+        parser.add_argument("--latency-scale", type=float, default=0.1)
+        parser.add_argument("--bucket", type=int, default=200, help="the stand-in's ARM write bucket")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from provisioning.standin import StandIn
+        from provisioning.standin.faults import REALISTIC_LATENCY
+        from provisioning.standin.throttle import ARM_LIMITS, MIN_SCALE
+
+        scale, bucket = options["latency_scale"], options["bucket"]
+        rate = ARM_LIMITS["writes"][1] / max(scale, MIN_SCALE)
+        old_name = connection.settings_dict["NAME"]
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        standin = StandIn(
+            latency=REALISTIC_LATENCY,
+            latency_scale=scale,
+            arm_limits=True,
+            arm_limit_sizes={"writes": bucket},
+        )
+        base_url = standin.start()
+        saved = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        try:
+            env = standin.environment(standin.write_ca_bundle())
+            os.environ.update({k: env[k] for k in saved})
+            budget = {"ARM_WRITES_PER_SECOND": rate, "ARM_WRITE_BURST": max(1, bucket * 3 // 4)}
+            azure = ProvisioningBench()._azure_settings(standin, base_url)
+            with override_settings(**azure, **budget), isolated_queues():
+                self._run(standin, options, rate, bucket)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            standin.stop()
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    def _approved(self, count: int) -> list[int]:
+        from django.contrib.auth.models import Group
+
+        from accounts.models import User
+        from provisioning.models import AllowedRegion, AllowedSubscription
+        from provisioning.spec import MemberSpec, RequestSpec, WorkspaceSpec
+        from provisioning.workflow import services
+
+        AllowedSubscription.objects.create(subscription_id=SUBSCRIPTION, display_name="bench")
+        AllowedRegion.objects.create(name="eastus2", display_name="East US 2", abbreviation="e2")
+        lead = User.objects.create(username="bench-lead", upn="bench-lead@contoso.com")
+        lead.groups.add(Group.objects.get_or_create(name=personas.TEAM_LEAD)[0])
+        admin = User.objects.create(username="bench-admin", upn="bench-admin@contoso.com")
+        admin.groups.add(Group.objects.get_or_create(name=personas.ADMIN)[0])
+        ids = []
+        for n in range(count):
+            spec = RequestSpec(
+                workspace=WorkspaceSpec(
+                    subscription_id=SUBSCRIPTION,
+                    region="eastus2",
+                    department="bgmr",
+                    team=team_name(n),
+                    region_abbv="e2",
+                    environment="dev",
+                    security_group="",
+                    data_lake=False,
+                ),
+                members=(MemberSpec(MEMBER, "team_lead"),),
+            )
+            cr = services.request_create(requester=lead, kind="new_workspace", spec=spec, lead_joins=False)
+            services.request_submit(request_id=cr.pk, actor=lead)
+            services.request_approve(request_id=cr.pk, approver=admin)
+            ids.append(cr.pk)
+        return ids
+
+    def _run(self, standin: Any, options: dict[str, Any], rate: float, bucket: int) -> None:
+        from provisioning.models import Run
+
+        standin.add_user(MEMBER)
+        ids = self._approved(options["requests"])
+        workers = max(1, options["workers"])
+        shares = [ids[i::workers] for i in range(workers)]
+        standin.state.clear_requests()
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
+        started = time.monotonic()
+        processes = [context.Process(target=_worker, args=(s, options["per_worker"])) for s in shares if s]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join()
+        wall = time.monotonic() - started
+
+        runs = Run.objects.filter(change_request_id__in=ids)
+        succeeded = runs.filter(status=Run.Status.SUCCEEDED).values("change_request_id").distinct().count()
+        records = standin.state.requests
+        writes = [
+            r.at for r in records if r.method in WRITES and r.path.lower().startswith("/subscriptions/")
+        ]
+        accepted = [
+            r.at
+            for r in records
+            if r.method in WRITES and r.status != 429 and r.path.lower().startswith("/subscriptions/")
+        ]
+        self._report(options, ids, succeeded, records, writes, accepted, wall, rate, bucket)
+
+    def _report(
+        self,
+        options: dict[str, Any],
+        ids: list[int],
+        succeeded: int,
+        records: list[Any],
+        writes: list[float],
+        accepted: list[float],
+        wall: float,
+        rate: float,
+        bucket: int,
+    ) -> None:
+        w = self.stdout.write
+        throttled = sum(1 for r in records if r.status == 429)
+        floor = max(0, len(accepted) - bucket) / rate
+        w(
+            f"A burst of {len(ids)} new workspaces, {options['workers']} workers, latency scale "
+            f"{options['latency_scale']:g} (ARM writes: bucket {bucket}, {rate:g}/s)"
+        )
+        w(f"  succeeded: {succeeded}/{len(ids)}")
+        w(f"  failed: {len(ids) - succeeded}")
+        w(f"  429 answers: {throttled}  (writes sent {len(writes)}, accepted {len(accepted)})")
+        peak = peak_writes(accepted)
+        excess = over_bucket(accepted, rate, bucket) if len(accepted) <= 5000 else float("nan")
+        verdict = "within" if excess <= 0 else "OVER"
+        w(
+            f"  peak ARM writes per second per subscription: {peak} "
+            f"(limit: bucket {bucket} + {rate:g}/s; {verdict} the limit)"
+        )
+        ratio = wall / floor if floor else float("nan")
+        w(f"  wall: {wall:.1f} s (floor {floor:.1f} s, {ratio:.2f}x)")

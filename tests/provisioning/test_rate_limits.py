@@ -1,0 +1,135 @@
+"""ARM's write limit, respected: a write budget per subscription shared through Redis, and 429s waited out."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from provisioning.azure.clients import AzureClients
+from provisioning.azure.rate_limit import WAIT_COUNTER, WriteBudget
+from provisioning.engine import executor as engine
+from provisioning.models import Run
+from provisioning.spec import MemberSpec, RequestSpec
+from tests.factories import TUTORIAL_SUBSCRIPTION, ChangeRequestFactory, tutorial_workspace
+
+BURST, RATE = 5, 50.0
+
+
+def _acquire_times(url: str, subscription: str, count: int, out: Any = None) -> list[float]:
+    budget = WriteBudget(url, rate=RATE, burst=BURST)
+    times = []
+    for _ in range(count):
+        budget.acquire(subscription)
+        times.append(time.time())
+    budget.close()
+    if out is not None:
+        out.put(times)
+    return times
+
+
+def _never_over_budget(started: float, times: list[float]) -> None:
+    for n, at in enumerate(sorted(times), start=1):
+        assert n <= BURST + RATE * (at - started) + 1, f"{n} tokens by {at - started:.3f} s"
+
+
+def test_concurrent_threads_never_draw_more_than_the_bucket_allows(redis_url: str) -> None:
+    subscription, results = str(uuid.uuid4()), []
+    started = time.time()
+    threads = [
+        threading.Thread(target=lambda: results.extend(_acquire_times(redis_url, subscription, 5)))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(results) == 30
+    _never_over_budget(started, results)
+    assert max(results) - started >= (30 - BURST) / RATE * 0.9  # the budget made them wait
+
+
+def test_concurrent_processes_share_one_budget(redis_url: str) -> None:
+    subscription = str(uuid.uuid4())
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    started = time.time()
+    workers = [
+        context.Process(target=_acquire_times, args=(redis_url, subscription, 6, out)) for _ in range(3)
+    ]
+    for p in workers:
+        p.start()
+    results = [at for _ in workers for at in out.get(timeout=20)]
+    for p in workers:
+        p.join(10)
+
+    assert len(results) == 18
+    _never_over_budget(started, results)
+
+
+def test_without_redis_the_budget_still_limits_this_process() -> None:
+    budget = WriteBudget("redis://127.0.0.1:1/0", rate=RATE, burst=BURST)
+    started = time.time()
+    for _ in range(10):
+        budget.acquire("sub")
+    assert time.time() - started >= (10 - BURST) / RATE * 0.9
+
+
+def _budgeted(clients: AzureClients, redis_url: str, *, rate: float, burst: int) -> AzureClients:
+    return AzureClients(
+        arm_endpoint=clients.arm_endpoint,
+        authority_host=clients.authority_host,
+        graph_endpoint=clients.graph_endpoint,
+        credential_kind="client_secret",
+        credential=clients.credential(),
+        write_budget=WriteBudget(redis_url, rate=rate, burst=burst),
+    )
+
+
+def test_sdk_writes_wait_for_the_budget_and_arm_never_throttles(
+    standin: Any, azure_clients: AzureClients, redis_url: str
+) -> None:
+    import redis
+
+    standin.set_arm_limits(sizes={"writes": 3})  # ARM: 3 at once, then 10 per second
+    clients = _budgeted(azure_clients, redis_url, rate=8.0, burst=3)
+    before = float(redis.Redis.from_url(redis_url).get(WAIT_COUNTER) or 0)
+    started = time.monotonic()
+    try:
+        for n in range(7):
+            clients.resources(TUTORIAL_SUBSCRIPTION).resource_groups.create_or_update(
+                f"rg-budget-{n}", {"location": "eastus2"}
+            )
+    finally:
+        clients.close()
+
+    assert time.monotonic() - started >= (7 - 3) / 8.0 * 0.9
+    assert standin.state.status_codes("resource_group.create") == [201] * 7
+    assert float(redis.Redis.from_url(redis_url).get(WAIT_COUNTER) or 0) > before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("loopback_only")
+def test_a_step_throttled_by_arm_waits_retry_after_and_succeeds(
+    policy: None, alice: Any, bob: Any, standin: Any, azure_clients: AzureClients, rq_queue: Any
+) -> None:
+    standin.add_user("user1@contoso.com")
+    spec = RequestSpec(
+        workspace=tutorial_workspace(team="limits", data_lake=False, security_group=""),
+        members=(MemberSpec(principal="user1@contoso.com", persona="team_lead"),),
+    )
+    cr = ChangeRequestFactory(requester=alice, approver=bob, spec=spec, approved=True)
+    standin.set_latency_scale(0.2)  # ARM refills 50 write tokens per second: Retry-After 0.02 s
+    standin.set_arm_limits(sizes={"writes": 1})
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    statuses = [r.status for r in standin.state.requests if r.method in ("PUT", "POST", "PATCH")]
+    assert 429 in statuses  # the session's clients' budget is larger than this tiny bucket
+    assert len(standin.state.list_resources("storage")) == 2
+    assert not Run.objects.get(change_request=cr).steps.filter(status="failed").exists()
