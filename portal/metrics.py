@@ -4,7 +4,8 @@ Request latency per view is measured in each web process (``RequestMetrics``; wi
 ``PROMETHEUS_MULTIPROC_DIR`` to a writable, emptied-at-start directory so a scrape sums them). Everything else is
 read from the database and Redis at scrape time, so it is the same whichever process answers and needs nothing
 from the workers' memory: runs and steps by status, step durations per Azure operation, Azure errors by code,
-open drift items, notifications waiting, and per RQ queue its length and the age of its oldest job.
+open drift items, notifications waiting, per RQ queue its length and the age of its oldest job, and the time the
+workers waited for Azure's write budget.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from provisioning.models import DriftItem, Notification, Run, Step
 logger = logging.getLogger(__name__)
 
 QUEUES = ("provisioning",)
+# Where the workers add the time they waited for ARM's write budget (provisioning/azure/rate_limit.py).
+RATE_LIMIT_WAIT_KEY = "portal:rate_limit_wait_seconds_total"
 REQUEST_SECONDS = Histogram(
     "portal_http_request_duration_seconds",
     "Time to answer a web request, per view (the URL pattern's name) and method",
@@ -116,6 +119,15 @@ class PortalCollector(Collector):
             age.add_metric([name], max(0.0, seconds))
         yield depth
         yield age
+        try:
+            waited = float(_redis().get(RATE_LIMIT_WAIT_KEY) or 0)
+        except (RedisError, ValueError):
+            return
+        yield CounterMetricFamily(
+            "portal_rate_limit_wait_seconds",
+            "Time the workers waited for the subscriptions' ARM write budget (every process, in Redis)",
+            value=waited,
+        )
 
 
 def _redis() -> redis.Redis:

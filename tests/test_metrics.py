@@ -51,6 +51,8 @@ def test_the_figures_are_the_databases_and_the_queues(settings, policy, rq_queue
     assert scraped["portal_queue_oldest_job_age_seconds"][(("queue", "provisioning"),)] >= 0
     assert scraped["portal_drift_items_open"][()] == DriftItem.objects.filter(status="open").count()
     assert "portal_notifications_waiting" in scraped
+    rq_queue.connection.incrbyfloat("portal:rate_limit_wait_seconds_total", 2.5)
+    assert _scrape()["portal_rate_limit_wait_seconds_total"][()] >= 2.5
     timed = scraped["portal_http_request_duration_seconds_count"]
     assert timed[(("method", "GET"), ("view", "provisioning:my_requests"))] >= 1
 
@@ -73,6 +75,7 @@ def test_the_grafana_dashboard_draws_only_metrics_the_portal_exports():
         "portal_azure_errors_total",
         "portal_drift_items_open",
         "portal_notifications_waiting",
+        "portal_rate_limit_wait_seconds_total",
     }
     used = {
         re.sub(r"_(bucket|sum|count)$", "", name)
