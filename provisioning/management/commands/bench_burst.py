@@ -12,7 +12,6 @@ peak accepted writes per second, and the wall time against the floor the write l
 from __future__ import annotations
 
 import multiprocessing
-import os
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from django.test.utils import override_settings
 from accounts import personas
 from provisioning.management.commands.bench_provisioning import Command as ProvisioningBench
 from provisioning.management.embedded_redis import isolated_queues
+from provisioning.management.trust import standin_trusted
 
 SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 MEMBER = "user1@contoso.com"
@@ -103,20 +103,12 @@ class Command(BaseCommand):
             arm_limit_sizes={"writes": bucket},
         )
         base_url = standin.start()
-        saved = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
         try:
-            env = standin.environment(standin.write_ca_bundle())
-            os.environ.update({k: env[k] for k in saved})
             budget = {"ARM_WRITES_PER_SECOND": rate, "ARM_WRITE_BURST": max(1, bucket * 3 // 4)}
             azure = ProvisioningBench()._azure_settings(standin, base_url)
-            with override_settings(**azure, **budget), isolated_queues():
+            with standin_trusted(standin), override_settings(**azure, **budget), isolated_queues():
                 self._run(standin, options, rate, bucket)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             standin.stop()
             connection.creation.destroy_test_db(old_name, verbosity=0)
 

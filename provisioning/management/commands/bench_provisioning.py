@@ -11,7 +11,6 @@ critical path, and the requests sent per operation.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.test.utils import override_settings
 
 from accounts import personas
 from provisioning.management.embedded_redis import isolated_queues
+from provisioning.management.trust import standin_trusted
 
 TUTORIAL_SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 LEADS = ("admin1@contoso.com", "user1@contoso.com")
@@ -54,18 +54,14 @@ class Command(BaseCommand):
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         standin = StandIn(latency=REALISTIC_LATENCY, latency_scale=scale)
         base_url = standin.start()
-        saved = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
         try:
-            env = standin.environment(standin.write_ca_bundle())
-            os.environ.update({k: env[k] for k in saved})
-            with override_settings(**self._azure_settings(standin, base_url)), isolated_queues():
+            with (
+                standin_trusted(standin),
+                override_settings(**self._azure_settings(standin, base_url)),
+                isolated_queues(),
+            ):
                 self._run(standin, scale)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             standin.stop()
             connection.creation.destroy_test_db(old_name, verbosity=0)
 

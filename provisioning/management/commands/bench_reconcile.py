@@ -29,7 +29,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import time
 from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterator
@@ -43,6 +42,7 @@ from django.test.utils import override_settings
 
 from accounts import personas
 from provisioning.management.embedded_redis import isolated_queues
+from provisioning.management.trust import standin_trusted
 
 SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 REGION, REGION_ABBV = "eastus2", "e2"
@@ -165,18 +165,14 @@ class Command(BaseCommand):
         # Provisioning answers at once (scale 0); the pass gets the read latencies at its own scale.
         standin = StandIn(latency={**REALISTIC_LATENCY, **READ_LATENCY}, latency_scale=0.0)
         base_url = standin.start()
-        saved = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
         try:
-            env = standin.environment(standin.write_ca_bundle())
-            os.environ.update({k: env[k] for k in saved})
-            with override_settings(**self._azure_settings(standin, base_url)), isolated_queues():
+            with (
+                standin_trusted(standin),
+                override_settings(**self._azure_settings(standin, base_url)),
+                isolated_queues(),
+            ):
                 figures = self._run(standin, options)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             standin.stop()
             connection.creation.destroy_test_db(old_name, verbosity=0)
         if options["json"]:
