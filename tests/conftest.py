@@ -75,14 +75,14 @@ def _rq_points_at_test_redis(redis_url: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _arm_write_budget_full(redis_url: str) -> None:
-    """Every test starts with full ARM write budgets (the session's clients share one in Redis)."""
+    """Every test starts with full ARM read and write budgets (the session's clients share them in Redis)."""
     import redis
 
-    from provisioning.azure.rate_limit import KEY_PREFIX
+    from provisioning.azure.rate_limit import KEY_PREFIX, READ_KEY_PREFIX
 
     conn = redis.Redis.from_url(redis_url)
     try:
-        keys = list(conn.scan_iter(f"{KEY_PREFIX}*"))
+        keys = [key for prefix in (KEY_PREFIX, READ_KEY_PREFIX) for key in conn.scan_iter(f"{prefix}*")]
         if keys:
             conn.delete(*keys)
     finally:

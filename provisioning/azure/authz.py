@@ -4,6 +4,7 @@ deterministic names (azure-mgmt-authorization)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import requests
@@ -76,8 +77,17 @@ def ensure_custom_role(clients: AzureClients, *, subscription: str, role_name: s
     return Outcome("updated" if found else "created", created.id)
 
 
+# Built-in roles' ids are the same in every subscription and never change: one lookup per process (and
+# hour) serves every run, which spares a burst of runs five role lookups each against ARM's read limit.
+BUILT_IN_ROLE = "BuiltInRole"
+BUILT_IN_SECONDS = 3600.0
+_built_in: dict[tuple[str, str, str], tuple[str, float]] = {}
+_built_in_lock = threading.Lock()
+
+
 class RoleCatalog:
-    """Role definition ids by name, looked up once per run (built-in roles are never hard-coded).
+    """Role definition ids by name, looked up once per run, built-in ones once per process (they are
+    looked up by name, never hard-coded).
 
     Steps run in threads; the lock makes concurrent grants of the same role share one lookup.
     """
@@ -91,8 +101,16 @@ class RoleCatalog:
     def role_id(self, role_name: str) -> str:
         with self._lock:
             if role_name not in self._ids:
-                self._ids[role_name] = self._lookup(role_name)
+                self._ids[role_name] = self._known(role_name) or self._lookup(role_name)
             return self._ids[role_name]
+
+    def _key(self, role_name: str) -> tuple[str, str, str]:
+        return (self._clients.arm_endpoint, self._subscription.lower(), role_name)
+
+    def _known(self, role_name: str) -> str | None:
+        with _built_in_lock:
+            found = _built_in.get(self._key(role_name))
+        return found[0] if found and time.monotonic() - found[1] < BUILT_IN_SECONDS else None
 
     def _lookup(self, role_name: str) -> str:
         client = self._clients.authorization(self._subscription)
@@ -104,6 +122,9 @@ class RoleCatalog:
             )
         if not found:
             raise AzureStepError("RoleDefinitionNotFound", f"no role named '{role_name}' in the subscription")
+        if found[0].role_type == BUILT_IN_ROLE:
+            with _built_in_lock:
+                _built_in[self._key(role_name)] = (str(found[0].id), time.monotonic())
         return str(found[0].id)
 
 

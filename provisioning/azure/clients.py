@@ -37,6 +37,26 @@ class GraphLookupError(LookupError):
     """A user or group could not be resolved to exactly one Entra ID object."""
 
 
+# Connections a management client keeps per host: one client serves a run's step threads (up to 16 at once)
+# and, in a worker, every run of its subscription. requests' default of 10 made the eleventh concurrent call
+# open a connection (a TLS handshake) and drop it afterwards ("Connection pool is full").
+POOL_CONNECTIONS = 32
+
+
+def arm_transport() -> Any:
+    """azure-core's requests transport as azure-core builds it (no urllib3 retries: its RetryPolicy
+    retries), with a larger connection pool."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_maxsize=POOL_CONNECTIONS, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
+    )
+    for scheme in ("https://", "http://"):
+        session.mount(scheme, adapter)
+    return RequestsTransport(session=session, session_owner=True)
+
+
 class GraphSession:
     """The few Microsoft Graph v1.0 calls the portal makes, on a requests.Session with a bearer token."""
 
@@ -131,6 +151,7 @@ class AzureClients:
         disable_instance_discovery: bool = False,
         credential: TokenCredential | None = None,
         write_budget: WriteBudget | None = None,
+        read_budget: WriteBudget | None = None,
     ) -> None:
         if credential is None and credential_kind not in CREDENTIAL_KINDS:
             raise ValueError(
@@ -144,6 +165,7 @@ class AzureClients:
         self.disable_instance_discovery = disable_instance_discovery
         self._credential = credential
         self.write_budget = write_budget  # every SDK write to a subscription waits for its token
+        self.read_budget = read_budget  # and every read, for one of this budget
         self._cache: dict[tuple[str, ...], Any] = {}
         self._lock = threading.RLock()
 
@@ -162,6 +184,7 @@ class AzureClients:
             client_secret=settings.AZURE_CLIENT_SECRET,
             disable_instance_discovery=settings.AZURE_DISABLE_INSTANCE_DISCOVERY,
             write_budget=write_budget_from_settings(settings),
+            read_budget=read_budget_from_settings(settings),
         )
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
@@ -211,16 +234,17 @@ class AzureClients:
     # --- management clients ----
 
     def _budget_options(self) -> dict[str, Any]:
-        if self.write_budget is None:
+        if self.write_budget is None and self.read_budget is None:
             return {}
         from provisioning.azure.rate_limit import WriteBudgetPolicy
 
-        return {"per_retry_policies": [WriteBudgetPolicy(self.write_budget)]}
+        return {"per_retry_policies": [WriteBudgetPolicy(self.write_budget, self.read_budget)]}
 
     def _arm_options(self) -> dict[str, Any]:
         return {
             "base_url": self.arm_endpoint,
             "credential_scopes": [f"{self.arm_endpoint}/.default"],
+            "transport": arm_transport(),
             **self._budget_options(),
         }
 
@@ -380,8 +404,9 @@ class AzureClients:
             closer = getattr(self._credential, "close", None)
             if callable(closer):
                 closer()
-            if self.write_budget is not None:
-                self.write_budget.close()
+            for budget in (self.write_budget, self.read_budget):
+                if budget is not None:
+                    budget.close()
 
 
 def write_budget_from_settings(settings: Any) -> WriteBudget | None:
@@ -394,4 +419,19 @@ def write_budget_from_settings(settings: Any) -> WriteBudget | None:
 
     return WriteBudget(
         settings.RQ_QUEUES["provisioning"]["URL"], rate=float(settings.ARM_WRITES_PER_SECOND), burst=burst
+    )
+
+
+def read_budget_from_settings(settings: Any) -> WriteBudget | None:
+    """The shared ARM read budget (ARM_READS_PER_SECOND, ARM_READ_BURST; a burst of 0 turns it off)."""
+    burst = int(getattr(settings, "ARM_READ_BURST", 0))
+    if burst <= 0:
+        return None
+    from provisioning.azure.rate_limit import READ_KEY_PREFIX, WriteBudget
+
+    return WriteBudget(
+        settings.RQ_QUEUES["provisioning"]["URL"],
+        rate=float(settings.ARM_READS_PER_SECOND),
+        burst=burst,
+        key_prefix=READ_KEY_PREFIX,
     )

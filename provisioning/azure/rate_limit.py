@@ -1,13 +1,18 @@
-"""A write budget per subscription shared by every worker: ARM's token bucket, kept in Redis.
+"""Read and write budgets per subscription shared by every worker: ARM's token buckets, kept in Redis.
 
-Azure Resource Manager refills a subscription's write bucket at 10 tokens per second up to 200 ("Understand
-how Azure Resource Manager throttles requests"); every worker process writing to the same subscription
-draws from that one bucket. ``WriteBudget`` mirrors it in Redis (one hash per subscription, updated by a
-Lua script, so concurrent workers never over-draw) and ``WriteBudgetPolicy`` makes every SDK write (PUT,
-PATCH, POST, DELETE) wait for a token before it is sent. A token is reserved, then waited for: callers are
-served in the order they asked, and nobody polls. If Redis cannot be reached the budget falls back to a
-bucket in this process (logged once): still a limit, just not a shared one. A 429 that slips through is
-retried by azure-core's RetryPolicy after Retry-After.
+Azure Resource Manager refills a subscription's write bucket at 10 tokens per second up to 200, and its read
+bucket at 25 per second up to 250 ("Understand how Azure Resource Manager throttles requests"); every worker
+process calling the same subscription draws from those buckets. ``WriteBudget`` mirrors one of them in Redis
+(one hash per subscription and kind, updated by a Lua script, so concurrent workers never over-draw) and
+``WriteBudgetPolicy`` makes every SDK write (PUT, PATCH, POST, DELETE), and every read (GET, HEAD) when a
+read budget is given, wait for a token before it is sent: the long-running operations' polls of a burst of
+runs are paced instead of answered 429. A token is reserved, then waited for: callers are served in the
+order they asked, and nobody polls. If Redis cannot be reached the budget falls back to a bucket in this
+process (logged once): still a limit, just not a shared one. A 429 that slips through is retried by
+azure-core's RetryPolicy after Retry-After, and a step still throttled after that is retried by the engine.
+
+What the budgets cannot see: azure-ai-ml builds its own client for the workspace's template deployment (its
+PUT and its progress polls every 5 s), so the read budget is kept below ARM's refill to leave it room.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 logger = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_WAIT_SECONDS = 120.0  # beyond this, send anyway: ARM answers 429 and azure-core waits its Retry-After
 KEY_PREFIX = "portal:arm-write-budget:"
+READ_KEY_PREFIX = "portal:arm-read-budget:"
 WAIT_COUNTER = "portal:rate_limit_wait_seconds_total"
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 
@@ -76,14 +83,22 @@ class LocalBucket:
 
 
 class WriteBudget:
-    """ARM write tokens per subscription, shared through Redis by every worker process."""
+    """ARM tokens of one kind (writes, or reads with ``key_prefix=READ_KEY_PREFIX``) per subscription, shared
+    through Redis by every worker process."""
 
     def __init__(
-        self, redis_url: str, *, rate: float, burst: int, max_wait: float = MAX_WAIT_SECONDS
+        self,
+        redis_url: str,
+        *,
+        rate: float,
+        burst: int,
+        max_wait: float = MAX_WAIT_SECONDS,
+        key_prefix: str = KEY_PREFIX,
     ) -> None:
         if rate <= 0 or burst < 1:
-            raise ValueError("ARM_WRITES_PER_SECOND must be > 0 and ARM_WRITE_BURST >= 1")
+            raise ValueError("an ARM budget's rate must be > 0 and its burst >= 1")
         self.redis_url, self.rate, self.burst, self.max_wait = redis_url, rate, burst, max_wait
+        self.key_prefix = key_prefix
         self.local = LocalBucket(rate, burst)
         self._lock = threading.Lock()
         self._script: Any = None
@@ -108,12 +123,14 @@ class WriteBudget:
         try:
             _, script = self._connection()
             answer = script(
-                keys=[KEY_PREFIX + subscription.lower()], args=[self.rate, self.burst, self.max_wait]
+                keys=[self.key_prefix + subscription.lower()], args=[self.rate, self.burst, self.max_wait]
             )
         except RedisError:
             if not self._warned:
                 self._warned = True
-                logger.warning("ARM write budget: Redis unreachable, limiting writes in this process only")
+                logger.warning(
+                    "ARM budget %s: Redis unreachable, limiting in this process only", self.key_prefix
+                )
             return self.local.reserve(subscription.lower(), self.max_wait)
         text = answer.decode() if isinstance(answer, bytes) else str(answer)
         return int(text) / 1_000_000
@@ -150,17 +167,20 @@ def subscription_in(url: str) -> str | None:
 
 
 class WriteBudgetPolicy(SansIOHTTPPolicy):
-    """An azure-core policy: a write to a subscription waits for a token of its budget before it is sent.
+    """An azure-core policy: a write to a subscription waits for a token of its budget before it is sent,
+    and so does a read when there is a read budget.
 
     Added after the RetryPolicy, so every retry (after a 429's Retry-After too) takes a token again."""
 
-    def __init__(self, budget: WriteBudget) -> None:
-        self.budget = budget
+    def __init__(self, budget: WriteBudget | None, reads: WriteBudget | None = None) -> None:
+        self.budget, self.reads = budget, reads
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
-        if http.method.upper() not in WRITE_METHODS:
+        method = http.method.upper()
+        budget = self.budget if method in WRITE_METHODS else self.reads if method in READ_METHODS else None
+        if budget is None:
             return
         subscription = subscription_in(http.url)
         if subscription is not None:
-            self.budget.acquire(subscription)
+            budget.acquire(subscription)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -33,6 +34,11 @@ HEARTBEAT_SECONDS = 5.0
 # principals, throttling without Retry-After, transient errors that outlasted azure-core's retries.
 STEP_ATTEMPTS = 6
 STEP_BACKOFF = (2.0, 4.0, 8.0, 15.0, 30.0)
+# Throttling is Azure asking to wait, not a failure: a step still throttled after azure-core's retries keeps
+# trying (backing off, with jitter so a burst of runs does not retry in step) for this long, past
+# STEP_ATTEMPTS, before it fails.
+THROTTLED = "TooManyRequests"
+THROTTLE_PATIENCE_SECONDS = 900.0
 
 
 def heartbeat_seconds() -> float:
@@ -59,11 +65,21 @@ def _attempt(ctx: RunContext, spec: StepSpec, run: str = "") -> tuple[Outcome | 
 
 
 def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError, int]:
-    for attempt in range(1, STEP_ATTEMPTS + 1):
+    attempt, throttled_since = 0, None
+    while True:
+        attempt += 1
         try:
             return step_do(ctx, spec), attempt
         except AzureStepError as exc:
-            if not exc.transient or attempt == STEP_ATTEMPTS:
+            throttled = exc.code == THROTTLED
+            if throttled and throttled_since is None:
+                throttled_since = time.monotonic()
+            patient = (
+                throttled
+                and throttled_since is not None
+                and time.monotonic() - throttled_since < THROTTLE_PATIENCE_SECONDS
+            )
+            if not exc.transient or (attempt >= STEP_ATTEMPTS and not patient):
                 return exc, attempt
             logger.info(
                 "step %s: %s, retrying (attempt %d)",
@@ -72,11 +88,11 @@ def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError
                 attempt,
                 extra={"correlation_id": exc.correlation_id},
             )
-            time.sleep(STEP_BACKOFF[min(attempt - 1, len(STEP_BACKOFF) - 1)])
+            delay = STEP_BACKOFF[min(attempt - 1, len(STEP_BACKOFF) - 1)]
+            time.sleep(delay * random.uniform(0.5, 1.0) if throttled else delay)  # nosec B311 # jitter
         except Exception as exc:  # an SDK bug or an unexpected answer: fail the step, not the worker
             logger.exception("step %s failed unexpectedly", spec.key)
             return AzureStepError("UnexpectedError", f"{exc.__class__.__name__}: {exc}"), attempt
-    raise AssertionError("unreachable")
 
 
 class _Execution:

@@ -125,6 +125,11 @@ class RequestRecord:
     duration: float
     fault: bool = False
 
+    @property
+    def arrived(self) -> float:
+        """When the request arrived (``at`` is when it was answered, after any latency)."""
+        return self.at - self.duration
+
 
 class State:
     """Everything the stand-in knows. Mutate only while holding ``lock``."""

@@ -29,10 +29,10 @@ WORKSPACE = "bgmrfaultse2devws"
 STORAGE_WORK = "bgmrfaultse2devwork"
 
 
-def _small_spec(*, clusters: int = 0) -> RequestSpec:
+def _small_spec(*, clusters: int = 0, team: str = "faults") -> RequestSpec:
     """A workspace with one member (and optionally a cluster): few steps, so each test stays quick."""
     return RequestSpec(
-        workspace=tutorial_workspace(team="faults", data_lake=False, security_group=""),
+        workspace=tutorial_workspace(team=team, data_lake=False, security_group=""),
         clusters=TUTORIAL_CLUSTERS[:clusters],
         members=(MemberSpec(principal=MEMBER, persona="team_lead"),),
     )
@@ -80,6 +80,59 @@ def test_throttling_with_retry_after_is_waited_out(
     # azure-core waited out the throttling itself: the step needed a single attempt.
     throttled = Step.objects.filter(run__change_request=cr, kind="storage_account")
     assert sorted(throttled.values_list("attempts", flat=True)) == [1, 1]
+
+
+def test_a_step_throttled_beyond_its_attempts_keeps_waiting_and_succeeds(
+    policy, alice, bob, standin, azure_clients, rq_queue, fast_step_retries
+) -> None:
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    # Every attempt is azure-core's call and its three retries, and the two accounts share the 60 throttled
+    # answers: about 30 each outlast six attempts (24 calls).
+    standin.fail_next("storage.create", status=429, retry_after=0.01, times=60)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    attempts = Step.objects.filter(run__change_request=cr, kind="storage_account").values_list(
+        "attempts", flat=True
+    )
+    assert max(attempts) > engine.STEP_ATTEMPTS  # throttling is waited out, never a failure
+    assert standin.state.status_codes("storage.create").count(429) == 60
+    assert len(standin.state.list_resources("storage")) == 2
+
+
+def test_throttling_fails_a_step_only_after_the_patience(
+    policy, alice, bob, standin, azure_clients, rq_queue, fast_step_retries, monkeypatch
+) -> None:
+    monkeypatch.setattr(engine, "THROTTLE_PATIENCE_SECONDS", 0.0)
+    standin.add_user(MEMBER)
+    cr = _approved(alice, bob, _small_spec())
+    standin.fail_next("storage.create", status=429, retry_after=0.01, times=1000)
+
+    assert engine.request_execute(request_id=cr.pk, clients=azure_clients) == Run.Status.FAILED
+
+    step = _step(cr, f"storage_account:{STORAGE_WORK}")
+    assert (step.error_code, step.attempts) == ("TooManyRequests", engine.STEP_ATTEMPTS)
+
+
+def test_built_in_roles_are_looked_up_once_per_process(
+    policy, alice, bob, standin, azure_clients, rq_queue
+) -> None:
+    from provisioning.azure import authz
+
+    authz._built_in.clear()
+    standin.add_user(MEMBER)
+    first = _approved(alice, bob, _small_spec())
+    assert engine.request_execute(request_id=first.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+    looked_up = standin.state.count("role_definition.list")
+    standin.state.clear_requests()
+    second = _approved(alice, bob, _small_spec(team="faultsb"))
+
+    assert engine.request_execute(request_id=second.pk, clients=azure_clients) == Run.Status.SUCCEEDED
+
+    # The second run looks up only the custom roles by name (ensured each run); built-in ones are known.
+    custom = Step.objects.filter(run__change_request=second, kind="custom_role").count()
+    assert 0 < standin.state.count("role_definition.list") <= custom < looked_up
 
 
 def test_an_outage_fails_the_step_after_bounded_attempts_with_a_clear_message(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from provisioning.azure.clients import AzureClients
-from provisioning.azure.rate_limit import WAIT_COUNTER, WriteBudget
+from provisioning.azure.rate_limit import KEY_PREFIX, READ_KEY_PREFIX, WAIT_COUNTER, WriteBudget
 from provisioning.engine import executor as engine
 from provisioning.models import Run
 from provisioning.spec import MemberSpec, RequestSpec
@@ -137,3 +137,54 @@ def test_a_step_throttled_by_arm_waits_retry_after_and_succeeds(
     assert 429 in statuses  # the session's clients' budget is larger than this tiny bucket
     assert len(standin.state.list_resources("storage")) == 2
     assert not Run.objects.get(change_request=cr).steps.filter(status="failed").exists()
+
+
+def test_sdk_reads_wait_for_the_read_budget_and_arm_never_throttles_them(
+    standin: Any, azure_clients: AzureClients, redis_url: str
+) -> None:
+    standin.set_arm_limits(sizes={"reads": 4})  # ARM: 4 reads at once, then 25 per second
+    clients = AzureClients(
+        arm_endpoint=azure_clients.arm_endpoint,
+        authority_host=azure_clients.authority_host,
+        graph_endpoint=azure_clients.graph_endpoint,
+        credential_kind="client_secret",
+        credential=azure_clients.credential(),
+        read_budget=WriteBudget(redis_url, rate=12.5, burst=3, key_prefix=READ_KEY_PREFIX),
+    )
+    clients.credential().get_token(f"{clients.arm_endpoint}/.default")
+    standin.state.clear_requests()
+    started = time.monotonic()
+    try:
+        for n in range(10):
+            clients.resources(TUTORIAL_SUBSCRIPTION).resource_groups.check_existence(f"rg-reads-{n}")
+    finally:
+        clients.close()
+
+    assert time.monotonic() - started >= (10 - 3) / 12.5 * 0.9
+    reads = [r.status for r in standin.state.requests if r.method in ("GET", "HEAD")]
+    assert len(reads) == 10 and 429 not in reads
+
+
+def test_reads_and_writes_draw_from_separate_buckets(redis_url: str) -> None:
+    import redis
+
+    subscription = str(uuid.uuid4())
+    WriteBudget(redis_url, rate=RATE, burst=BURST, key_prefix=READ_KEY_PREFIX).acquire(subscription)
+    conn = redis.Redis.from_url(redis_url)
+    assert conn.exists(READ_KEY_PREFIX + subscription)
+    assert not conn.exists(KEY_PREFIX + subscription)  # a read takes no write token
+
+
+def test_a_client_shared_by_a_runs_step_threads_keeps_its_connections(
+    standin: Any, azure_clients: AzureClients, caplog: pytest.LogCaptureFixture
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    standin.set_latency("resource_group.exists", 0.2)  # the 16 calls overlap
+    client = azure_clients.resources(TUTORIAL_SUBSCRIPTION)
+    client.resource_groups.check_existence("rg-pool-0")  # the token, fetched once
+    with caplog.at_level("WARNING", logger="urllib3.connectionpool"), ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(lambda n: client.resource_groups.check_existence(f"rg-pool-{n}"), range(16)))
+
+    assert found == [False] * 16
+    assert "Connection pool is full" not in caplog.text  # no connection opened only to be dropped

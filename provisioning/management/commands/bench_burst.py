@@ -29,6 +29,7 @@ from provisioning.management.trust import standin_trusted
 SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 MEMBER = "user1@contoso.com"
 WRITES = ("PUT", "PATCH", "POST", "DELETE")
+READS = ("GET", "HEAD")
 
 
 def team_name(n: int) -> str:
@@ -94,6 +95,7 @@ class Command(BaseCommand):
 
         scale, bucket = options["latency_scale"], options["bucket"]
         rate = ARM_LIMITS["writes"][1] / max(scale, MIN_SCALE)
+        read_bucket, read_rate = ARM_LIMITS["reads"][0], ARM_LIMITS["reads"][1] / max(scale, MIN_SCALE)
         old_name = connection.settings_dict["NAME"]
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         standin = StandIn(
@@ -104,7 +106,14 @@ class Command(BaseCommand):
         )
         base_url = standin.start()
         try:
-            budget = {"ARM_WRITES_PER_SECOND": rate, "ARM_WRITE_BURST": max(1, bucket * 3 // 4)}
+            # The portal's budgets as production sets them against ARM's: writes 10/s of 10 (bucket 150 of
+            # 200), reads 20/s of 25 (bucket 200 of 250), scaled like the stand-in.
+            budget = {
+                "ARM_WRITES_PER_SECOND": rate,
+                "ARM_WRITE_BURST": max(1, bucket * 3 // 4),
+                "ARM_READS_PER_SECOND": read_rate * 0.8,
+                "ARM_READ_BURST": max(1, read_bucket * 4 // 5),
+            }
             azure = ProvisioningBench()._azure_settings(standin, base_url)
             with standin_trusted(standin), override_settings(**azure, **budget), isolated_queues():
                 self._run(standin, options, rate, bucket)
@@ -167,16 +176,7 @@ class Command(BaseCommand):
 
         runs = Run.objects.filter(change_request_id__in=ids)
         succeeded = runs.filter(status=Run.Status.SUCCEEDED).values("change_request_id").distinct().count()
-        records = standin.state.requests
-        writes = [
-            r.at for r in records if r.method in WRITES and r.path.lower().startswith("/subscriptions/")
-        ]
-        accepted = [
-            r.at
-            for r in records
-            if r.method in WRITES and r.status != 429 and r.path.lower().startswith("/subscriptions/")
-        ]
-        self._report(options, ids, succeeded, records, writes, accepted, wall, rate, bucket)
+        self._report(options, ids, succeeded, standin.state.requests, wall, rate, bucket)
 
     def _report(
         self,
@@ -184,22 +184,34 @@ class Command(BaseCommand):
         ids: list[int],
         succeeded: int,
         records: list[Any],
-        writes: list[float],
-        accepted: list[float],
         wall: float,
         rate: float,
         bucket: int,
     ) -> None:
+        from provisioning.standin.throttle import ARM_LIMITS, MIN_SCALE
+
+        arm = [r for r in records if r.path.lower().startswith("/subscriptions/")]
+        writes = [r for r in arm if r.method in WRITES]
+        accepted = [r.arrived for r in writes if r.status != 429]
+        reads = [r for r in arm if r.method in READS]
+        reads_accepted = [r.arrived for r in reads if r.status != 429]
+        read_bucket = ARM_LIMITS["reads"][0]
+        read_rate = ARM_LIMITS["reads"][1] / max(options["latency_scale"], MIN_SCALE)
         w = self.stdout.write
-        throttled = sum(1 for r in records if r.status == 429)
         floor = max(0, len(accepted) - bucket) / rate
+        read_floor = max(0, len(reads_accepted) - read_bucket) / read_rate
         w(
             f"A burst of {len(ids)} new workspaces, {options['workers']} workers, latency scale "
-            f"{options['latency_scale']:g} (ARM writes: bucket {bucket}, {rate:g}/s)"
+            f"{options['latency_scale']:g} (ARM writes: bucket {bucket}, {rate:g}/s; reads: bucket "
+            f"{read_bucket}, {read_rate:g}/s)"
         )
         w(f"  succeeded: {succeeded}/{len(ids)}")
         w(f"  failed: {len(ids) - succeeded}")
-        w(f"  429 answers: {throttled}  (writes sent {len(writes)}, accepted {len(accepted)})")
+        throttled = sum(1 for r in records if r.status == 429)
+        w(
+            f"  429 answers: {throttled}  (writes sent {len(writes)}, accepted {len(accepted)}; "
+            f"reads sent {len(reads)}, accepted {len(reads_accepted)})"
+        )
         peak = peak_writes(accepted)
         excess = over_bucket(accepted, rate, bucket) if len(accepted) <= 5000 else float("nan")
         verdict = "within" if excess <= 0 else "OVER"
@@ -207,5 +219,11 @@ class Command(BaseCommand):
             f"  peak ARM writes per second per subscription: {peak} "
             f"(limit: bucket {bucket} + {rate:g}/s; {verdict} the limit)"
         )
+        w(f"  peak ARM reads per second per subscription: {peak_writes(reads_accepted)}")
         ratio = wall / floor if floor else float("nan")
         w(f"  wall: {wall:.1f} s (floor {floor:.1f} s, {ratio:.2f}x)")
+        binding = max(floor, read_floor)
+        w(
+            f"  the reads' floor: {read_floor:.1f} s ({len(reads_accepted) / max(1, len(ids)):.1f} reads per "
+            f"workspace); wall against the binding floor: {wall / binding if binding else float('nan'):.2f}x"
+        )

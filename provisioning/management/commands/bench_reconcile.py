@@ -324,7 +324,7 @@ class Command(BaseCommand):
         for r in log:
             per_operation[r.operation] = per_operation.get(r.operation, 0) + 1
         rate = len(reads) / wall if wall else 0.0
-        low = bucket_low_water([r.at for r in reads])
+        low = bucket_low_water([r.arrived for r in reads])
         lasts = bucket_lasts(rate)
         reads_per_workspace = len(reads) / count
         passes_per_hour = 60.0 / max(settings.RECONCILE_INTERVAL_MINUTES, 1 / 60)
