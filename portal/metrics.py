@@ -5,7 +5,7 @@ Request latency per view is measured in each web process (``RequestMetrics``; wi
 read from the database and Redis at scrape time, so it is the same whichever process answers and needs nothing
 from the workers' memory: runs and steps by status, step durations per Azure operation, Azure errors by code,
 open drift items, notifications waiting, per RQ queue its length and the age of its oldest job, and the time the
-workers waited for Azure's write budget.
+workers waited for Azure's read and write budgets.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from provisioning.models import DriftItem, Notification, Run, Step
 logger = logging.getLogger(__name__)
 
 QUEUES = ("provisioning",)
-# Where the workers add the time they waited for ARM's write budget (provisioning/azure/rate_limit.py).
+# Where the workers add the time they waited for ARM's read and write budgets (provisioning/azure/rate_limit.py).
 RATE_LIMIT_WAIT_KEY = "portal:rate_limit_wait_seconds_total"
 REQUEST_SECONDS = Histogram(
     "portal_http_request_duration_seconds",
@@ -125,7 +125,7 @@ class PortalCollector(Collector):
             return
         yield CounterMetricFamily(
             "portal_rate_limit_wait_seconds",
-            "Time the workers waited for the subscriptions' ARM write budget (every process, in Redis)",
+            "Time the workers waited for the subscriptions' ARM read and write budgets (every process, in Redis)",
             value=waited,
         )
 

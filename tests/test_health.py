@@ -3,13 +3,19 @@ heartbeat, for real: 200, or 503 naming what fails. Both answer probes that come
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess  # nosec B404 # starts the machine's redis-server
+import time
+from pathlib import Path
 
 import pytest
+import redis
 from django.test import Client
 from rq import Queue, Worker
 
 from portal import health
+from provisioning.management.embedded_redis import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +85,51 @@ def test_readyz_names_redis_down(settings):
 def test_only_get_is_answered_as_a_probe():
     assert Client().post("/healthz").status_code != 200
     assert health.PROBES.keys() == {"/healthz", "/readyz", "/metrics"}
+
+
+def _redis_server(port: int, data: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on 127.0.0.1 keeping its data in ``data`` (append-only), as a managed Redis does."""
+    server = subprocess.Popen(  # the machine's redis-server, fixed arguments
+        [
+            *(shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(port)),
+            *("--dir", str(data), "--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    conn = redis.Redis(port=port, socket_connect_timeout=0.2)
+    for _ in range(100):
+        try:
+            conn.ping()
+            return server
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError("redis-server did not start")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the machine's redis-server")
+def test_readyz_is_503_while_redis_is_stopped_and_200_when_it_is_back(settings, tmp_path: Path) -> None:
+    port = free_port()
+    settings.RQ_QUEUES = {
+        "provisioning": {**settings.RQ_QUEUES["provisioning"], "URL": f"redis://127.0.0.1:{port}/0"}
+    }
+    server = _redis_server(port, tmp_path)
+    try:
+        conn = redis.Redis(port=port)
+        worker = Worker([Queue("provisioning", connection=conn)], connection=conn)
+        worker.register_birth()
+        worker.heartbeat()
+        assert _probe("/readyz").status_code == 200
+
+        server.terminate()  # SIGTERM: Redis writes its data and stops
+        server.wait(10)
+        stopped = _probe("/readyz")
+        assert stopped.status_code == 503
+        assert stopped.json()["failing"] == ["redis", "worker"]
+
+        server = _redis_server(port, tmp_path)  # back on the same port, with the worker's heartbeat
+        back = _probe("/readyz")
+        assert back.status_code == 200, back.json()
+    finally:
+        server.kill()
+        server.wait(10)
