@@ -231,20 +231,18 @@ class HeldCluster:
 
 
 def _team_filter(teams: Collection[Team], prefix: str = "") -> Q:
-    """Rows of any of ``teams`` (department, team, project and region; ``prefix``: through a relation)."""
-    return reduce(
-        or_,
-        (
-            Q(
-                **{
-                    f"{prefix}department": t.department,
-                    f"{prefix}team": t.team,
-                    f"{prefix}project": t.project,
-                    f"{prefix}region": t.region,
-                }
-            )
-            for t in teams
-        ),
+    """Rows of any of ``teams`` and possibly a few more: each of department, team, project and region in
+    the teams' values (``prefix``: through a relation). Callers keep the rows of ``teams`` only.
+
+    Four IN lists rather than one OR of a condition per team: the same rows found by the same indexes,
+    but a page of 25 teams no longer spends more time compiling its SQL than running it."""
+    return Q(
+        **{
+            f"{prefix}department__in": sorted({t.department for t in teams}),
+            f"{prefix}team__in": sorted({t.team for t in teams}),
+            f"{prefix}project__in": sorted({t.project for t in teams}),
+            f"{prefix}region__in": sorted({t.region for t in teams}),
+        }
     )
 
 
@@ -268,9 +266,11 @@ def _held_clusters(teams: Collection[Team]) -> dict[Team, list[HeldCluster]]:
             "workspace__project",
         )
     )
+    wanted = set(teams)
     for pk, workspace_id, request_id, name, vm_size, priority, max_nodes, *holder in rows:
-        cluster = HeldCluster(pk, workspace_id, request_id, name, vm_size, priority, max_nodes)
-        found[Team(*holder)].append(cluster)
+        team = Team(*holder)
+        if team in wanted:
+            found[team].append(HeldCluster(pk, workspace_id, request_id, name, vm_size, priority, max_nodes))
     return found
 
 
@@ -430,7 +430,8 @@ def read(wheres: Collection[Where]) -> Readings:
     }
     for budget in TeamBudget.objects.filter(_team_filter(teams)).order_by("family"):
         holder = Team(budget.department, budget.team, budget.region, budget.project)
-        found.budgets.setdefault(holder, []).append(budget)
+        if holder in teams:
+            found.budgets.setdefault(holder, []).append(budget)
     places = {(subscription, team.region) for team, subscription, _ in wheres}
     usages = CoreUsage.objects.filter(reduce(or_, (Q(subscription_id=s, region=r) for s, r in places)))
     for u in usages:
