@@ -30,6 +30,7 @@ SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 MEMBER = "user1@contoso.com"
 WRITES = ("PUT", "PATCH", "POST", "DELETE")
 READS = ("GET", "HEAD")
+CONNECTIONS_KEPT = 10  # PostgreSQL connections left to this process, the superuser and anyone else
 
 
 def team_name(n: int) -> str:
@@ -163,6 +164,7 @@ class Command(BaseCommand):
         ids = self._approved(options["requests"])
         workers = max(1, options["workers"])
         shares = [ids[i::workers] for i in range(workers)]
+        options["per_worker"] = self._per_worker(workers, options["per_worker"])
         standin.state.clear_requests()
         connections.close_all()
         context = multiprocessing.get_context("fork")
@@ -177,6 +179,23 @@ class Command(BaseCommand):
         runs = Run.objects.filter(change_request_id__in=ids)
         succeeded = runs.filter(status=Run.Status.SUCCEEDED).values("change_request_id").distinct().count()
         self._report(options, ids, succeeded, standin.state.requests, wall, rate, bucket)
+
+    def _per_worker(self, workers: int, asked: int) -> int:
+        """Runs at once per worker, within the database's connections: each run holds one (its steps' threads
+        call Azure only), and PostgreSQL refuses clients beyond ``max_connections``."""
+        per_worker = max(1, asked)
+        if connection.vendor != "postgresql":
+            return per_worker
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_connections")
+            (limit,) = cursor.fetchone()
+        room = max(1, (int(limit) - CONNECTIONS_KEPT) // workers)
+        if per_worker > room:
+            self.stdout.write(
+                f"  {workers} x {per_worker} runs at once would exceed PostgreSQL's max_connections ({limit}): "
+                f"{room} per worker"
+            )
+        return min(per_worker, room)
 
     def _report(
         self,
