@@ -280,3 +280,21 @@ def test_the_exports_pages_queries_do_not_grow(client, bob, django_assert_max_nu
     with django_assert_max_num_queries(6):
         assert queries(client, reverse("provisioning:audit_exports")) == few
     assert AuditExport.objects.filter(status="ready").count() == 25
+
+
+def test_the_workspace_list_counts_live_clusters_and_members_only(client, policy, bob) -> None:
+    from provisioning.models import ResourceState
+    from tests.factories import ClusterFactory, MembershipFactory, WorkspaceFactory
+
+    ws = WorkspaceFactory()
+    ClusterFactory.create_batch(3, workspace=ws)
+    ClusterFactory(workspace=ws, state=ResourceState.REVOKED)
+    MembershipFactory.create_batch(2, workspace=ws)
+    MembershipFactory(workspace=ws, state=ResourceState.REVOKED)
+    WorkspaceFactory()  # none of either
+    client.force_login(bob)
+
+    rows = {row["workspace"].pk: row["workspace"] for row in client.get(WORKSPACES).context["rows"]}
+
+    assert (rows[ws.pk].cluster_count, rows[ws.pk].member_count) == (3, 2)
+    assert sorted((w.cluster_count, w.member_count) for w in rows.values()) == [(0, 0), (3, 2)]
