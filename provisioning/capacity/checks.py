@@ -470,6 +470,20 @@ def requests_checks(requests: Iterable[ChangeRequest]) -> dict[int, Check]:
     return checks
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the approval queue's row needs of a request's capacity check."""
+
+    asks: bool  # the request asks for cores
+    over: bool  # a line goes over its budget or quota
+    refused: bool  # the environment's policy refuses it (``Check.problems()``)
+    notes: bool  # capacity could not be checked in full
+
+    @classmethod
+    def of(cls, spec: RequestSpec, check: Check) -> Verdict:
+        return cls(asks_cores(spec), bool(check.over), bool(check.problems()), bool(check.notes))
+
+
 def _check(
     spec: RequestSpec, where: Where, workspace: Workspace | None, request_id: int | None, readings: Readings
 ) -> Check:

@@ -275,9 +275,9 @@ def demands() -> Demands:
 
 
 def _demands_version() -> str:
-    """What the held and pending cores were computed from: any change to the clusters, workspaces and
-    requests they read is audited (the newest event), requests carry their last change, clusters their
-    ids, and the catalog when it was read."""
+    """What the held and pending cores, and the queue's verdicts, were computed from: any change to the
+    clusters, workspaces, budgets, policies and requests they read is audited (the newest event), requests
+    carry their last change, clusters their ids, the catalog and Azure's usages when they were read."""
 
     def newest(model: Any, field: str) -> Max:
         return Max(Subquery(model.objects.order_by(f"-{field}").values(field)[:1]))
@@ -287,6 +287,7 @@ def _demands_version() -> str:
         request=newest(ChangeRequest, "updated_at"),
         cluster=newest(Cluster, "id"),
         catalog=newest(VmSize, "refreshed_at"),
+        usage=newest(CoreUsage, "refreshed_at"),
     )
     return hashlib.sha256(repr(sorted(version.items())).encode()).hexdigest()[:32]
 
@@ -298,6 +299,20 @@ def demands_kept() -> Demands:
     found = cache.get(key)
     if found is None:
         found = demands()
+        cache.set(key, found, DEMANDS_SECONDS)
+    return found
+
+
+def verdicts_kept(requests: list[ChangeRequest]) -> dict[int, capacity.Verdict]:
+    """The queue's capacity verdicts of ``requests`` (``capacity.requests_checks`` reduced to what a row
+    shows), computed once per version of what the checks read and kept in the cache: one query when kept,
+    the checks' five when not."""
+    rows = repr([(cr.pk, cr.updated_at.isoformat()) for cr in requests])
+    key = "queue-verdicts:" + hashlib.sha256(f"{_demands_version()}|{rows}".encode()).hexdigest()[:40]
+    found = cache.get(key)
+    if found is None:
+        checks = capacity.requests_checks(requests)
+        found = {cr.pk: capacity.Verdict.of(RequestSpec.from_json(cr.spec), checks[cr.pk]) for cr in requests}
         cache.set(key, found, DEMANDS_SECONDS)
     return found
 

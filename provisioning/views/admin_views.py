@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
-from provisioning.capacity import checks as capacity
+from provisioning.capacity import report as capacity_report
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
 from provisioning.views.filters import QueueFilterForm, with_spec_team
@@ -65,7 +65,7 @@ def _require_admin(user: Any) -> None:
 
 def _queue_rows(requests: list[ChangeRequest], user: Any) -> list[QueueRow]:
     """The page's rows, their capacity checked together (a fixed number of queries for the page)."""
-    checks = capacity.requests_checks(requests)
+    checks = capacity_report.verdicts_kept(requests)
     rows = []
     for cr in requests:
         spec = RequestSpec.from_json(cr.spec)
@@ -76,8 +76,8 @@ def _queue_rows(requests: list[ChangeRequest], user: Any) -> list[QueueRow]:
                 members=len(spec.all_members()),
                 revocations=len(spec.revoke),
                 can_decide=cr.can_approve(user),
-                blocker=quick_approval_blocker(cr, spec, checks[cr.pk]),
-                capacity=capacity_verdict(spec, checks[cr.pk]),
+                blocker=quick_approval_blocker(cr, checks[cr.pk]),
+                capacity=capacity_verdict(checks[cr.pk]),
             )
         )
     return rows

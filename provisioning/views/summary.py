@@ -128,12 +128,13 @@ def role_groups(assignments: list[dict[str, Any]], *, by: str) -> list[RoleGroup
     return [RoleGroup(label, kind, found) for (label, kind), found in groups.items()]
 
 
-def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec, check: capacity.Check) -> str:
+def quick_approval_blocker(cr: ChangeRequest, check: capacity.Verdict) -> str:
     """Why the queue sends this request to its page rather than offering approval in the row ("" if it may).
 
-    What is read: the stored name and member checks, and the request's capacity check (``check``, made for
-    the whole page at once by ``capacity.requests_checks``). A request that goes over a budget or quota, or
-    whose capacity could not be checked in full, is decided on its page, where the figures and notes show.
+    What is read: the stored name and member checks, and the request's capacity verdict (``check``, made for
+    the whole page at once by ``capacity.requests_checks`` and kept per version of what it reads). A request
+    that goes over a budget or quota, or whose capacity could not be checked in full, is decided on its
+    page, where the figures and notes show.
     """
     if cr.kind in (Kind.DECOMMISSION, Kind.REMEDIATE_DRIFT):
         return "its plan is read from Azure: review it on its page"
@@ -145,7 +146,7 @@ def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec, check: capacity
         return "members are still being checked in Entra ID"
     if cr.principals_refused:
         return "Entra ID refuses some members"
-    if check.problems():
+    if check.refused:
         return "it goes over a budget or quota"
     if check.over:
         return "it goes over a budget or quota and needs two approvals: weigh it on its page"
@@ -154,9 +155,9 @@ def quick_approval_blocker(cr: ChangeRequest, spec: RequestSpec, check: capacity
     return ""
 
 
-def capacity_verdict(spec: RequestSpec, check: capacity.Check) -> str:
+def capacity_verdict(check: capacity.Verdict) -> str:
     """One word on capacity for the queue's row: "" (no cores asked), "fits", "over" or "unchecked"."""
-    if not capacity.asks_cores(spec):
+    if not check.asks:
         return ""
     if check.over:
         return "over"

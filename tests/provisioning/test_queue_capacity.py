@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from provisioning.azure.quotas import UsageReading
 from provisioning.capacity import checks as capacity
 from provisioning.models import ChangeRequest, CoreUsage
 from provisioning.spec import ClusterSpec, MemberSpec, RequestSpec
@@ -104,6 +105,50 @@ def test_over_budget_or_not_fully_checked_is_decided_on_its_page(client, quota, 
     page = client.get(QUEUE).content.decode()
     assert reverse("provisioning:request_approve", args=[over.pk]) not in page
     assert "over budget or quota" in page
+
+
+def test_the_queues_verdicts_follow_a_budget_change_and_azures_usage(
+    client, quota, alice, bob, rq_queue
+) -> None:
+    """The verdicts are kept between views (the checks' queries are not made again), and a budget set by an
+    admin or a refresh of Azure's usages shows at the next view."""
+    from provisioning.capacity import budgets, store
+
+    _budget("bluegranit")
+    cr = _asking(alice)
+    _budget("bluegranit", dedicated=8)  # cut since (before the first view)
+    client.force_login(bob)
+    with CaptureQueriesContext(connection) as first:
+        assert _rows(client)[cr.pk].capacity == "over"
+    computed = len(first)
+    with CaptureQueriesContext(connection) as kept:
+        assert _rows(client)[cr.pk].capacity == "over"
+    assert len(kept) <= computed - 5  # the checks' five queries are not made again
+
+    for family in (DSV2, DV2, NV):
+        budgets.team_budget_set(
+            actor=bob,
+            department="bgmr",
+            team="bluegranit",
+            region="eastus2",
+            family=family,
+            dedicated_cores=40,
+            low_priority_cores=40,
+        )
+    assert _rows(client)[cr.pk].capacity == "fits"
+
+    sub = f"/subscriptions/{factories.TUTORIAL_SUBSCRIPTION}/usages"
+    full = [  # Azure's usages read again: the D13_v2's family (Dv2) is used up by something else
+        UsageReading(f"{sub}/0", "vmFamily", "Standard DSv2 Family Cluster Dedicated vCPUs", 0, 100),
+        UsageReading(f"{sub}/1", "vmFamily", "Standard Dv2 Family Cluster Dedicated vCPUs", 100, 100),
+        UsageReading(f"{sub}/2", "vmFamily", "Standard NV Family Cluster Dedicated vCPUs", 0, 100),
+        UsageReading(f"{sub}/3", "dedicatedCores", "Total Cluster Dedicated Regional vCPUs", 100, 200),
+        UsageReading(f"{sub}/4", "lowPriorityCores", "Total Cluster LowPriority Regional vCPUs", 0, 200),
+    ]
+    store.usage_store(factories.TUTORIAL_SUBSCRIPTION, "eastus2", full)
+    with CaptureQueriesContext(connection) as again:
+        assert _rows(client)[cr.pk].capacity == "over"  # the family's quota is used up in Azure
+    assert len(again) >= len(kept) + 5  # checked again
 
 
 def test_a_requests_usage_not_yet_read_is_not_approved_from_the_queue(client, catalog, alice, bob) -> None:
