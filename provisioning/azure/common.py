@@ -154,15 +154,18 @@ SETTLE_SECONDS = 900.0
 SETTLE_MAX_PAUSE = 10.0
 
 
-def settled(kind: str, name: str, get: Callable[[], Any], *, seconds: float = SETTLE_SECONDS) -> Any:
+def settled(
+    kind: str, name: str, get: Callable[[], Any], *, seconds: float = SETTLE_SECONDS, owned_only: bool = True
+) -> Any:
     """What exists once Azure has finished what it is doing to it (None when it is gone).
 
     A worker killed after sending a PUT leaves Azure's operation running; on resume the resource is
     still Creating. Taking that as done would miss a creation that fails later, so wait for the state
-    to settle (polling at 0.5 s, doubling up to 10 s), then decide as usual.
+    to settle (polling at 0.5 s, doubling up to 10 s), then decide as usual. ``owned_only=False`` for what
+    carries no tags (a template deployment).
     """
     existing = get_or_none(get)
-    if existing is not None and not owned(existing):
+    if owned_only and existing is not None and not owned(existing):
         raise not_managed(kind, name)
     deadline, pause = time.monotonic() + seconds, 0.5
     while existing is not None and (state := _provisioning_state(existing)) not in SETTLED_STATES:

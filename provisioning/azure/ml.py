@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 from provisioning.arm import WORKSPACE_PROVIDER, arm_id, idle_duration
 from provisioning.azure.clients import AzureClients
-from provisioning.azure.common import AzureStepError, Outcome, azure_errors, provisioning_failed, settled
+from provisioning.azure.common import (
+    AzureStepError,
+    Outcome,
+    azure_errors,
+    get_or_none,
+    provisioning_failed,
+    settled,
+)
 
 # Microsoft.MachineLearningServices/workspaces read through the generic resources API (a GA version).
 WORKSPACE_API_VERSION = "2024-04-01"
+# Microsoft.Resources/deployments, the template deployments azure-ai-ml creates a workspace with.
+DEPLOYMENTS_API_VERSION = "2020-06-01"
+
+
+def deployment_in_flight(
+    clients: AzureClients, *, subscription: str, resource_group: str, name: str
+) -> str | None:
+    """The id of a template deployment of workspace ``name`` still running in the group, if any.
+
+    azure-ai-ml names them ``{workspace}-{random number}`` (``get_deployment_name``). One is left running
+    when an earlier attempt of the step stopped waiting for it: its worker died, or azure-ai-ml's progress
+    polls were throttled more often than azure-core retries. Deployments_ListByResourceGroup with its
+    ``provisioningState`` filter, sent through the portal's client (its budgets and retries).
+    """
+    from azure.core.rest import HttpRequest
+
+    arm = clients.resources(subscription)
+    url = f"/subscriptions/{subscription}/resourcegroups/{resource_group}/providers/Microsoft.Resources/deployments/"
+    params = {"$filter": "provisioningState eq 'Running'", "api-version": DEPLOYMENTS_API_VERSION}
+
+    def running() -> Any:
+        response = arm.send_request(HttpRequest("GET", url, params=params))
+        response.raise_for_status()
+        return response.json()
+
+    found = get_or_none(running)
+    pattern = re.compile(rf"{re.escape(name)}-\d+", re.IGNORECASE)
+    for deployment in (found or {}).get("value", []):
+        if pattern.fullmatch(str(deployment.get("name", ""))):
+            return str(deployment["id"])
+    return None
 
 
 def ensure_workspace(
@@ -60,6 +99,25 @@ def ensure_workspace(
                 workspace_id, body, api_version=WORKSPACE_API_VERSION
             ).result()
         return Outcome("created", repaired.id)
+    in_flight = deployment_in_flight(
+        clients, subscription=subscription, resource_group=resource_group, name=name
+    )
+    if in_flight is not None:
+        # Wait for the earlier attempt's deployment rather than deploy the workspace a second time alongside.
+        settled(
+            "deployment",
+            in_flight,
+            lambda: arm.resources.get_by_id(in_flight, api_version=DEPLOYMENTS_API_VERSION),
+            owned_only=False,
+        )
+        existing = settled(
+            "workspace",
+            name,
+            lambda: arm.resources.get_by_id(workspace_id, api_version=WORKSPACE_API_VERSION),
+        )
+        if existing is not None and not provisioning_failed(existing):
+            return Outcome("created", existing.id)
+        # It failed: deploy again, and let that attempt report Azure's error.
     ml = clients.ml(subscription, resource_group, name)
     workspace = MlWorkspace(
         name=name,

@@ -9,7 +9,9 @@ never sleeps; otherwise it runs for its latency behind an Azure-AsyncOperation s
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import re
 import uuid
 from typing import Any
 
@@ -39,6 +41,9 @@ COMPUTE = WORKSPACE + "/computes"
 DEPLOYMENT = "Microsoft.Resources/deployments"
 WORKSPACE_PATH = PROVIDERS + r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
 DEPLOYMENT_PATH = RG + r"(?:/providers/Microsoft\.Resources)?/deployments/" + NAME
+DEPLOYMENTS_PATH = RG + r"/providers/Microsoft\.Resources/deployments/?"
+# Deployments_ListByResourceGroup's one filter (resources.json 2020-06-01): provisioningState eq '{state}'.
+STATE_FILTER = re.compile(r"\s*provisioningState\s+eq\s+'(?P<state>[A-Za-z]+)'\s*", re.IGNORECASE)
 DEPENDENCIES = ("storageAccount", "keyVault", "applicationInsights", "containerRegistry")
 BOOLEAN_PROPERTIES = (
     "hbiWorkspace",
@@ -65,6 +70,7 @@ class WorkspacesApi:
         return [
             route("PUT", DEPLOYMENT_PATH, "workspace.deployment", self.deployment_put, lro=True),
             route("GET", DEPLOYMENT_PATH, "deployment.get", self.deployment_get),
+            route("GET", DEPLOYMENTS_PATH, "deployment.list", self.deployment_list),
             route(
                 "GET", DEPLOYMENT_PATH + r"/operations", "deployment.operations", self.deployment_operations
             ),
@@ -127,7 +133,9 @@ class WorkspacesApi:
         status = 200 if existed else 201
         if op.done:
             return Response(status, deployment)
-        return Response(status, deployment, async_operation_headers(req, op, f"{dep_id}/operationStatuses"))
+        accepted = copy.deepcopy(deployment)  # ARM answers Accepted, then the deployment runs
+        deployment["properties"]["provisioningState"] = "Running"
+        return Response(status, accepted, async_operation_headers(req, op, f"{dep_id}/operationStatuses"))
 
     def _evaluate(self, group: dict[str, Any], props: dict[str, Any]) -> list[DeployableResource]:
         template = props.get("template")
@@ -201,6 +209,34 @@ class WorkspacesApi:
                 404, "DeploymentNotFound", f"Deployment '{req.params['name']}' could not be found."
             )
         return Response(200, found)
+
+    def deployment_list(self, req: Request) -> Response:
+        """Deployments_ListByResourceGroup: the group's deployments, optionally of one provisioning state."""
+        require_api_version(req)
+        group = require_group(self.ctx, req.params["sub"], req.params["rg"])
+        wanted = None
+        if req.query.get("$filter"):
+            match = STATE_FILTER.fullmatch(req.query["$filter"])
+            if match is None:
+                raise arm_error(
+                    400,
+                    "InvalidFilter",
+                    "Deployments can be filtered by provisioningState eq '{state}' only.",
+                )
+            wanted = match["state"].lower()
+        prefix = f"{group['id']}/providers/{DEPLOYMENT}/".lower()
+        found = [
+            r
+            for key, r in self.state.resources.items()
+            if key.startswith(prefix)
+            and (wanted is None or str(r["properties"].get("provisioningState", "")).lower() == wanted)
+        ]
+        top = req.query.get("$top")
+        if top is not None:
+            if not top.isdigit():
+                raise arm_error(400, "InvalidParameter", "$top must be a whole number.")
+            found = found[: int(top)]
+        return Response(200, {"value": found})
 
     def deployment_operations(self, req: Request) -> Response:
         require_api_version(req)

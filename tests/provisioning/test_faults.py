@@ -400,3 +400,53 @@ def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
     assert standin.state.count("workspace.create") == (2 if fails else 1)
     if fails:  # provisioned again with what it depends on
         assert held["properties"]["storageAccount"].lower() == resource("storage", STORAGE_WORK).lower()
+
+
+def test_a_workspace_deployment_an_earlier_attempt_left_running_is_waited_for_not_sent_again(
+    provisioned, standin, azure_clients
+) -> None:
+    """A step stopped waiting for its deployment (its worker died, or azure-ai-ml's progress polls were throttled
+    past azure-core's retries): the retried step waits for that deployment instead of deploying again."""
+    from azure.ai.ml.entities import Workspace as MlWorkspace
+
+    def resource(kind: str, name: str) -> str:
+        (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
+        return str(found)
+
+    workspace_id = resource("workspace", WORKSPACE)
+    dependencies = {
+        "storage_id": resource("storage", STORAGE_WORK),
+        "key_vault_id": resource("key_vault", "bgmrfaultse2devkv"),
+        "registry_id": resource("registry", "bgmrfaultse2devcr"),
+        "app_insights_id": resource("app_insights", "bgmrfaultse2devai"),
+    }
+    standin.state.delete(workspace_id)  # as before the earlier attempt's deployment created it
+    standin.set_latency("workspace.deployment", 1.5)
+    standin.state.clear_requests()
+    left = azure_clients.ml(TUTORIAL_SUBSCRIPTION, GROUP, WORKSPACE).workspaces.begin_create(
+        MlWorkspace(
+            name=WORKSPACE,
+            location="eastus2",
+            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
+            storage_account=dependencies["storage_id"],
+            key_vault=dependencies["key_vault_id"],
+            container_registry=dependencies["registry_id"],
+            application_insights=dependencies["app_insights_id"],
+        )
+    )  # the earlier attempt: its deployment runs on, nobody waits for it here
+
+    outcome = ml.ensure_workspace(
+        azure_clients,
+        subscription=TUTORIAL_SUBSCRIPTION,
+        resource_group=GROUP,
+        name=WORKSPACE,
+        location="eastus2",
+        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
+        **dependencies,
+    )
+
+    assert outcome.action == "created"
+    assert standin.state.resource(workspace_id)["properties"]["provisioningState"] == "Succeeded"
+    assert standin.state.count("workspace.deployment") == 1  # deployed once, not twice
+    assert standin.state.count("deployment.list") == 1
+    left.result()  # the earlier attempt's poller, finished before the next test

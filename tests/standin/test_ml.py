@@ -172,3 +172,38 @@ def test_workspace_quota_is_set_and_enforced(
             AmlCompute(name="too-big", size="STANDARD_DS3_V2", min_instances=3, max_instances=3)
         ).result()
     assert error_code(caught.value) == "QuotaExceeded"
+
+
+def _deployments(azure_clients: AzureClients, group: str, query: str) -> Any:
+    from azure.core.rest import HttpRequest
+
+    url = f"/subscriptions/{SUB}/resourcegroups/{group}/providers/Microsoft.Resources/deployments/?{query}"
+    return azure_clients.resources(SUB).send_request(HttpRequest("GET", url))
+
+
+def test_a_groups_deployments_are_listed_by_provisioning_state(
+    standin: StandIn, azure_clients: AzureClients, group: str, dependencies: dict[str, str]
+) -> None:
+    azure_clients.ml(SUB, group, "donews").workspaces.begin_create(
+        _workspace("donews", dependencies)
+    ).result()
+    standin.set_latency("workspace.deployment", 1.0)
+    running = azure_clients.ml(SUB, group, "slowws").workspaces.begin_create(
+        _workspace("slowws", dependencies)
+    )
+
+    version = "api-version=2020-06-01"
+    found = _deployments(azure_clients, group, f"{version}&$filter=provisioningState eq 'Running'").json()
+    every = _deployments(azure_clients, group, version).json()
+    refused = _deployments(azure_clients, group, f"{version}&$filter=name eq 'x'")
+    running.result()
+
+    assert [d["name"].rsplit("-", 1)[0] for d in found["value"]] == ["slowws"]
+    assert found["value"][0]["properties"]["provisioningState"] == "Running"
+    assert sorted(d["name"].rsplit("-", 1)[0] for d in every["value"]) == ["donews", "slowws"]
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "InvalidFilter"
+    assert (
+        _deployments(azure_clients, group, f"{version}&$top=1")
+        .json()["value"][0]["name"]
+        .startswith("donews")
+    )
