@@ -30,7 +30,6 @@ SUBSCRIPTION = "8b41ca0c-0c5a-4c01-b49b-5bb8d329cc27"
 MEMBER = "user1@contoso.com"
 WRITES = ("PUT", "PATCH", "POST", "DELETE")
 READS = ("GET", "HEAD")
-CONNECTIONS_KEPT = 10  # PostgreSQL connections left to this process, the superuser and anyone else
 
 
 def team_name(n: int) -> str:
@@ -181,19 +180,25 @@ class Command(BaseCommand):
         self._report(options, ids, succeeded, standin.state.requests, wall, rate, bucket)
 
     def _per_worker(self, workers: int, asked: int) -> int:
-        """Runs at once per worker, within the database's connections: each run holds one (its steps' threads
-        call Azure only), and PostgreSQL refuses clients beyond ``max_connections``."""
+        """Runs at once per worker, within the database connections free now: each run holds one (its steps'
+        threads call Azure only; this process holds none while they run), and PostgreSQL refuses clients
+        beyond ``max_connections`` (less the superuser's reserve for anyone else)."""
         per_worker = max(1, asked)
         if connection.vendor != "postgresql":
             return per_worker
         with connection.cursor() as cursor:
-            cursor.execute("SHOW max_connections")
-            (limit,) = cursor.fetchone()
-        room = max(1, (int(limit) - CONNECTIONS_KEPT) // workers)
+            cursor.execute(
+                "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')"
+                "::int, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), (SELECT count(*) FROM "
+                "pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())"
+            )
+            limit, reserved, superuser, others = cursor.fetchone()
+        free = limit - others - (0 if superuser else reserved)
+        room = max(1, free // workers)
         if per_worker > room:
             self.stdout.write(
-                f"  {workers} x {per_worker} runs at once would exceed PostgreSQL's max_connections ({limit}): "
-                f"{room} per worker"
+                f"  {workers} x {per_worker} runs at once need more than the {free} PostgreSQL connections free "
+                f"(max_connections {limit}): {room} per worker"
             )
         return min(per_worker, room)
 
