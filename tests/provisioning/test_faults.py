@@ -371,15 +371,26 @@ def _workspace_left_creating(azure_clients: Any, standin: Any, *, fails: bool) -
     return workspace_id
 
 
+def _resource_id(standin: Any, kind: str, name: str) -> str:
+    (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
+    return str(found)
+
+
+def _workspace_dependencies(standin: Any) -> dict[str, str]:
+    """The ids of what the small workspace depends on, as ``ensure_workspace`` takes them."""
+    return {
+        "storage_id": _resource_id(standin, "storage", STORAGE_WORK),
+        "key_vault_id": _resource_id(standin, "key_vault", "bgmrfaultse2devkv"),
+        "registry_id": _resource_id(standin, "registry", "bgmrfaultse2devcr"),
+        "app_insights_id": _resource_id(standin, "app_insights", "bgmrfaultse2devai"),
+    }
+
+
 @pytest.mark.parametrize("fails", [True, False], ids=["creation-fails", "creation-succeeds"])
 def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
     provisioned, standin, azure_clients, fails
 ) -> None:
     workspace_id = _workspace_left_creating(azure_clients, standin, fails=fails)
-
-    def resource(kind: str, name: str) -> str:
-        (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
-        return str(found)
 
     outcome = ml.ensure_workspace(
         azure_clients,
@@ -388,10 +399,7 @@ def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
         name=WORKSPACE,
         location="eastus2",
         tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
-        storage_id=resource("storage", STORAGE_WORK),
-        key_vault_id=resource("key_vault", "bgmrfaultse2devkv"),
-        registry_id=resource("registry", "bgmrfaultse2devcr"),
-        app_insights_id=resource("app_insights", "bgmrfaultse2devai"),
+        **_workspace_dependencies(standin),
     )
 
     held = standin.state.resource(workspace_id)
@@ -399,7 +407,10 @@ def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
     assert outcome.action == ("created" if fails else "unchanged")
     assert standin.state.count("workspace.create") == (2 if fails else 1)
     if fails:  # provisioned again with what it depends on
-        assert held["properties"]["storageAccount"].lower() == resource("storage", STORAGE_WORK).lower()
+        assert (
+            held["properties"]["storageAccount"].lower()
+            == _resource_id(standin, "storage", STORAGE_WORK).lower()
+        )
 
 
 def test_a_workspace_deployment_an_earlier_attempt_left_running_is_waited_for_not_sent_again(
@@ -409,17 +420,8 @@ def test_a_workspace_deployment_an_earlier_attempt_left_running_is_waited_for_no
     past azure-core's retries): the retried step waits for that deployment instead of deploying again."""
     from azure.ai.ml.entities import Workspace as MlWorkspace
 
-    def resource(kind: str, name: str) -> str:
-        (found,) = [r["id"] for r in standin.state.list_resources(kind) if r["name"] == name]
-        return str(found)
-
-    workspace_id = resource("workspace", WORKSPACE)
-    dependencies = {
-        "storage_id": resource("storage", STORAGE_WORK),
-        "key_vault_id": resource("key_vault", "bgmrfaultse2devkv"),
-        "registry_id": resource("registry", "bgmrfaultse2devcr"),
-        "app_insights_id": resource("app_insights", "bgmrfaultse2devai"),
-    }
+    workspace_id = _resource_id(standin, "workspace", WORKSPACE)
+    dependencies = _workspace_dependencies(standin)
     standin.state.delete(workspace_id)  # as before the earlier attempt's deployment created it
     standin.set_latency("workspace.deployment", 1.5)
     standin.state.clear_requests()
