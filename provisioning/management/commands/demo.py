@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess  # nosec B404 # starts only this program's own processes (fixed argument lists, no shell)
 import sys
 import threading
@@ -171,7 +172,12 @@ class Command(BaseCommand):
         self._queue_capacity_check()
         threading.Thread(target=self._sweep_clock, args=(stop,), name="sweeper-clock", daemon=True).start()
         try:
-            self._banner(options, standin, directory)
+            threading.Thread(
+                target=self._banner_when_listening,
+                args=(options, standin, directory, stop),
+                name="banner",
+                daemon=True,
+            ).start()
             # The portal's own 404 and 500 pages, as in production; its static files still come from the
             # finders (nothing is collected for the demo).
             settings.DEBUG = False
@@ -308,6 +314,19 @@ class Command(BaseCommand):
                 spend_enqueue()  # so a workspace provisioned in the demo shows spend soon (daily in production)
             if tick % ticks_per_reconcile == 0:
                 reconcile_enqueue()
+
+    def _banner_when_listening(
+        self, options: dict[str, Any], standin: Any, directory: dict[str, str], stop: threading.Event
+    ) -> None:
+        """The banner once the web server accepts connections, so the address works when it is read."""
+        while not stop.is_set():
+            try:
+                socket.create_connection(("127.0.0.1", options["port"]), timeout=1).close()
+            except OSError:
+                stop.wait(0.2)
+                continue
+            self._banner(options, standin, directory)
+            return
 
     def _banner(self, options: dict[str, Any], standin: Any, directory: dict[str, str]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"
