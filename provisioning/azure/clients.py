@@ -412,26 +412,23 @@ class AzureClients:
 def write_budget_from_settings(settings: Any) -> WriteBudget | None:
     """The shared ARM write budget (ARM_WRITES_PER_SECOND, ARM_WRITE_BURST; a burst of 0 turns it off),
     kept in the provisioning queue's Redis."""
-    burst = int(getattr(settings, "ARM_WRITE_BURST", 0))
-    if burst <= 0:
-        return None
-    from provisioning.azure.rate_limit import WriteBudget
-
-    return WriteBudget(
-        settings.RQ_QUEUES["provisioning"]["URL"], rate=float(settings.ARM_WRITES_PER_SECOND), burst=burst
-    )
+    return _budget_from_settings(settings, "ARM_WRITES_PER_SECOND", "ARM_WRITE_BURST", reads=False)
 
 
 def read_budget_from_settings(settings: Any) -> WriteBudget | None:
     """The shared ARM read budget (ARM_READS_PER_SECOND, ARM_READ_BURST; a burst of 0 turns it off)."""
-    burst = int(getattr(settings, "ARM_READ_BURST", 0))
-    if burst <= 0:
+    return _budget_from_settings(settings, "ARM_READS_PER_SECOND", "ARM_READ_BURST", reads=True)
+
+
+def _budget_from_settings(settings: Any, rate: str, burst: str, *, reads: bool) -> WriteBudget | None:
+    size = int(getattr(settings, burst, 0))
+    if size <= 0:
         return None
-    from provisioning.azure.rate_limit import READ_KEY_PREFIX, WriteBudget
+    from provisioning.azure.rate_limit import KEY_PREFIX, READ_KEY_PREFIX, WriteBudget
 
     return WriteBudget(
         settings.RQ_QUEUES["provisioning"]["URL"],
-        rate=float(settings.ARM_READS_PER_SECOND),
-        burst=burst,
-        key_prefix=READ_KEY_PREFIX,
+        rate=float(getattr(settings, rate)),
+        burst=size,
+        key_prefix=READ_KEY_PREFIX if reads else KEY_PREFIX,
     )

@@ -74,11 +74,7 @@ def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError
             throttled = exc.code == THROTTLED
             if throttled and throttled_since is None:
                 throttled_since = time.monotonic()
-            patient = (
-                throttled
-                and throttled_since is not None
-                and time.monotonic() - throttled_since < THROTTLE_PATIENCE_SECONDS
-            )
+            patient = throttled and time.monotonic() - (throttled_since or 0.0) < THROTTLE_PATIENCE_SECONDS
             if not exc.transient or (attempt >= STEP_ATTEMPTS and not patient):
                 return exc, attempt
             logger.info(
