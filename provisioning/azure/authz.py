@@ -142,11 +142,16 @@ def ensure_role_assignment(
     role_definition_id: str,
     principal_id: str,
     principal_type: str,
+    look_first: bool = True,
 ) -> Outcome:
-    """Grant a role at a scope under the portal's deterministic name."""
+    """Grant a role at a scope under the portal's deterministic name.
+
+    Looked up first, unless ``look_first=False`` (a scope the run created: nothing is granted there yet).
+    The PUT is idempotent either way: the same grant under the same name answers 200, a new one 201.
+    """
     client = clients.authorization(subscription)
     name = assignment_name(scope, role_definition_id, principal_id)
-    existing = get_or_none(client.role_assignments.get, scope, name)
+    existing = get_or_none(client.role_assignments.get, scope, name) if look_first else None
     if existing is not None:
         return Outcome("unchanged", existing.id)
     from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
@@ -158,13 +163,18 @@ def ensure_role_assignment(
     )
     try:
         with azure_errors():
-            created = client.role_assignments.create(scope, name, params)
+            status, created = client.role_assignments.create(
+                scope,
+                name,
+                params,
+                cls=lambda response, body, _headers: (response.http_response.status_code, body),
+            )
     except AzureStepError as exc:
         if exc.code == "RoleAssignmentExists":
             # Granted outside the portal under another name: leave it alone (and never revoke it).
             return Outcome("exists", "", "already granted outside the portal")
         raise
-    return Outcome("created", created.id)
+    return Outcome("unchanged" if status == 200 else "created", created.id)
 
 
 def remove_role_assignment(

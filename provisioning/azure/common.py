@@ -190,9 +190,13 @@ def get_or_none(getter: Any, *args: Any) -> Any:
         raise
 
 
-def ensure(kind: str, name: str, get: Callable[[], Any], create: Callable[[], Any]) -> Outcome:
-    """Get first; never touch what the portal does not own; create what is missing (or failed)."""
-    existing = settled(kind, name, get)
+def ensure(
+    kind: str, name: str, get: Callable[[], Any], create: Callable[[], Any], *, look_first: bool = True
+) -> Outcome:
+    """Get first; never touch what the portal does not own; create what is missing (or failed).
+
+    ``look_first=False`` when the caller knows it is missing (see ``RunContext.look_first``)."""
+    existing = settled(kind, name, get) if look_first else None
     if existing is not None and not provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
     with azure_errors():

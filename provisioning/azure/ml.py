@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioning.arm import WORKSPACE_PROVIDER, arm_id, idle_duration
 from provisioning.azure.clients import AzureClients
@@ -16,6 +16,9 @@ from provisioning.azure.common import (
     provisioning_failed,
     settled,
 )
+
+if TYPE_CHECKING:
+    from provisioning.azure.rate_limit import WriteBudget
 
 # Microsoft.MachineLearningServices/workspaces read through the generic resources API (a GA version).
 WORKSPACE_API_VERSION = "2024-04-01"
@@ -64,18 +67,26 @@ def ensure_workspace(
     key_vault_id: str,
     registry_id: str,
     app_insights_id: str,
+    look_first: bool = True,
 ) -> Outcome:
     """The AzureML workspace, wired to the resources created before it.
 
     Read as a generic ARM resource: azure-ai-ml's Workspace has no provisioning state, and a workspace
-    an interrupted attempt left Creating (or Failed) must not be taken as done.
+    an interrupted attempt left Creating (or Failed) must not be taken as done. ``look_first=False``
+    (nothing can be there yet) skips that reading and the search for an earlier attempt's deployment.
     """
     from azure.ai.ml.entities import Workspace as MlWorkspace
 
     workspace_id = arm_id(subscription, resource_group, WORKSPACE_PROVIDER, name)
     arm = clients.resources(subscription)
-    existing = settled(
-        "workspace", name, lambda: arm.resources.get_by_id(workspace_id, api_version=WORKSPACE_API_VERSION)
+    existing = (
+        settled(
+            "workspace",
+            name,
+            lambda: arm.resources.get_by_id(workspace_id, api_version=WORKSPACE_API_VERSION),
+        )
+        if look_first
+        else None
     )
     if existing is not None and not provisioning_failed(existing):
         return Outcome("unchanged", existing.id)
@@ -99,8 +110,10 @@ def ensure_workspace(
                 workspace_id, body, api_version=WORKSPACE_API_VERSION
             ).result()
         return Outcome("created", repaired.id)
-    in_flight = deployment_in_flight(
-        clients, subscription=subscription, resource_group=resource_group, name=name
+    in_flight = (
+        deployment_in_flight(clients, subscription=subscription, resource_group=resource_group, name=name)
+        if look_first
+        else None
     )
     if in_flight is not None:
         # Wait for the earlier attempt's deployment rather than deploy the workspace a second time alongside.
@@ -128,9 +141,20 @@ def ensure_workspace(
         container_registry=registry_id,
         application_insights=app_insights_id,
     )
+    # azure-ai-ml sends the deployment's PUT and its reads through clients of its own, which the portal's
+    # budget policies do not reach: the tokens for what it is known to send (GET, PUT, GET) are taken here.
+    _budget_for_sdk(clients.write_budget, subscription, 1)
+    _budget_for_sdk(clients.read_budget, subscription, 2)
     with azure_errors():
         created = ml.workspaces.begin_create(workspace).result()
     return Outcome("created", created.id)
+
+
+def _budget_for_sdk(budget: WriteBudget | None, subscription: str, tokens: int) -> None:
+    if budget is None:
+        return
+    for _ in range(tokens):
+        budget.acquire(subscription)
 
 
 def ensure_cluster(

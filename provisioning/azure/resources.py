@@ -31,6 +31,7 @@ def ensure_storage_account(
     location: str,
     tags: dict[str, str],
     hierarchical_namespace: bool,
+    look_first: bool = True,
 ) -> Outcome:
     """StorageV2, HTTPS only, TLS 1.2, no public blob access; a data lake has the hierarchical namespace."""
     client = clients.storage(subscription)
@@ -51,6 +52,7 @@ def ensure_storage_account(
         name,
         lambda: client.storage_accounts.get_properties(resource_group, name),
         lambda: client.storage_accounts.begin_create(resource_group, name, body).result(),
+        look_first=look_first,
     )
 
 
@@ -63,6 +65,7 @@ def ensure_key_vault(
     location: str,
     tags: dict[str, str],
     tenant_id: str,
+    look_first: bool = True,
 ) -> Outcome:
     """RBAC permission model (no access policies), soft delete and purge protection."""
     client = clients.keyvault(subscription)
@@ -83,6 +86,7 @@ def ensure_key_vault(
         name,
         lambda: client.vaults.get(resource_group, name),
         lambda: client.vaults.begin_create_or_update(resource_group, name, body).result(),
+        look_first=look_first,
     )
 
 
@@ -94,6 +98,7 @@ def ensure_container_registry(
     name: str,
     location: str,
     tags: dict[str, str],
+    look_first: bool = True,
 ) -> Outcome:
     """Basic SKU with the admin user disabled (people and workspaces use Entra roles, not shared keys)."""
     client = clients.registry(subscription)
@@ -108,6 +113,7 @@ def ensure_container_registry(
         name,
         lambda: client.registries.get(resource_group, name),
         lambda: client.registries.begin_create(resource_group, name, body).result(),
+        look_first=look_first,
     )
 
 
@@ -119,6 +125,7 @@ def ensure_app_insights(
     name: str,
     location: str,
     tags: dict[str, str],
+    look_first: bool = True,
 ) -> Outcome:
     """An Application Insights component for the workspace."""
     client = clients.app_insights(subscription)
@@ -128,6 +135,7 @@ def ensure_app_insights(
         name,
         lambda: client.components.get(resource_group, name),
         lambda: client.components.create_or_update(resource_group, name, body),
+        look_first=look_first,
     )
 
 

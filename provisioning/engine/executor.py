@@ -71,6 +71,7 @@ def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError
         try:
             return step_do(ctx, spec), attempt
         except AzureStepError as exc:
+            ctx.untried.discard(spec.key)
             throttled = exc.code == THROTTLED
             if throttled and throttled_since is None:
                 throttled_since = time.monotonic()
@@ -87,6 +88,7 @@ def _attempts(ctx: RunContext, spec: StepSpec) -> tuple[Outcome | AzureStepError
             delay = STEP_BACKOFF[min(attempt - 1, len(STEP_BACKOFF) - 1)]
             time.sleep(delay * random.uniform(0.5, 1.0) if throttled else delay)  # nosec B311 # jitter
         except Exception as exc:  # an SDK bug or an unexpected answer: fail the step, not the worker
+            ctx.untried.discard(spec.key)
             logger.exception("step %s failed unexpectedly", spec.key)
             return AzureStepError("UnexpectedError", f"{exc.__class__.__name__}: {exc}"), attempt
 
@@ -101,6 +103,15 @@ class _Execution:
         self.rows = {s.key: s for s in run.steps.all()}
         self.done = {k for k, s in self.rows.items() if s.status in Step.DONE}
         ctx.results.update({k: s.azure_id for k, s in self.rows.items() if k in self.done})
+        ctx.created.update(
+            s.azure_id.lower()
+            for k, s in self.rows.items()
+            if k in self.done and s.outcome == "created" and s.azure_id
+        )
+        # A step a worker started before (and died in) is no longer untried: its PUT may have reached Azure.
+        ctx.untried.update(
+            k for k, s in self.rows.items() if s.status == Step.Status.PENDING and not s.attempts
+        )
         self.pending = set(self.specs) - self.done
         self.failed = False
         self.lost_lease = False
@@ -127,6 +138,8 @@ class _Execution:
                 step_id=row.pk, ok=True, outcome=result.action, azure_id=result.azure_id, attempts=attempts
             )
             self.ctx.results[key] = result.azure_id
+            if result.action == "created" and result.azure_id:
+                self.ctx.created.add(result.azure_id.lower())
             self.done.add(key)
         else:
             runs.step_finish(

@@ -33,6 +33,10 @@ class RunContext:
     roles: authz.RoleCatalog
     # Azure's answer per family of a workspace_quota step, stored by the calling thread (step key -> results).
     quota_results: dict[str, list[quotas.QuotaResult]] = field(default_factory=dict)
+    # What this run created (Azure ids, lower case), and the steps no attempt has started yet: what a step
+    # would look for first inside something the run created, on its first attempt, cannot be there.
+    created: set[str] = field(default_factory=set)
+    untried: set[str] = field(default_factory=set)
 
     @property
     def subscription(self) -> str:
@@ -41,6 +45,20 @@ class RunContext:
     @property
     def resource_group(self) -> str:
         return str(self.plan["names"]["resource_group"])
+
+    def look_first(self, spec: StepSpec, azure_id: str) -> bool:
+        """Whether the step must look for what it makes before making it.
+
+        Not on its first attempt inside something this run created (a new resource group holds nothing
+        else): the answer is known to be 404, and a burst of runs spends ARM's read limit on it. A retry
+        looks, since its earlier attempt may have got as far as Azure.
+        """
+        target = azure_id.lower()
+        inside = any(target == c or target.startswith(c + "/") for c in self.created)
+        return not (inside and spec.key in self.untried)
+
+    def group_id(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
 
     def placed(self) -> dict[str, Any]:
         """The arguments of every operation on a resource inside the run's resource group."""
@@ -92,21 +110,30 @@ def _storage_account(ctx: RunContext, spec: StepSpec) -> Outcome:
         **ctx.placed(),
         name=spec.params["name"],
         hierarchical_namespace=spec.params["settings"].get("hierarchical_namespace", False),
+        look_first=ctx.look_first(spec, ctx.group_id()),
     )
 
 
 def _key_vault(ctx: RunContext, spec: StepSpec) -> Outcome:
     return resources.ensure_key_vault(
-        ctx.clients, **ctx.placed(), name=spec.params["name"], tenant_id=ctx.tenant_id
+        ctx.clients,
+        **ctx.placed(),
+        name=spec.params["name"],
+        tenant_id=ctx.tenant_id,
+        look_first=ctx.look_first(spec, ctx.group_id()),
     )
 
 
 def _container_registry(ctx: RunContext, spec: StepSpec) -> Outcome:
-    return resources.ensure_container_registry(ctx.clients, **ctx.placed(), name=spec.params["name"])
+    return resources.ensure_container_registry(
+        ctx.clients, **ctx.placed(), name=spec.params["name"], look_first=ctx.look_first(spec, ctx.group_id())
+    )
 
 
 def _app_insights(ctx: RunContext, spec: StepSpec) -> Outcome:
-    return resources.ensure_app_insights(ctx.clients, **ctx.placed(), name=spec.params["name"])
+    return resources.ensure_app_insights(
+        ctx.clients, **ctx.placed(), name=spec.params["name"], look_first=ctx.look_first(spec, ctx.group_id())
+    )
 
 
 def _workspace(ctx: RunContext, spec: StepSpec) -> Outcome:
@@ -119,6 +146,7 @@ def _workspace(ctx: RunContext, spec: StepSpec) -> Outcome:
         key_vault_id=_resource_id(ctx, "key_vault", names["key_vault"]),
         registry_id=_resource_id(ctx, "container_registry", names["registry"]),
         app_insights_id=_resource_id(ctx, "app_insights", names["app_insights"]),
+        look_first=ctx.look_first(spec, ctx.group_id()),
     )
 
 
@@ -209,6 +237,7 @@ def _role_grant(ctx: RunContext, spec: StepSpec) -> Outcome:
         role_definition_id=role_id,
         principal_id=principal_id,
         principal_type=spec.params["principal_type"],
+        look_first=ctx.look_first(spec, spec.params["scope"]),
     )
 
 

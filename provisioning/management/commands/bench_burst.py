@@ -4,8 +4,9 @@ Approves N new-workspace requests (N teams, one subscription) at once and runs t
 processes (forked; each runs the real engine on up to ``--per-worker`` requests at a time, with its own SDK
 clients) against a local Azure stand-in that enforces ARM's per-subscription token buckets (writes: 200,
 refilled 10/s, divided by the latency scale F like every duration). The portal's write budget
-(ARM_WRITES_PER_SECOND, ARM_WRITE_BURST) is set to the same scaled rate and lives in a throwaway embedded
-Redis, as do the queues; the database is a throwaway one. Prints succeeded / failed, the 429 answers, the
+(ARM_WRITES_PER_SECOND, ARM_WRITE_BURST) is set to the same scaled rate and lives in a throwaway
+``redis-server`` process (the embedded one when the machine has none), as do the queues; the database is a
+throwaway one. Prints succeeded / failed, the 429 answers, the
 peak accepted writes per second, and the wall time against the floor the write limit allows.
 """
 
@@ -115,7 +116,11 @@ class Command(BaseCommand):
                 "ARM_READ_BURST": max(1, read_bucket * 4 // 5),
             }
             azure = ProvisioningBench()._azure_settings(standin, base_url)
-            with standin_trusted(standin), override_settings(**azure, **budget), isolated_queues():
+            with (
+                standin_trusted(standin),
+                override_settings(**azure, **budget),
+                isolated_queues(process=True),
+            ):
                 self._run(standin, options, rate, bucket)
         finally:
             standin.stop()
