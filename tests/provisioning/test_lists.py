@@ -163,14 +163,14 @@ def _access(alice, count: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_workspaces_page_by_name(client, policy, bob) -> None:
-    _workspaces(55)
+    _workspaces(30)
     client.force_login(bob)
 
     first = client.get(WORKSPACES)
     second = client.get(WORKSPACES, {"page": 2})
 
     names = [row["workspace"].workspace_name for row in first.context["rows"]]
-    assert len(names) == 50 and names == sorted(names)
+    assert len(names) == 25 and names == sorted(names)
     assert len(second.context["rows"]) == 5
 
 
