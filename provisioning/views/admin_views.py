@@ -112,7 +112,7 @@ def _after_decision(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
 def approval_queue(request: HttpRequest) -> HttpResponse:
     """Submitted requests waiting for a decision (oldest first, 25 a page, filtered), and the latest ten decisions."""
     _require_admin(request.user)
-    visible = selectors.requests_visible_to(request.user).defer("spec", "plan", "name_check")
+    visible = selectors.request_rows(selectors.requests_visible_to(request.user), approver=True)
     form = QueueFilterForm(request.GET)
     # The stored name and member checks are read: the rows offer a decision only when they are clean.
     waiting = form.filter_requests(with_spec_team(selectors.approval_queue(request.user).defer("plan")))

@@ -25,21 +25,6 @@ from provisioning.workflow import selectors
 from provisioning.workflow.reconcile import with_open_drift
 
 PAGE_SIZE = 25  # as the approvals queue: a page a person reads, and half the rows to build
-# What a row of a request list shows, read with its requester alone: every column of the request, its
-# workspace and approver cost 3.7 ms of the page's 16 to turn into models, for 25 rows.
-REQUEST_ROW_FIELDS = (
-    "id",
-    "kind",
-    "status",
-    "workspace_name",
-    "created_at",
-    "submitted_at",
-    "requester__username",
-    "requester__first_name",
-    "requester__last_name",
-    "requester__upn",
-    "requester__email",
-)
 LIVE_STATES = [state for state in ResourceState.values if state != ResourceState.REVOKED]
 
 
@@ -67,8 +52,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     admin = personas.is_admin(request.user) and not (lead and request.GET.get("mine"))
     form = RequestFilterForm(request.GET, admin=admin)
     rows = selectors.requests_visible_to(request.user) if admin else selectors.requests_of(request.user)
-    rows = rows.select_related(None).select_related("requester").only(*REQUEST_ROW_FIELDS)
-    rows = form.filter_requests(with_spec_team(rows))
+    rows = form.filter_requests(with_spec_team(selectors.request_rows(rows)))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "nav": "all_requests" if admin else "requests",

@@ -475,9 +475,7 @@ def membership_renew(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _latest_requests(user: Any, workspace: Workspace) -> dict[str, Any]:
     """The workspace's latest requests (the full list is the requests page, filtered by workspace)."""
-    requests = (
-        selectors.requests_visible_to(user).filter(workspace=workspace).defer("spec", "plan", "name_check")
-    )
+    requests = selectors.request_rows(selectors.requests_visible_to(user).filter(workspace=workspace))
     latest = list(requests.order_by("-created_at", "-id")[: LATEST_REQUESTS + 1])
     return {"change_requests": latest[:LATEST_REQUESTS], "more_requests": len(latest) > LATEST_REQUESTS}
 

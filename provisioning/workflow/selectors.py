@@ -128,6 +128,23 @@ def requests_visible_to(user: Any) -> QuerySet[ChangeRequest]:
     return qs.none()
 
 
+# What a row of a list of requests shows (its requester's name, and its approver's in a list of decisions):
+# read without them, every column of the request, its workspace and approver cost 3.7 ms of a 16 ms page to
+# turn into models, for 25 rows.
+REQUEST_ROW_FIELDS = ("id", "kind", "status", "workspace_name", "created_at", "submitted_at", "decided_at")
+PERSON_FIELDS = ("username", "first_name", "last_name", "upn", "email")
+
+
+def request_rows(requests: QuerySet[ChangeRequest], *, approver: bool = False) -> QuerySet[ChangeRequest]:
+    """``requests`` read as rows of a list: the columns a row shows, with its requester (and approver)."""
+    people = ("requester", "approver") if approver else ("requester",)
+    return (
+        requests.select_related(None)
+        .select_related(*people)
+        .only(*REQUEST_ROW_FIELDS, *(f"{who}__{field}" for who in people for field in PERSON_FIELDS))
+    )
+
+
 def requests_of(user: Any) -> QuerySet[ChangeRequest]:
     """The user's own requests ("My requests")."""
     return requests_visible_to(user).filter(requester=user)
