@@ -118,6 +118,8 @@ class Command(BaseCommand):
         return [
             ("trivial redirect (floor)", "admin", reverse("home")),
             ("capacity", "admin", reverse("provisioning:capacity")),
+            # The capacity page loads its spend section from here once it has shown: measured on its own.
+            ("capacity: spend section", "admin", reverse("provisioning:capacity_spend")),
             ("approvals", "admin", reverse("provisioning:approval_queue")),
             ("all requests", "admin", reverse("provisioning:my_requests")),
             ("workspaces", "admin", reverse("provisioning:workspace_list")),
