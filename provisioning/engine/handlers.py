@@ -17,7 +17,7 @@ from provisioning.azure import authz, ml, quotas, removals, resources
 from provisioning.azure.clients import AzureClients
 from provisioning.azure.common import AzureStepError, Outcome
 from provisioning.models import Run
-from provisioning.steps import StepSpec, principal_key
+from provisioning.steps import StepSpec, principal_key, scope_id
 
 
 @dataclass
@@ -58,7 +58,7 @@ class RunContext:
         return not (inside and spec.key in self.untried)
 
     def group_id(self) -> str:
-        return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+        return scope_id(self.plan, "resource_group", self.resource_group)
 
     def placed(self) -> dict[str, Any]:
         """The arguments of every operation on a resource inside the run's resource group."""

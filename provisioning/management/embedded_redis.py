@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess  # nosec B404 # starts the machine's redis-server with fixed arguments
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def accepts(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def redis_server_start() -> tuple[Any, str]:
@@ -46,35 +54,17 @@ def redis_process_start() -> tuple[subprocess.Popen[bytes], str] | None:
     if binary is None:
         return None
     port = free_port()
-    workdir = tempfile.mkdtemp(prefix="bench-redis-")
     process = subprocess.Popen(  # noqa: S603 # nosec B603 # the machine's redis-server, fixed arguments
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        redis_process_stop(process)
-        return None
-    process.workdir = workdir  # type: ignore[attr-defined]
+    while not accepts(port):
+        if time.monotonic() > deadline or process.poll() is not None:
+            redis_process_stop(process)
+            return None
+        time.sleep(0.05)
     return process, f"redis://127.0.0.1:{port}/0"
 
 
@@ -85,7 +75,6 @@ def redis_process_stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    shutil.rmtree(getattr(process, "workdir", ""), ignore_errors=True)
 
 
 def demo_redis_file() -> Path:

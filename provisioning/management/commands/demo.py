@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess  # nosec B404 # starts only this program's own processes (fixed argument lists, no shell)
 import sys
 import threading
@@ -320,13 +319,10 @@ class Command(BaseCommand):
     ) -> None:
         """The banner once the web server accepts connections, so the address works when it is read."""
         while not stop.is_set():
-            try:
-                socket.create_connection(("127.0.0.1", options["port"]), timeout=1).close()
-            except OSError:
-                stop.wait(0.2)
-                continue
-            self._banner(options, standin, directory)
-            return
+            if embedded_redis.accepts(options["port"]):
+                self._banner(options, standin, directory)
+                return
+            stop.wait(0.2)
 
     def _banner(self, options: dict[str, Any], standin: Any, directory: dict[str, str]) -> None:
         url = f"http://127.0.0.1:{options['port']}/"
