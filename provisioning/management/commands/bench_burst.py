@@ -88,6 +88,11 @@ class Command(BaseCommand):
         parser.add_argument("--per-worker", type=int, default=25, help="requests a worker runs at once")
         parser.add_argument("--latency-scale", type=float, default=0.1)
         parser.add_argument("--bucket", type=int, default=200, help="the stand-in's ARM write bucket")
+        parser.add_argument(
+            "--breakdown",
+            action="store_true",
+            help="also print the ARM requests per operation and a timeline in 10 s windows",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from provisioning.standin import StandIn
@@ -256,3 +261,29 @@ class Command(BaseCommand):
             f"  the reads' floor: {read_floor:.1f} s ({len(reads_accepted) / max(1, len(ids)):.1f} reads per "
             f"workspace); wall against the binding floor: {wall / binding if binding else float('nan'):.2f}x"
         )
+        if options.get("breakdown"):
+            self._breakdown(arm, len(ids))
+
+    def _breakdown(self, arm: list[Any], workspaces: int) -> None:
+        """Where the requests went: per operation (reads and writes, per workspace, refused), then per 10 s."""
+        w = self.stdout.write
+        per_operation: dict[tuple[str, str], list[int]] = {}
+        for r in arm:
+            kind = "write" if r.method in WRITES else "read" if r.method in READS else r.method
+            counts = per_operation.setdefault((kind, r.operation or r.method), [0, 0])
+            counts[0] += 1
+            counts[1] += r.status == 429
+        w("  per operation (sent, per workspace, answered 429):")
+        for (kind, operation), (sent, refused) in sorted(per_operation.items(), key=lambda item: -item[1][0]):
+            w(f"    {kind:5} {operation:40} {sent:6} {sent / max(1, workspaces):6.1f} {refused:6}")
+        if not arm:
+            return
+        start = min(r.arrived for r in arm)
+        windows: dict[int, list[int]] = {}
+        for r in arm:
+            window = windows.setdefault(int((r.arrived - start) // 10), [0, 0, 0, 0])
+            column = 0 if r.method in WRITES else 2
+            window[column + (r.status == 429)] += 1
+        w("  per 10 s (writes accepted, refused; reads accepted, refused):")
+        for window, (wa, wr, ra, rr) in sorted(windows.items()):
+            w(f"    {window * 10:4d}-{window * 10 + 10:<4d} {wa:5} {wr:5} {ra:6} {rr:6}")
