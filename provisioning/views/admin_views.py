@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,6 +22,7 @@ from accounts import personas
 from provisioning.capacity import report as capacity_report
 from provisioning.models import ChangeRequest
 from provisioning.spec import RequestSpec
+from provisioning.views import fragments
 from provisioning.views.filters import QueueFilterForm, with_spec_team
 from provisioning.views.summary import capacity_verdict, quick_approval_blocker
 from provisioning.workflow import selectors, services
@@ -63,9 +65,9 @@ def _require_admin(user: Any) -> None:
         raise PermissionDenied("only portal administrators can approve or reject requests")
 
 
-def _queue_rows(requests: list[ChangeRequest], user: Any) -> list[QueueRow]:
+def _queue_rows(requests: list[ChangeRequest], user: Any, version: str) -> list[QueueRow]:
     """The page's rows, their capacity checked together (a fixed number of queries for the page)."""
-    checks = capacity_report.verdicts_kept(requests)
+    checks = capacity_report.verdicts_kept(requests, version)
     rows = []
     for cr in requests:
         spec = RequestSpec.from_json(cr.spec)
@@ -117,15 +119,26 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # The stored name and member checks are read: the rows offer a decision only when they are clean.
     waiting = form.filter_requests(with_spec_team(selectors.approval_queue(request.user).defer("plan")))
     page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
+    requests = list(page)
+    # The rows (and the recent decisions) are kept rendered per version of what they show: the capacity
+    # figures their verdicts read, each row's last change and its stored name and member checks.
+    figures = capacity_report.page_version()
+    rows_version = fragments.version_key(
+        figures, [(cr.pk, cr.updated_at, cr.name_checked_at, cr.principal_checked_at) for cr in requests]
+    )
     context = {
         "nav": "approvals",
         "form": form,
         "filtered": form.is_filtered(),
         "sort": form.current_sort,
         "page_obj": page,
-        "waiting": _queue_rows(list(page), request.user),
+        "any_waiting": bool(requests),
+        "waiting": SimpleLazyObject(lambda: _queue_rows(requests, request.user, figures)),
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
         "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
+        "kept_for": fragments.FRAGMENT_SECONDS,
+        "rows_version": rows_version,
+        "viewer": fragments.viewer_key(request),
     }
     return render(request, "provisioning/approval_queue.html", context)
 

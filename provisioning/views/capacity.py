@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
@@ -21,6 +22,7 @@ from provisioning.capacity import report as capacity_report
 from provisioning.capacity.report import Figures
 from provisioning.capacity.spend import team_spend
 from provisioning.models import TeamBudget
+from provisioning.views import fragments
 from provisioning.workflow import quota_requests
 
 MAX_CORES = 100_000
@@ -189,7 +191,9 @@ class TeamBudgetForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = capacity_report.budget_choices()
+        # The version of the page's figures, read once for the choices and the page's kept sections.
+        self.version = capacity_report.page_version()
+        choices = capacity_report.budget_choices_kept(self.version)
         _offer(self.fields["team"], "Choose a team", choices["teams"])
         _offer(self.fields["region"], "Choose a region", choices["regions"])
         if choices["families"]:
@@ -233,23 +237,28 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
 
 
 def _page(request: HttpRequest, form: TeamBudgetForm) -> HttpResponse:
+    """The page; its sections are kept rendered per version of their figures (``views.fragments``), so the
+    overview is computed only when a section is rendered."""
     team_filter = request.GET.get("budget_team", "").strip()[:40]
     budget_page = Paginator(capacity_report.budgets_matching(team_filter), BUDGET_ROWS).get_page(
         request.GET.get("page")
     )
-    overview = capacity_report.capacity_overview(budgets=budget_page.object_list)
+    overview = SimpleLazyObject(lambda: capacity_report.capacity_overview(budgets=budget_page.object_list))
     context = {
         "nav": "capacity",
         "overview": overview,
         "budget_page": budget_page,
-        "budget_rows": overview.budgets,
+        "budget_rows": SimpleLazyObject(lambda: overview.budgets),
         "budget_team": team_filter,
-        "regions": [region_view(r) for r in overview.regions],
+        "regions": SimpleLazyObject(lambda: [region_view(r) for r in overview.regions]),
         "measures": MEASURES,
         "portal_measures": [m for m in MEASURES if m[0] in PORTAL_MEASURES],
         "form": form,
         "quota_rows": list(quota_requests.quota_requests_visible_to(request.user)[:QUOTA_ROWS]),  # type: ignore[arg-type]
         "is_admin": True,
+        "kept_for": fragments.FRAGMENT_SECONDS,
+        "version": form.version,
+        "viewer": fragments.viewer_key(request),
     }
     return render(request, "provisioning/capacity.html", context)
 

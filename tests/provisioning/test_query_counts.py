@@ -6,6 +6,7 @@ per team, per workspace or per waiting request shows as a count that grows with 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +20,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from provisioning.audit import audit_record
+from provisioning.capacity import budgets
 from provisioning.capacity.spend import this_month
 from provisioning.context_processors import approvals_waiting_key
 from provisioning.models import ChangeRequest, CoreUsage, TeamBudget, WorkspaceQuota, WorkspaceSpend
 from provisioning.spec import ClusterSpec, RequestSpec
-from provisioning.workflow import services
+from provisioning.workflow import name_checks, services
 from tests import factories
 from tests.factories import ChangeRequestFactory, ClusterFactory, MembershipFactory, WorkspaceFactory
 
@@ -48,7 +50,13 @@ DRAFT_PAGE = 16  # +1: the quota requests it waits on
 # groups, then 7 whatever the number of teams: the workspaces read this month with their spend, their clusters and
 # those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their prices (the budgets'
 # value), the policies' thresholds.
-CAPACITY_PAGE = 28
+CAPACITY_PAGE = 29  # +1: the version of the page's kept sections (issue #20)
+# A view while its sections are kept (issue #20): session, user, groups, the version, the budget rows' count,
+# the quota requests, and the CSRF-cookie-less first view aside, nothing that grows.
+CAPACITY_KEPT = 7
+# The approval queue while its rows are kept: session, user, groups, the count and the page's rows, the
+# version, the requester's own waiting requests.
+QUEUE_KEPT = 7
 SPEND_PAGE = 3 + 7
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
@@ -197,6 +205,103 @@ def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_
     with django_assert_max_num_queries(SPEND_PAGE + NAV_COUNT):
         spend = client.get(reverse("provisioning:capacity_spend"))
     assert [t.team for t in spend.context["spend_teams"] if t.flagged] == ["d0/team0"]
+
+
+def test_the_capacity_page_kept_reads_its_version_and_shows_a_change_at_the_next_view(
+    client: Client, bob: User
+) -> None:
+    _catalog()
+    _teams(0, TEAMS)
+    client.force_login(bob)
+    url = reverse("provisioning:capacity")
+    first = client.get(url)
+
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get(url)
+
+    assert len(kept) <= CAPACITY_KEPT + NAV_COUNT, [q["sql"][:80] for q in kept.captured_queries]
+    assert _without_tokens(again) == _without_tokens(first)
+    budgets.team_budget_set(
+        actor=bob,
+        department="d0",
+        team="team0",
+        region="eastus2",
+        family=FAMILIES[0],
+        dedicated_cores=4321,
+        low_priority_cores=0,
+    )
+    assert ">4321</td>" in client.get(url).content.decode()
+
+
+def test_a_kept_capacity_page_carries_tokens_its_viewer_can_post_and_nobody_else_is_served_them(
+    bob: User,
+) -> None:
+    carol_admin = factories.admin("carol")
+    _catalog()
+    _teams(0, 5)
+    url = reverse("provisioning:capacity")
+    browsers = {}
+    for admin in (bob, carol_admin):
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(admin)
+        browser.get(url)
+        browsers[admin.pk] = (browser, _tokens(browser.get(url)))  # the second view is the kept one
+
+    for browser, tokens in browsers.values():
+        refreshed = browser.post(reverse("provisioning:capacity_refresh"), {"csrfmiddlewaretoken": tokens[0]})
+        assert refreshed.status_code == 302  # not 403: the kept token is masked from this browser's secret
+    bob_tokens, carol_tokens = browsers[bob.pk][1], browsers[carol_admin.pk][1]
+    assert not set(bob_tokens) & set(carol_tokens)
+
+
+def test_the_queue_keeps_its_rows_and_shows_a_name_check_stored_meanwhile(client: Client, bob: User) -> None:
+    _catalog()
+    waiting = _teams(0, 5)
+    client.force_login(bob)
+    queue = reverse("provisioning:approval_queue")
+    first = client.get(queue)
+
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get(queue)
+
+    assert len(kept) <= QUEUE_KEPT + NAV_COUNT, [q["sql"][:80] for q in kept.captured_queries]
+    assert _without_tokens(again) == _without_tokens(first)
+    # A check stored with update() leaves the request's updated_at as it was: the row shows it all the same.
+    new_workspace = next(cr for cr in waiting if cr.kind == ChangeRequest.Kind.NEW_WORKSPACE)
+    name_checks.name_check_record(
+        request_id=new_workspace.pk, answers=[{"name": "stbgmrteam0", "available": False, "kind": "storage"}]
+    )
+    assert "names are taken in Azure" in client.get(queue).content.decode()
+
+
+def test_a_kept_queue_row_approves(bob: User) -> None:
+    _catalog()
+    _teams(0, 3)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(bob)
+    queue = reverse("provisioning:approval_queue")
+    browser.get(queue)
+    kept = browser.get(queue).content.decode()
+    found = re.search(
+        r'<form method="post" action="([^"]+/(\d+)/approve/)"[^>]*><input type="hidden" '
+        r'name="csrfmiddlewaretoken" value="([^"]+)"',
+        kept,
+    )
+    assert found is not None
+    action, pk, token = found.groups()
+
+    assert browser.post(action, {"csrfmiddlewaretoken": token, "next": queue}).status_code == 302
+    assert ChangeRequest.objects.get(pk=pk).status != ChangeRequest.Status.SUBMITTED
+
+
+def _tokens(response: Any) -> list[str]:
+    return re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())
+
+
+def _without_tokens(response: Any) -> str:
+    text = re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]+', r"\1", response.content.decode())
+    text = re.sub(r'"X-CSRFToken": "[^"]+"', "", text)
+    return re.sub(r'nonce="[^"]+"', "", text)
 
 
 def test_the_capacity_page_reads_as_much_for_twenty_teams_as_for_five(client: Client, bob: User) -> None:

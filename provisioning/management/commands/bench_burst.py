@@ -272,7 +272,7 @@ class Command(BaseCommand):
             kind = "write" if r.method in WRITES else "read" if r.method in READS else r.method
             counts = per_operation.setdefault((kind, r.operation or r.method), [0, 0])
             counts[0] += 1
-            counts[1] += r.status == 429
+            counts[1] += int(r.status == 429)
         w("  per operation (sent, per workspace, answered 429):")
         for (kind, operation), (sent, refused) in sorted(per_operation.items(), key=lambda item: -item[1][0]):
             w(f"    {kind:5} {operation:40} {sent:6} {sent / max(1, workspaces):6.1f} {refused:6}")
@@ -283,7 +283,7 @@ class Command(BaseCommand):
         for r in arm:
             window = windows.setdefault(int((r.arrived - start) // 10), [0, 0, 0, 0])
             column = 0 if r.method in WRITES else 2
-            window[column + (r.status == 429)] += 1
+            window[column + int(r.status == 429)] += 1
         w("  per 10 s (writes accepted, refused; reads accepted, refused):")
-        for window, (wa, wr, ra, rr) in sorted(windows.items()):
-            w(f"    {window * 10:4d}-{window * 10 + 10:<4d} {wa:5} {wr:5} {ra:6} {rr:6}")
+        for number, (wa, wr, ra, rr) in sorted(windows.items()):
+            w(f"    {number * 10:4d}-{number * 10 + 10:<4d} {wa:5} {wr:5} {ra:6} {rr:6}")

@@ -140,10 +140,16 @@ class Command(BaseCommand):
             ("my access", "lead", reverse("provisioning:my_access")),
         ]
 
-    def _session(self, user: Any) -> str:
-        client = Client(HTTP_HOST="127.0.0.1")
+    def _session(self, user: Any) -> dict[str, str]:
+        """A signed-in browser's cookies: the session, and the CSRF cookie the first page it shows sets
+        (pages kept rendered per viewer are kept under it: a browser sends it back with every request)."""
+        client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
         client.force_login(user)
-        return client.cookies[settings.SESSION_COOKIE_NAME].value
+        client.get(reverse("provisioning:my_requests"))
+        return {
+            name: client.cookies[name].value
+            for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+        }
 
     def _serve(self, tmp: Path, redis_url: str, workers: int, threads: int) -> _Server:
         env = {
@@ -168,11 +174,11 @@ class Command(BaseCommand):
         )
         return _Server(env, workers, threads)
 
-    def _get(self, base: str, cookie: str, url: str) -> tuple[float, int, int]:
+    def _get(self, base: str, cookie: dict[str, str], url: str) -> tuple[float, int, int]:
         started = time.perf_counter()
         response = requests.get(
             base + url,
-            cookies={settings.SESSION_COOKIE_NAME: cookie},
+            cookies=cookie,
             headers={"X-Forwarded-Proto": "https"},
             allow_redirects=False,
             timeout=TIMEOUT,
@@ -191,7 +197,7 @@ class Command(BaseCommand):
         return len(captured.captured_queries)
 
     def _measure(
-        self, base: str, cookie: str, label: str, url: str, options: dict[str, Any], *, user: Any
+        self, base: str, cookie: dict[str, str], label: str, url: str, options: dict[str, Any], *, user: Any
     ) -> dict[str, Any]:
         singles = [self._get(base, cookie, url) for _ in range(5)]
         statuses = {status for _, status, _ in singles}
@@ -208,11 +214,13 @@ class Command(BaseCommand):
             "kb": singles[0][2] / 1024,
         }
 
-    def _load(self, base: str, cookie: str, url: str, count: int, workers: int) -> list[float]:
+    def _load(self, base: str, cookie: dict[str, str], url: str, count: int, workers: int) -> list[float]:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return [t for t, _, _ in pool.map(lambda _: self._get(base, cookie, url), range(count))]
 
-    def _during_exports(self, base: str, cookie: str, data: Any, options: dict[str, Any]) -> dict[str, Any]:
+    def _during_exports(
+        self, base: str, cookie: dict[str, str], data: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
         """Two exports of the whole trail written by two worker threads while the approvals page is loaded."""
         from provisioning import exports
 
