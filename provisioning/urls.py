@@ -17,6 +17,7 @@ from provisioning.views import (
     recovery,
     requests,
     reviews,
+    spend,
 )
 
 app_name = "provisioning"
@@ -33,6 +34,7 @@ urlpatterns = [
     path("requests/preview-names/", requests.preview_names, name="preview_names"),
     path("workspaces/", lists.workspace_list, name="workspace_list"),
     path("workspaces/<int:pk>/", requests.workspace_detail, name="workspace_detail"),
+    path("workspaces/<int:pk>/spend/", spend.workspace_spend, name="workspace_spend"),
     path("workspaces/<int:pk>/add-clusters/", requests.add_clusters, name="add_clusters"),
     path("workspaces/<int:pk>/add-members/", requests.add_members, name="add_members"),
     path("workspaces/<int:pk>/revoke/", requests.revoke_members, name="revoke_members"),

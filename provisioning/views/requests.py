@@ -35,7 +35,6 @@ from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
 from provisioning.views.progress import progress_context
 from provisioning.views.recovery import recovery_context
-from provisioning.views.spend import workspace_spend_context
 from provisioning.views.summary import request_summary, role_groups
 from provisioning.workflow import (
     decommission,
@@ -54,7 +53,7 @@ Kind = ChangeRequest.Kind
 GONE = (ResourceState.REVOKING, ResourceState.DECOMMISSIONED)
 Status = ChangeRequest.Status
 FORM_TEMPLATE = "provisioning/request_form.html"
-LATEST_REQUESTS = 20
+LATEST_REQUESTS = 10  # on the workspace page; the requests page lists them all, filtered by workspace
 PROGRESS_STATUSES = frozenset(
     {
         Status.APPROVED,
@@ -401,7 +400,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A workspace's resources, clusters and members; its team leads request changes from here."""
-    workspace = get_object_or_404(with_open_drift(selectors.workspaces_visible_to(request.user)), pk=pk)
+    workspace = get_object_or_404(
+        with_open_drift(selectors.workspaces_visible_to(request.user)).select_related("owner"), pk=pk
+    )
     can_change = (
         personas.is_team_lead(request.user)
         and workspace.state not in GONE
@@ -431,7 +432,6 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .exclude(status=AccessReview.Status.CLOSED)
         .first(),
         "can_start_review": personas.is_admin(request.user) and workspace.state == ResourceState.ACTIVE,
-        **workspace_spend_context(workspace, estimate=clusters_cost.monthly),
     }
     return render(request, "provisioning/workspace_detail.html", context)
 

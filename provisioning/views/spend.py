@@ -11,8 +11,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
 from provisioning.capacity import spend
 from provisioning.models import Workspace
+from provisioning.workflow import selectors
 
 # The chart's geometry, in viewBox units (the SVG scales to its column).
 VIEW_WIDTH = 620
@@ -102,9 +108,19 @@ def day_chart(month: spend.MonthCosts, figures: spend.SpendFigures) -> DayChart:
     )
 
 
-def workspace_spend_context(workspace: Workspace, *, estimate: Decimal) -> dict[str, Any]:
-    """The workspace page's spend: the figures, the chart by day, the table by kind (``estimate``: the
-    clusters' monthly cost the page shows already)."""
+def workspace_spend_context(workspace: Workspace, *, estimate: Decimal | None = None) -> dict[str, Any]:
+    """A workspace's spend: the figures, the chart by day, the table by kind (``estimate``: the clusters'
+    monthly cost, when already computed)."""
     figures = spend.workspace_figures(workspace, estimate=estimate)
     month = spend.month_costs(workspace, month=figures.month)
     return {"spend": figures, "spend_chart": day_chart(month, figures), "spend_kinds": month.by_kind}
+
+
+@login_required
+@require_GET
+def workspace_spend(request: HttpRequest, pk: int) -> HttpResponse:
+    """A workspace's spend this month, to whoever may see the workspace. The workspace page loads it into its
+    own section once shown, so its figures cost the workspace page nothing."""
+    workspace = get_object_or_404(selectors.workspaces_visible_to(request.user), pk=pk)
+    context = {"nav": "workspaces", "workspace": workspace, **workspace_spend_context(workspace)}
+    return render(request, "provisioning/workspace_spend.html", context)

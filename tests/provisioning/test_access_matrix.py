@@ -109,6 +109,7 @@ PAGES = [
     ("provisioning:preview_names", None, (OK, DENIED, OK, DENIED, LOGIN)),
     ("provisioning:workspace_list", None, (OK, OK, OK, OK, LOGIN)),  # dana sees the one she is in
     ("provisioning:workspace_detail", "ws", (OK, OK, DENIED, OK, LOGIN)),
+    ("provisioning:workspace_spend", "ws", (OK, OK, DENIED, OK, LOGIN)),  # as its workspace
     ("provisioning:add_clusters", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),  # admins decide, they don't ask
     ("provisioning:add_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("provisioning:revoke_members", "ws", (OK, DENIED, DENIED, DENIED, LOGIN)),

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from provisioning.models import ChangeRequest
+from provisioning.views.requests import LATEST_REQUESTS
 from tests.factories import ChangeRequestFactory, tutorial_spec
 
 pytestmark = pytest.mark.django_db
@@ -196,7 +197,7 @@ def test_a_workspace_page_shows_its_latest_requests_and_links_the_rest(client, p
     from tests.factories import WorkspaceFactory
 
     ws = WorkspaceFactory(owner=alice)
-    for n in range(22):
+    for n in range(LATEST_REQUESTS + 2):
         ChangeRequestFactory(
             requester=alice,
             workspace=ws,
@@ -207,7 +208,8 @@ def test_a_workspace_page_shows_its_latest_requests_and_links_the_rest(client, p
 
     response = client.get(reverse("provisioning:workspace_detail", args=[ws.pk]))
 
-    assert len(response.context["change_requests"]) == 20
+    assert len(response.context["change_requests"]) == LATEST_REQUESTS
+    assert f"The latest {LATEST_REQUESTS}." in response.content.decode()
     assert response.context["more_requests"]
     assert f"?workspace={ws.workspace_name}" in response.content.decode()
 

@@ -44,8 +44,13 @@ def test_the_workspace_page_shows_month_to_date_against_the_estimate_and_the_cha
 ) -> None:
     spend_record(workspace_id=active_workspace.pk, rows=cost_rows(active_workspace, Decimal("1.5")))
     client.force_login(alice)
+    section = reverse("provisioning:workspace_spend", args=[active_workspace.pk])
+    # The workspace page loads its spend section once shown (and links to it without JavaScript).
+    workspace_page = client.get(reverse("provisioning:workspace_detail", args=[active_workspace.pk]))
+    assert f'hx-get="{section}"' in workspace_page.content.decode()
+    assert "spend" not in workspace_page.context
 
-    page = client.get(reverse("provisioning:workspace_detail", args=[active_workspace.pk]))
+    page = client.get(section)
 
     html = page.content.decode()
     spend = page.context["spend"]
@@ -55,6 +60,20 @@ def test_the_workspace_page_shows_month_to_date_against_the_estimate_and_the_cha
     assert "data-spend-chart" in html and html.count("<rect ") >= 3  # a bar per day
     assert [kind for kind, _ in page.context["spend_kinds"]] == ["Compute", "Storage"]
     assert "style=" not in html.split("data-spend>")[1].split("</section>")[0]  # CSP: no inline style
+
+
+def test_a_workspaces_spend_is_shown_to_whoever_may_see_the_workspace_only(
+    client: Client, charlie, dana, active_workspace: Workspace
+) -> None:
+    spend_record(workspace_id=active_workspace.pk, rows=cost_rows(active_workspace, Decimal("1.5")))
+    section = reverse("provisioning:workspace_spend", args=[active_workspace.pk])
+
+    client.force_login(charlie)  # another team's lead
+    assert client.get(section).status_code == 404
+    client.force_login(dana)  # a data scientist without access to it
+    assert client.get(section).status_code == 404
+    client.logout()
+    assert client.get(section).status_code == 302  # to sign in
 
 
 def test_a_second_identical_read_changes_nothing(active_workspace: Workspace) -> None:

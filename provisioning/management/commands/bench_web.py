@@ -131,6 +131,12 @@ class Command(BaseCommand):
                 reverse("provisioning:request_detail", args=[data.waiting_request.pk]),
             ),
             ("workspace detail", "admin", reverse("provisioning:workspace_detail", args=[data.workspace.pk])),
+            # The workspace page loads its spend section from here once it has shown: measured on its own.
+            (
+                "workspace detail: spend section",
+                "admin",
+                reverse("provisioning:workspace_spend", args=[data.workspace.pk]),
+            ),
             ("team lead's requests", "lead", reverse("provisioning:my_requests")),
             (
                 "request detail (lead)",
