@@ -11,15 +11,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import personas
 from provisioning import arm, exports
 from provisioning.models import AuditEvent, AuditExport
+from provisioning.views import fragments
 from provisioning.views.paging import keyset_page
 from provisioning.workflow import selectors
 
@@ -159,16 +161,23 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     steps of a run folded under the event that started it unless asked for as rows."""
     _require_admin(request.user)
     form, events = _filtered(request)
-    page = keyset_page(events, request.GET, size=PAGE_SIZE)
+    page = SimpleLazyObject(lambda: keyset_page(events, request.GET, size=PAGE_SIZE))
     folded = form.is_valid() and not exports.steps_shown(form.export_filters())
-    steps = selectors.audit_run_steps(request.user, page.rows) if folded else {}
-    rows = [_row(e, steps.get(e.pk)) for e in page.rows]
+
+    def rows() -> list[Any]:
+        steps = selectors.audit_run_steps(request.user, page.rows) if folded else {}
+        return [_row(e, steps.get(e.pk)) for e in page.rows]
+
     context = {
         "nav": "audit",
         "form": form,
         "page": page,
-        "rows": rows,
+        "rows": SimpleLazyObject(rows),
         "filtered": any(request.GET.get(name) for name in form.fields),
+        # The trail is only ever appended to: a page asked for the same way shows the same events until
+        # the next one is recorded. Kept rendered under the newest event's id (views.fragments).
+        "kept_for": fragments.FRAGMENT_SECONDS,
+        "trail_version": AuditEvent.objects.aggregate(newest=Max("id"))["newest"],
     }
     return render(request, "provisioning/audit_list.html", context)
 

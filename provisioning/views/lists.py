@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import personas
 from provisioning.models import Cluster, Membership, ResourceState
+from provisioning.views import fragments
 from provisioning.views.filters import RequestFilterForm, WorkspaceFilterForm, with_spec_team
 from provisioning.workflow import selectors
 from provisioning.workflow.reconcile import with_open_drift
@@ -62,6 +63,9 @@ def request_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page_obj": page,
         "change_requests": page.object_list,
+        # The rows are kept rendered under what they show: each request's last change (a status moves by save()).
+        "rows_version": fragments.version_key([(cr.pk, cr.updated_at) for cr in page.object_list]),
+        "kept_for": fragments.FRAGMENT_SECONDS,
         "filtered": form.is_filtered(),
         "sort": form.current_sort,
     }

@@ -301,3 +301,21 @@ def test_the_workspace_list_counts_live_clusters_and_members_only(client, policy
 
     assert (rows[ws.pk].cluster_count, rows[ws.pk].member_count) == (3, 2)
     assert sorted((w.cluster_count, w.member_count) for w in rows.values()) == [(0, 0), (3, 2)]
+
+
+def test_a_kept_list_of_requests_shows_a_cancelled_request_at_the_next_view(client, policy, alice) -> None:
+    from provisioning.workflow import services
+
+    waiting = [
+        ChangeRequestFactory(requester=alice, submitted=True, spec=tutorial_spec(team=f"team{n}"))
+        for n in "abc"
+    ]
+    client.force_login(alice)
+    mine = reverse("provisioning:my_requests")
+    first = client.get(mine).content.decode()
+    assert first.count("status-submitted") == 3
+
+    services.request_cancel(request_id=waiting[1].pk, actor=alice)
+
+    after = client.get(mine).content.decode()
+    assert after.count("status-submitted") == 2 and after.count("status-cancelled") == 1

@@ -60,7 +60,8 @@ QUEUE_KEPT = 7
 SPEND_PAGE = 3 + 7
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
-AUDIT_PAGE = 5
+AUDIT_PAGE = 6  # +1: the newest event's id, which its kept rows are kept under (issue #20)
+AUDIT_KEPT = 4  # session, user, groups, the newest event's id
 # An admin's page counts the approvals waiting for the nav (one COUNT, then kept for 30 s): pins are cold.
 NAV_COUNT = 1
 
@@ -299,7 +300,11 @@ def _tokens(response: Any) -> list[str]:
 
 
 def _without_tokens(response: Any) -> str:
-    text = re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]+', r"\1", response.content.decode())
+    return _without_tokens_text(response.content.decode())
+
+
+def _without_tokens_text(text: str) -> str:
+    text = re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]+', r"\1", text)
     text = re.sub(r'"X-CSRFToken": "[^"]+"', "", text)
     return re.sub(r'nonce="[^"]+"', "", text)
 
@@ -354,3 +359,20 @@ def test_the_audit_page_folds_the_steps_of_five_runs_or_twenty_in_one_query(
 
     assert len(five) == len(twenty) == AUDIT_PAGE + NAV_COUNT
     assert [len(row["steps"]) for row in response.context["rows"]] == [3] * 20
+
+
+def test_the_audit_page_is_kept_until_the_next_event_is_recorded(client: Client, bob: User) -> None:
+    _runs(1, 6)
+    client.force_login(bob)
+    url = reverse("provisioning:audit")
+    first = client.get(url).content.decode()
+
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get(url).content.decode()
+    kept_queries = len(kept)  # before the next request, which empties the connection's query log
+    audit_record(actor="bob", action="budget.set", object_type="teambudget", object_id=99)
+    after = client.get(url).content.decode()
+
+    assert kept_queries == AUDIT_KEPT
+    assert _without_tokens_text(again) == _without_tokens_text(first)
+    assert "budget.set" in after and "budget.set" not in first
