@@ -72,6 +72,16 @@ def request_list(request: HttpRequest) -> HttpResponse:
     return render(request, "provisioning/request_list.html", context)
 
 
+def _workspace_row_shows(ws: Any, manages: bool) -> tuple[Any, ...]:
+    """Everything a row of the workspace list shows (``workspace_list.html``): a column added there is
+    added here, or its row is kept without it."""
+    return (
+        *(ws.pk, ws.workspace_name, ws.department, ws.team, ws.purpose, ws.project, ws.pool_teams),
+        *(ws.region, ws.environment, str(ws.owner), ws.state, ws.management, ws.open_drift),
+        *(ws.cluster_count, ws.member_count, manages),
+    )
+
+
 @login_required
 @require_GET
 def workspace_list(request: HttpRequest) -> HttpResponse:
@@ -91,6 +101,11 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "workspaces",
         "rows": rows,
+        # The rows are kept rendered under everything they show (views.fragments).
+        "rows_version": fragments.version_key(
+            [_workspace_row_shows(r["workspace"], r["manages"]) for r in rows]
+        ),
+        "kept_for": fragments.FRAGMENT_SECONDS,
         "page_obj": page,
         "form": form,
         "filtered": form.is_filtered(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -319,3 +321,24 @@ def test_a_kept_list_of_requests_shows_a_cancelled_request_at_the_next_view(clie
 
     after = client.get(mine).content.decode()
     assert after.count("status-submitted") == 2 and after.count("status-cancelled") == 1
+
+
+def test_a_kept_workspace_list_shows_a_cluster_deleted_outside_any_request_at_the_next_view(
+    client, policy, bob
+) -> None:
+    """A cluster's state changes without an audited request (the engine, reconcile): the row's key holds
+    its counts, not a version of the data."""
+    from provisioning.models import Cluster, ResourceState
+    from tests.factories import ClusterFactory, WorkspaceFactory
+
+    ws = WorkspaceFactory()
+    ClusterFactory.create_batch(3, workspace=ws)
+    client.force_login(bob)
+
+    def counts() -> list[str]:
+        html = client.get(WORKSPACES).content.decode()
+        return re.findall(r'<td class="text-end">(\d+)</td>', html)
+
+    assert counts() == ["3", "0"]
+    Cluster.objects.filter(pk=ws.clusters.first().pk).update(state=ResourceState.REVOKED)
+    assert counts() == ["2", "0"]
