@@ -97,7 +97,7 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
     managed = set(
         selectors.workspaces_managed_by(request.user).filter(pk__in=shown).values_list("pk", flat=True)
     )
-    rows = [{"workspace": ws, "manages": ws.pk in managed} for ws in page]
+    rows: list[dict[str, Any]] = [{"workspace": ws, "manages": ws.pk in managed} for ws in page]
     context = {
         "nav": "workspaces",
         "rows": rows,
