@@ -347,6 +347,22 @@ def verdicts_kept(requests: list[ChangeRequest], version: str | None = None) -> 
     return found
 
 
+def request_check_kept(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check:
+    """``capacity.request_check`` of a waiting request, kept per version of what checks read and of the
+    request itself (its last change): a request's page is read far more often than its figures change."""
+    key = (
+        "request-check:"
+        + hashlib.sha256(f"{_demands_version()}|{cr.pk}|{cr.updated_at.isoformat()}".encode()).hexdigest()[
+            :40
+        ]
+    )
+    found: capacity.Check | None = cache.get(key)
+    if found is None:
+        found = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+        cache.set(key, found, DEMANDS_SECONDS)
+    return found
+
+
 @dataclass(frozen=True)
 class _Usages:
     """Azure's usages of a region, read once: (used, limit) by (scope, family), summed over the

@@ -21,6 +21,7 @@ from accounts.models import User
 from provisioning import naming
 from provisioning.capacity import checks as capacity
 from provisioning.capacity import cost
+from provisioning.capacity import report as capacity_report
 from provisioning.models import (
     AccessReview,
     AllowedRegion,
@@ -316,7 +317,7 @@ def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
 def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:
     """The capacity check of a request still waiting to be decided (made once for the whole page)."""
     if capacity.asks_cores(spec) and cr.status in (Status.DRAFT, Status.SUBMITTED):
-        return capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
+        return capacity_report.request_check_kept(cr, spec)
     return None
 
 

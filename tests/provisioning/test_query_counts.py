@@ -43,8 +43,9 @@ FAMILIES = ("standardDSv2Family", "standardDv2Family", "standardNVFamily")
 SUBMIT = 22  # one more: the soft-deleted key vaults holding the name (decommission)
 APPROVE_NEW_WORKSPACE = 28  # likewise
 APPROVE_CLUSTERS = 23
-REQUEST_PAGE = 12  # +1: the quota requests it waits on
-DRAFT_PAGE = 16  # +1: the quota requests it waits on
+REQUEST_PAGE = 13  # +1: the quota requests it waits on; +1: the version its kept capacity check is kept under
+DRAFT_PAGE = 17  # +1: the quota requests it waits on; +1: the version of its kept capacity check
+REQUEST_KEPT = REQUEST_PAGE - 5  # the check's five readings
 # The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept; +1: quota
 # requests. Spend (issue #19) is its own page, loaded into the capacity page's section: the session, the user, the
 # groups, then 7 whatever the number of teams: the workspaces read this month with their spend, their clusters and
@@ -171,6 +172,38 @@ def test_the_page_of_a_waiting_request(
     assert response.status_code == 200
     assert response.context["capacity"].lines
     assert [q["family"] for q in response.context["plan"]["workspace_quotas"]] == sorted(FAMILIES)
+
+
+def test_a_waiting_requests_page_keeps_its_capacity_check_until_a_budget_changes(
+    waiting: list[ChangeRequest], client: Client, alice: User, bob: User
+) -> None:
+    cr = waiting[0]
+    client.force_login(alice)
+    url = reverse("provisioning:request_detail", args=[cr.pk])
+    first = client.get(url)
+
+    with CaptureQueriesContext(connection) as kept:
+        again = client.get(url)
+    kept_queries = len(kept)
+    team = first.context["capacity"].team
+    for family in FAMILIES:
+        budgets.team_budget_set(
+            actor=bob,
+            department=team.department,
+            team=team.team,
+            region=team.region,
+            family=family,
+            dedicated_cores=4321,
+            low_priority_cores=4321,
+        )
+    after = client.get(url)
+
+    def team_limits(response: Any) -> set[int]:
+        return {line.limit for line in response.context["capacity"].lines if line.holder == "team"}
+
+    assert kept_queries == REQUEST_KEPT
+    assert again.context["capacity"].lines == first.context["capacity"].lines
+    assert 4321 not in team_limits(first) and team_limits(after) == {4321}
 
 
 def test_the_page_of_a_draft(
