@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django import forms
@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -119,21 +120,21 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # The stored name and member checks are read: the rows offer a decision only when they are clean.
     waiting = form.filter_requests(with_spec_team(selectors.approval_queue(request.user).defer("plan")))
     page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
-    requests = list(page)
     # The rows (and the recent decisions) are kept rendered per version of what they show: the capacity
-    # figures their verdicts read, each row's last change and its stored name and member checks.
+    # figures their verdicts read, each row's last change and its stored name and member checks. Those are
+    # all that is read while the rows are kept; the requests themselves (their specs) only to render them.
+    rows = cast("QuerySet[ChangeRequest]", page.object_list)  # the page's slice of the queryset
+    shown = list(rows.values_list("pk", "updated_at", "name_checked_at", "principal_checked_at"))
     figures = capacity_report.page_version()
-    rows_version = fragments.version_key(
-        figures, [(cr.pk, cr.updated_at, cr.name_checked_at, cr.principal_checked_at) for cr in requests]
-    )
+    rows_version = fragments.version_key(figures, shown)
     context = {
         "nav": "approvals",
         "form": form,
         "filtered": form.is_filtered(),
         "sort": form.current_sort,
         "page_obj": page,
-        "any_waiting": bool(requests),
-        "waiting": SimpleLazyObject(lambda: _queue_rows(requests, request.user, figures)),
+        "any_waiting": bool(shown),
+        "waiting": SimpleLazyObject(lambda: _queue_rows(list(rows), request.user, figures)),
         "own_waiting": selectors.requests_of(request.user).filter(status=Status.SUBMITTED).count(),
         "decided": visible.filter(status__in=DECIDED).order_by("-decided_at", "-id")[:RECENTLY_DECIDED_COUNT],
         "kept_for": fragments.FRAGMENT_SECONDS,

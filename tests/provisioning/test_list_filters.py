@@ -340,6 +340,7 @@ def test_a_filtered_pages_queries_do_not_grow_with_its_rows(client, policy, alic
 
     assert _queries(client, url, params) == few
     # my access: its reminders and each workspace's team leads (whom to ask for more) prefetched
-    assert few <= {REQUESTS: 6, APPROVALS: 14, WORKSPACES: 7, ACCESS: 8}[url]
+    # the queue: +1 when its rows are rendered (not kept): what they are kept under is read first
+    assert few <= {REQUESTS: 6, APPROVALS: 15, WORKSPACES: 7, ACCESS: 8}[url]
     context = client.get(url, params).context
     assert max(len(context.get(key) or []) for key in ("change_requests", "rows", "cards", "waiting")) >= 20
