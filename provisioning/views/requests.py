@@ -12,6 +12,7 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -401,9 +402,20 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A workspace's resources, clusters and members; its team leads request changes from here."""
-    workspace = get_object_or_404(
-        with_open_drift(selectors.workspaces_visible_to(request.user)).select_related("owner"), pk=pk
+    live_reviews = AccessReview.objects.filter(workspace=OuterRef("pk")).exclude(
+        status=AccessReview.Status.CLOSED
     )
+    workspace = get_object_or_404(
+        with_open_drift(selectors.workspaces_visible_to(request.user))
+        .select_related("owner")
+        # Two things a page seldom has, asked in the workspace's own query rather than in two more.
+        .annotate(
+            holds_deleted_vaults=key_vaults.holds_deleted_vaults(),
+            live_review_id=Subquery(live_reviews.values("pk")[:1]),
+        ),
+        pk=pk,
+    )
+    seldom = cast(Any, workspace)  # its two annotations, which the model's type does not know
     can_change = (
         personas.is_team_lead(request.user)
         and workspace.state not in GONE
@@ -425,13 +437,11 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_renew_context(request.user, workspace, can_change=can_change),
         "form_token": form_token(request),
         "can_decommission": decommission.can_decommission(request.user, workspace),
-        "deleted_vaults": key_vaults.deleted_vaults_of(workspace),
+        "deleted_vaults": key_vaults.deleted_vaults_of(workspace) if seldom.holds_deleted_vaults else [],
         "can_purge": key_vaults.can_purge(request.user),
         **_latest_requests(request.user, workspace),
         **workspace_drift_context(request.user, workspace, can_change=can_change),
-        "live_review": AccessReview.objects.filter(workspace=workspace)
-        .exclude(status=AccessReview.Status.CLOSED)
-        .first(),
+        "live_review": AccessReview.objects.get(pk=seldom.live_review_id) if seldom.live_review_id else None,
         "can_start_review": personas.is_admin(request.user) and workspace.state == ResourceState.ACTIVE,
     }
     return render(request, "provisioning/workspace_detail.html", context)

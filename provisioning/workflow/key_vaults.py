@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts import personas
@@ -62,14 +62,19 @@ def deleted_vault_record(
     return row
 
 
+def _holding(names: Q) -> QuerySet[DeletedKeyVault]:
+    """Deleted vaults of these names still holding them (not purged, retention not over)."""
+    return DeletedKeyVault.objects.filter(names, purged_at__isnull=True).filter(
+        Q(scheduled_purge_at__isnull=True) | Q(scheduled_purge_at__gt=timezone.now())
+    )
+
+
 def names_held(names: list[str]) -> QuerySet[DeletedKeyVault]:
     """Deleted vaults still holding any of these names (not purged, retention not over)."""
     held = Q(pk__in=[])
     for name in names:
         held |= Q(name__iexact=name)
-    return DeletedKeyVault.objects.filter(held, purged_at__isnull=True).filter(
-        Q(scheduled_purge_at__isnull=True) | Q(scheduled_purge_at__gt=timezone.now())
-    )
+    return _holding(held)
 
 
 def held_until(vault: DeletedKeyVault) -> str:
@@ -82,6 +87,13 @@ def held_until(vault: DeletedKeyVault) -> str:
 def deleted_vaults_of(ws: Workspace) -> list[DeletedKeyVault]:
     """The workspace's soft-deleted key vaults still holding their names (the workspace page)."""
     return list(names_held([ws.key_vault]).filter(Q(workspace=ws) | Q(workspace__isnull=True)))
+
+
+def holds_deleted_vaults() -> Exists:
+    """Whether ``deleted_vaults_of`` would find any, as an annotation of a workspace queryset (a live
+    workspace seldom has one: its page asks in its own query rather than in one more)."""
+    mine = Q(workspace=OuterRef("pk")) | Q(workspace__isnull=True)
+    return Exists(_holding(Q(name__iexact=OuterRef("key_vault"))).filter(mine))
 
 
 def can_purge(user: Any) -> bool:
