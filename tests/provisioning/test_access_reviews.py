@@ -278,3 +278,19 @@ def test_a_member_removed_in_a_review_loses_every_role_assignment_in_azure(
     user3.refresh_from_db()
     assert user3.state == ResourceState.REVOKED
     assert len(standin.state.list_role_assignments()) == 40 - 8
+
+
+def test_the_workspace_page_shows_its_live_review_and_not_a_closed_one(client, ws, alice, bob) -> None:
+    page = reverse("provisioning:workspace_detail", args=[ws.pk])
+    client.force_login(bob)
+    assert "Access review <a" not in client.get(page).content.decode()
+
+    review = reviews.review_start(workspace_id=ws.pk, actor=bob, now=NOW)
+
+    shown = client.get(page).content.decode()
+    assert f'{reverse("provisioning:review_detail", args=[review.pk])}">#{review.pk}</a>' in shown
+    _decide(review, alice, sam="keep", ulf="keep", **{alice.upn.split("@")[0]: "keep"})
+    assert (
+        reviews.review_close(review_id=review.pk, actor=alice, now=NOW).status == AccessReview.Status.CLOSED
+    )
+    assert "Access review <a" not in client.get(page).content.decode()

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from provisioning.audit import audit_verify_chain
 from provisioning.engine import executor as engine
@@ -316,3 +317,29 @@ def test_the_pages_ask_show_the_plan_and_the_deleted_vault(
     assert client.post(f"{page}purge-key-vault/").status_code == 302  # queued; Azure refuses it in the job
     assert AuditEvent.objects.filter(action="key_vault.purge_requested").count() == 1
     assert ws.workspace_name in client.get("/workspaces/").content.decode()
+
+
+def test_the_workspace_page_shows_a_soft_deleted_vault_holding_its_name_until_purged(client, bob) -> None:
+    from django.utils import timezone
+
+    from provisioning.models import DeletedKeyVault
+    from tests.factories import WorkspaceFactory
+
+    ws = WorkspaceFactory()
+    page = reverse("provisioning:workspace_detail", args=[ws.pk])
+    client.force_login(bob)
+    assert "Soft-deleted key vault" not in client.get(page).content.decode()
+
+    vault = DeletedKeyVault.objects.create(
+        name=ws.key_vault.upper(),  # names are compared without case
+        subscription_id=ws.subscription_id,
+        location=ws.region,
+        azure_id=f"/subscriptions/{ws.subscription_id}/providers/Microsoft.KeyVault/locations/{ws.region}/"
+        f"deletedVaults/{ws.key_vault}",
+        workspace=ws,
+        read_at=timezone.now(),
+    )
+    assert "Soft-deleted key vault" in client.get(page).content.decode()
+    vault.purged_at = timezone.now()
+    vault.save()
+    assert "Soft-deleted key vault" not in client.get(page).content.decode()
