@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import personas
@@ -32,6 +33,7 @@ from provisioning.models import (
     Workspace,
 )
 from provisioning.spec import RequestSpec
+from provisioning.views import fragments
 from provisioning.views.changes import change_page
 from provisioning.views.drafts import form_token, save_draft
 from provisioning.views.drift import request_observed_context, workspace_drift_context
@@ -485,10 +487,19 @@ def membership_renew(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _latest_requests(user: Any, workspace: Workspace) -> dict[str, Any]:
-    """The workspace's latest requests (the full list is the requests page, filtered by workspace)."""
-    requests = selectors.request_rows(selectors.requests_visible_to(user).filter(workspace=workspace))
-    latest = list(requests.order_by("-created_at", "-id")[: LATEST_REQUESTS + 1])
-    return {"change_requests": latest[:LATEST_REQUESTS], "more_requests": len(latest) > LATEST_REQUESTS}
+    """The workspace's latest requests (the full list is the requests page, filtered by workspace), kept
+    rendered under each one's last change (a status moves by save()): only that is read while kept."""
+    visible = selectors.requests_visible_to(user).filter(workspace=workspace).order_by("-created_at", "-id")
+    latest = list(visible.values_list("pk", "updated_at")[: LATEST_REQUESTS + 1])
+    shown = latest[:LATEST_REQUESTS]
+    rows = selectors.request_rows(visible.filter(pk__in=[pk for pk, _ in shown]))
+    return {
+        "change_requests": SimpleLazyObject(lambda: list(rows)),
+        "latest_count": len(shown),
+        "more_requests": len(latest) > LATEST_REQUESTS,
+        "latest_version": fragments.version_key(shown),
+        "kept_for": fragments.FRAGMENT_SECONDS,
+    }
 
 
 def _change_page(request: HttpRequest, pk: int, kind: str) -> HttpResponse:

@@ -342,3 +342,26 @@ def test_a_kept_workspace_list_shows_a_cluster_deleted_outside_any_request_at_th
     assert counts() == ["3", "0"]
     Cluster.objects.filter(pk=ws.clusters.first().pk).update(state=ResourceState.REVOKED)
     assert counts() == ["2", "0"]
+
+
+def test_a_workspace_pages_kept_latest_requests_show_a_cancelled_one_at_the_next_view(
+    client, policy, alice
+) -> None:
+    from provisioning.workflow import services
+    from tests.factories import WorkspaceFactory
+
+    ws = WorkspaceFactory(owner=alice)
+    asked = ChangeRequestFactory(
+        requester=alice,
+        workspace=ws,
+        submitted=True,
+        spec={"clusters": [{"name": "gpu", "vm_size": "STANDARD_DS3_V2"}]},
+    )
+    client.force_login(alice)
+    page = reverse("provisioning:workspace_detail", args=[ws.pk])
+    assert "status-submitted" in client.get(page).content.decode()
+
+    services.request_cancel(request_id=asked.pk, actor=alice)
+
+    shown = client.get(page).content.decode()
+    assert "status-cancelled" in shown and "status-submitted" not in shown
