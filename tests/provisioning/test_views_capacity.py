@@ -206,6 +206,11 @@ def test_changing_a_budget_audits_before_and_after(
     assert (event.before["dedicated_cores"], event.after["dedicated_cores"]) == (8, 12)
     assert TeamBudget.objects.get().dedicated_cores == 12
     assert len(rq_queue.job_ids) == 1
+    again = client.get(
+        reverse("provisioning:capacity"),
+        {"team": "bgmr/bluegranit", "region": "eastus2", "family": "standardDSv2Family"},
+    )
+    assert 'value="12"' in again.content.decode()  # the form's kept fields follow the new budget
 
 
 @pytest.mark.parametrize(
