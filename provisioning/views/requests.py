@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -312,9 +313,19 @@ def _requester_actions(cr: ChangeRequest, user: Any) -> dict[str, bool]:
 
 
 def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
-    """Whether the request's workspace page can be linked (it exists and the user may see it)."""
+    """Whether the request's workspace page can be linked (it exists and the user may see it).
+
+    Kept a minute per user and workspace: it only decides whether the name is a link (the workspace page
+    checks who may see it), and building a team lead's visibility query cost a tenth of the page."""
     workspace = cr.workspace
-    return workspace is not None and selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()
+    if workspace is None:
+        return False
+    key = f"workspace-visible:{user.pk}:{workspace.pk}"
+    found: bool | None = cache.get(key)
+    if found is None:
+        found = selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()
+        cache.set(key, found, fragments.FRAGMENT_SECONDS)
+    return found
 
 
 def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:

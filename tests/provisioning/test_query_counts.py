@@ -45,7 +45,7 @@ APPROVE_NEW_WORKSPACE = 28  # likewise
 APPROVE_CLUSTERS = 23
 REQUEST_PAGE = 13  # +1: the quota requests it waits on; +1: the version its kept capacity check is kept under
 DRAFT_PAGE = 17  # +1: the quota requests it waits on; +1: the version of its kept capacity check
-REQUEST_KEPT = REQUEST_PAGE - 5  # the check's five readings
+REQUEST_KEPT = REQUEST_PAGE - 6  # the check's five readings, and whether the workspace can be linked
 # The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept; +1: quota
 # requests. Spend (issue #19) is its own page, loaded into the capacity page's section: the session, the user, the
 # groups, then 7 whatever the number of teams: the workspaces read this month with their spend, their clusters and
