@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from provisioning.capacity.cost import CENTS, HOURS_PER_MONTH, clusters_cost, price_table
@@ -121,29 +121,35 @@ def estimates(workspace_ids: Iterable[int]) -> dict[int, Decimal]:
     return {ws_id: clusters_cost(rows, prices).monthly for ws_id, rows in by_workspace.items()}
 
 
+def _price_of_size(priority: str) -> Subquery:
+    """The hourly price of the outer query's VM size (``name``) at ``priority`` (None: no price)."""
+    price = VmPrice.objects.filter(vm_size=OuterRef("name"), priority=priority).order_by()
+    return Subquery(price.values("hourly_usd")[:1])
+
+
 def _core_prices(budgets: list[TeamBudget]) -> dict[tuple[str, str, str], Decimal]:
-    """The cheapest hourly price of one core of each (region, family, priority) the budgets name."""
-    sizes = list(
+    """The cheapest hourly price of one core of each (region, family, priority) the budgets name (one query: the
+    catalog's sizes with their prices)."""
+    priorities = (Priority.DEDICATED, Priority.LOW_PRIORITY)
+    sizes = (
         VmSize.objects.filter(
             region__in={b.region for b in budgets}, family__in={b.family for b in budgets}, vcpus__gt=0
-        ).only("region", "name", "family", "vcpus")
+        )
+        .order_by()
+        .annotate(dedicated=_price_of_size(priorities[0]), low_priority=_price_of_size(priorities[1]))
+        .values_list("region", "family", "vcpus", "dedicated", "low_priority")
     )
-    prices = {
-        (p.vm_size, p.priority): p.hourly_usd
-        for p in VmPrice.objects.filter(vm_size__in={s.name for s in sizes})
-    }
     cheapest: dict[tuple[str, str, str], Decimal] = {}
-    for size in sizes:
-        for priority in (Priority.DEDICATED, Priority.LOW_PRIORITY):
-            hourly = prices.get((size.name, priority))
+    for region, family, vcpus, *hourlies in sizes:
+        for priority, hourly in zip(priorities, hourlies, strict=True):
             if hourly is not None:
-                key, per_core = (size.region, size.family, priority), hourly / size.vcpus
+                key, per_core = (region, family, priority), hourly / vcpus
                 cheapest[key] = min(cheapest.get(key, per_core), per_core)
     return cheapest
 
 
 def team_budgets(teams: Iterable[Team]) -> dict[Team, Decimal]:
-    """What each team's core budgets cost for a month (three queries); teams with no priced budget are left out."""
+    """What each team's core budgets cost for a month (two queries); teams with no priced budget are left out."""
     wanted = set(teams)
     departments, names = {d for d, _ in wanted}, {t.partition(".")[0] for _, t in wanted}
     budgets = [
@@ -266,7 +272,7 @@ def spend_figures(
     team_totals: dict[Team, Decimal] | None = None,
     known_estimates: dict[int, Decimal] | None = None,
 ) -> list[SpendFigures]:
-    """The figures of these workspaces this month, in at most eight queries: fewer when the workspaces come
+    """The figures of these workspaces this month, in at most seven queries: fewer when the workspaces come
     with their ``spend``, with ``team_totals`` or ``known_estimates`` given, or when no team has a budget."""
     month = month or this_month()
     ids = [ws.pk for ws in workspaces]

@@ -48,9 +48,9 @@ DRAFT_PAGE = 17  # +1: the quota requests it waits on; +1: the version of its ke
 REQUEST_KEPT = REQUEST_PAGE - 6  # the check's five readings, and whether the workspace can be linked
 # The capacity page: a first view (the held and pending cores computed); 4 fewer while they are kept; +1: quota
 # requests. Spend (issue #19) is its own page, loaded into the capacity page's section: the session, the user, the
-# groups, then 7 whatever the number of teams: the workspaces read this month with their spend, their clusters and
-# those clusters' prices (the estimates), the teams' budgets, the catalog's sizes and their prices (the budgets'
-# value), the policies' thresholds.
+# groups, then 6 whatever the number of teams: the workspaces read this month with their spend, their clusters and
+# those clusters' prices (the estimates), the teams' budgets, the catalog's sizes with their prices (the budgets'
+# value, one query), the policies' thresholds.
 CAPACITY_PAGE = 29  # +1: the version of the page's kept sections (issue #20)
 # A view while its sections are kept (issue #20): session, user, groups, the version, the budget rows' count,
 # the quota requests, and the CSRF-cookie-less first view aside, nothing that grows.
@@ -58,7 +58,7 @@ CAPACITY_KEPT = 7
 # The approval queue while its rows are kept: session, user, groups, the count and the page's rows, the
 # version, the requester's own waiting requests.
 QUEUE_KEPT = 7
-SPEND_PAGE = 3 + 7
+SPEND_PAGE = 3 + 6
 # The audit page with runs on it (issue #18): session, user, groups, its rows, and one read of their runs' steps
 # (the fold; a page without runs reads 4).
 AUDIT_PAGE = 6  # +1: the newest event's id, which its kept rows are kept under (issue #20)
@@ -233,7 +233,7 @@ def test_the_capacity_page(client: Client, bob: User, teams: int, django_assert_
     assert response.context["budget_page"].paginator.count == teams * len(FAMILIES)
     assert reverse("provisioning:capacity_spend") in response.content.decode()
 
-    with django_assert_max_num_queries(SPEND_PAGE + NAV_COUNT):
+    with django_assert_max_num_queries(SPEND_PAGE):  # the nav's count kept from the capacity page
         spend = client.get(reverse("provisioning:capacity_spend"))
     assert [t.team for t in spend.context["spend_teams"] if t.flagged] == ["d0/team0"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -109,6 +110,37 @@ def test_the_capacity_page_flags_a_team_over_its_threshold(
     assert team.team == f"{active_workspace.department}/{active_workspace.team}"
     assert [f.workspace.pk for f in team.flagged] == [active_workspace.pk]
     assert "data-over-threshold" in page.content.decode()
+
+
+def test_a_teams_budget_is_priced_at_each_familys_cheapest_core(django_assert_num_queries: Any) -> None:
+    from provisioning.capacity.spend import team_budgets
+    from provisioning.models import TeamBudget, VmPrice
+    from tests import factories
+
+    family = "standardDSv2Family"
+    factories.vm_size("eastus2", "Standard_DS3_v2", family, 4)
+    factories.vm_size("eastus2", "Standard_DS4_v2", family, 8)
+    factories.vm_size("eastus2", "Standard_DS5_v2", family, 16)  # no price
+    factories.vm_size("westeurope", "Standard_DS2_v2", family, 2)  # a region no budget names
+    VmPrice.objects.all().delete()  # the seeded prices
+    for size, priority, hourly in (
+        ("STANDARD_DS3_V2", "dedicated", "0.40"),  # 0.10 a core
+        ("STANDARD_DS3_V2", "low_priority", "0.08"),  # 0.02 a core
+        ("STANDARD_DS4_V2", "dedicated", "0.64"),  # 0.08 a core: the cheapest dedicated
+        ("STANDARD_DS2_V2", "dedicated", "0.02"),
+    ):
+        VmPrice.objects.create(vm_size=size, priority=priority, hourly_usd=Decimal(hourly))
+    TeamBudget.objects.create(
+        department="d", team="t", region="eastus2", family=family, dedicated_cores=10, low_priority_cores=100
+    )
+    TeamBudget.objects.create(  # a family without sizes: no price
+        department="d", team="u", region="eastus2", family="standardNVFamily", dedicated_cores=10
+    )
+
+    with django_assert_num_queries(2):  # the budgets, the catalog's sizes with their prices
+        budgets = team_budgets({("d", "t"), ("d", "u")})
+
+    assert budgets == {("d", "t"): Decimal("2044.00")}  # (10 x 0.08 + 100 x 0.02) x 730 hours
 
 
 def test_a_projects_spend_counts_against_the_projects_budget_not_its_teams(
