@@ -449,7 +449,9 @@ def workspace_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_change": can_change,
         **_renew_context(request.user, workspace, can_change=can_change),
         "form_token": form_token(request),
-        "can_decommission": decommission.can_decommission(request.user, workspace),
+        # On an active workspace not observed (the only one decommission is offered on), can_change is whether
+        # the user is a team lead who manages it: asked once.
+        "can_decommission": decommission.can_decommission(request.user, workspace, manages=can_change),
         "deleted_vaults": key_vaults.deleted_vaults_of(workspace) if seldom.holds_deleted_vaults else [],
         "can_purge": key_vaults.can_purge(request.user),
         **_latest_requests(request.user, workspace),

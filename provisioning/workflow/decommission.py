@@ -82,9 +82,14 @@ def may_decommission(user: Any, ws: Workspace) -> bool:
     return personas.is_team_lead(user) and selectors.manages(user, ws.pk)
 
 
-def can_decommission(user: Any, ws: Workspace) -> bool:
-    """Whether to offer "Decommission…": the user may, and the workspace is managed and active."""
-    return not ws.is_observed and ws.state == ResourceState.ACTIVE and may_decommission(user, ws)
+def can_decommission(user: Any, ws: Workspace, *, manages: bool | None = None) -> bool:
+    """Whether to offer "Decommission…": the user may, and the workspace is managed and active (``manages``:
+    whether the user is a team lead who manages it, when the caller has asked already)."""
+    if ws.is_observed or ws.state != ResourceState.ACTIVE:
+        return False
+    if manages is None:
+        return may_decommission(user, ws)
+    return personas.is_admin(user) or manages
 
 
 def _clean_reason(reason: str) -> str:
