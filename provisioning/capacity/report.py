@@ -21,7 +21,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.db import connection
@@ -324,12 +325,7 @@ def page_version() -> str:
 def demands_kept() -> Demands:
     """``demands()``, computed once per version of what it reads and kept in the cache (each web
     process computes the figures of 600 clusters and hundreds of waiting requests once, not per view)."""
-    key = f"capacity-demands:{_demands_version()}"
-    found = cache.get(key)
-    if found is None:
-        found = demands()
-        cache.set(key, found, DEMANDS_SECONDS)
-    return found
+    return cast(Demands, cache.get_or_set(f"capacity-demands:{_demands_version()}", demands, DEMANDS_SECONDS))
 
 
 def verdicts_kept(requests: list[ChangeRequest], version: str | None = None) -> dict[int, capacity.Verdict]:
@@ -339,28 +335,21 @@ def verdicts_kept(requests: list[ChangeRequest], version: str | None = None) -> 
     rows = repr([(cr.pk, cr.updated_at.isoformat()) for cr in requests])
     version = version or _demands_version()
     key = "queue-verdicts:" + hashlib.sha256(f"{version}|{rows}".encode()).hexdigest()[:40]
-    found = cache.get(key)
-    if found is None:
+
+    def verdicts() -> dict[int, capacity.Verdict]:
         checks = capacity.requests_checks(requests)
-        found = {cr.pk: capacity.Verdict.of(RequestSpec.from_json(cr.spec), checks[cr.pk]) for cr in requests}
-        cache.set(key, found, DEMANDS_SECONDS)
-    return found
+        return {cr.pk: capacity.Verdict.of(RequestSpec.from_json(cr.spec), checks[cr.pk]) for cr in requests}
+
+    return cast(dict[int, capacity.Verdict], cache.get_or_set(key, verdicts, DEMANDS_SECONDS))
 
 
 def request_check_kept(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check:
     """``capacity.request_check`` of a waiting request, kept per version of what checks read and of the
     request itself (its last change): a request's page is read far more often than its figures change."""
-    key = (
-        "request-check:"
-        + hashlib.sha256(f"{_demands_version()}|{cr.pk}|{cr.updated_at.isoformat()}".encode()).hexdigest()[
-            :40
-        ]
-    )
-    found: capacity.Check | None = cache.get(key)
-    if found is None:
-        found = capacity.request_check(spec, workspace=cr.workspace, request_id=cr.pk)
-        cache.set(key, found, DEMANDS_SECONDS)
-    return found
+    version = f"{_demands_version()}|{cr.pk}|{cr.updated_at.isoformat()}"
+    key = "request-check:" + hashlib.sha256(version.encode()).hexdigest()[:40]
+    check = partial(capacity.request_check, spec, workspace=cr.workspace, request_id=cr.pk)
+    return cast(capacity.Check, cache.get_or_set(key, check, DEMANDS_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -565,12 +554,8 @@ def capacity_overview(*, budgets: Iterable[TeamBudget] | None = None) -> Overvie
 def budget_choices_kept(version: str) -> dict[str, list[tuple[str, str]]]:
     """``budget_choices()`` kept per ``page_version()`` (every team's name, from 200 workspaces and 600
     budgets, is read once per change, not per view of the page)."""
-    key = f"budget-choices:{version}"
-    found: dict[str, list[tuple[str, str]]] | None = cache.get(key)
-    if found is None:
-        found = budget_choices()
-        cache.set(key, found, DEMANDS_SECONDS)
-    return found
+    found = cache.get_or_set(f"budget-choices:{version}", budget_choices, DEMANDS_SECONDS)
+    return cast(dict[str, list[tuple[str, str]]], found)
 
 
 def budget_choices() -> dict[str, list[tuple[str, str]]]:

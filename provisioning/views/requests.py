@@ -321,11 +321,9 @@ def _workspace_visible(cr: ChangeRequest, user: Any) -> bool:
     if workspace is None:
         return False
     key = f"workspace-visible:{user.pk}:{workspace.pk}"
-    found: bool | None = cache.get(key)
-    if found is None:
-        found = selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()
-        cache.set(key, found, fragments.FRAGMENT_SECONDS)
-    return found
+    # Asked only when not kept: building the query is the cost.
+    visible = lambda: selectors.workspaces_visible_to(user).filter(pk=workspace.pk).exists()  # noqa: E731
+    return bool(cache.get_or_set(key, visible, fragments.FRAGMENT_SECONDS))
 
 
 def _capacity_check(cr: ChangeRequest, spec: RequestSpec) -> capacity.Check | None:
