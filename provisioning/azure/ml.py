@@ -18,6 +18,9 @@ from provisioning.azure.common import (
 )
 
 if TYPE_CHECKING:
+    from azure.ai.ml.entities import Workspace as MlWorkspace
+    from azure.core.polling import LROPoller
+
     from provisioning.azure.rate_limit import WriteBudget
 
 # Microsoft.MachineLearningServices/workspaces read through the generic resources API (a GA version).
@@ -142,12 +145,31 @@ def ensure_workspace(
         application_insights=app_insights_id,
     )
     # azure-ai-ml sends the deployment's PUT and its reads through clients of its own, which the portal's
-    # budget policies do not reach: the tokens for what it is known to send (GET, PUT, GET) are taken here.
+    # budget policies do not reach: the tokens for what it is known to send (a workspace GET, the PUT, one
+    # listing of the deployment's operations, a workspace GET) are taken here.
     _budget_for_sdk(clients.write_budget, subscription, 1)
-    _budget_for_sdk(clients.read_budget, subscription, 2)
+    _budget_for_sdk(clients.read_budget, subscription, 3)
     with azure_errors():
-        created = ml.workspaces.begin_create(workspace).result()
-    return Outcome("created", created.id)
+        created = _deployed(ml.workspaces.begin_create(workspace))
+    return Outcome("created", created.id or workspace_id)
+
+
+def _deployed(poller: LROPoller[MlWorkspace]) -> MlWorkspace:
+    """The workspace of ``begin_create``'s poller, waited for without listing its deployment's progress.
+
+    The poller's ``result()`` lists the template deployment's operations every 5 s for as long as it runs,
+    to print progress: 12 reads of a minute-long deployment, which ARM's read limit counts and the portal's
+    budget cannot reach (a third of a new workspace's reads). The deployment itself is polled by azure-core,
+    in its own poller's thread at the ``Retry-After`` ARM sends, whether anyone lists its operations or not.
+    So wait for that poller (azure-ai-ml keeps it as its polling method's ``poller``); ``result()`` then
+    lists once, reads the deployment's result and the workspace, and raises a failed deployment's error.
+    """
+    from azure.core.polling import LROPoller
+
+    deployment = getattr(poller.polling_method(), "poller", None)
+    if isinstance(deployment, LROPoller):  # (otherwise, as azure-ai-ml does: tests count the listings)
+        deployment.wait()
+    return poller.result()
 
 
 def _budget_for_sdk(budget: WriteBudget | None, subscription: str, tokens: int) -> None:

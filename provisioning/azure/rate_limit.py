@@ -12,7 +12,8 @@ process (logged once): still a limit, just not a shared one. A 429 that slips th
 azure-core's RetryPolicy after Retry-After, and a step still throttled after that is retried by the engine.
 
 What the budgets cannot see: azure-ai-ml builds its own client for the workspace's template deployment (its
-PUT and its progress polls every 5 s), so the read budget is kept below ARM's refill to leave it room.
+PUT, and azure-core's polls of its status at ARM's Retry-After); ``ml.ensure_workspace`` takes tokens for
+the PUT and the reads it knows of, and the read budget is kept below ARM's refill to leave the polls room.
 """
 
 from __future__ import annotations

@@ -452,3 +452,43 @@ def test_a_workspace_deployment_an_earlier_attempt_left_running_is_waited_for_no
     assert standin.state.count("workspace.deployment") == 1  # deployed once, not twice
     assert standin.state.count("deployment.list") == 1
     left.result()  # the earlier attempt's poller, finished before the next test
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["deployed", "deployment-fails"])
+def test_a_workspace_deployment_is_waited_for_without_listing_its_progress(
+    provisioned, standin, azure_clients, fails
+) -> None:
+    """azure-ai-ml's own wait lists the deployment's operations every 5 s while it runs (a third of a new
+    workspace's reads against ARM's limit); the step waits on the deployment's status instead, and lists once."""
+    workspace_id = _resource_id(standin, "workspace", WORKSPACE)
+    dependencies = _workspace_dependencies(standin)
+    standin.state.delete(workspace_id)
+    standin.set_latency("workspace.deployment", 6)  # past azure-ai-ml's first 5 s sleep
+    if fails:
+        standin.lro_fail("workspace.deployment", "InternalServerError", "The workspace could not be provisioned.")
+    standin.state.clear_requests()
+
+    def ensure() -> common.Outcome:
+        return ml.ensure_workspace(
+            azure_clients,
+            subscription=TUTORIAL_SUBSCRIPTION,
+            resource_group=GROUP,
+            name=WORKSPACE,
+            location="eastus2",
+            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
+            look_first=False,
+            **dependencies,
+        )
+
+    if fails:
+        with pytest.raises(common.AzureStepError) as raised:
+            ensure()
+        assert raised.value.code == "InternalServerError"  # the resource's error, inside DeploymentFailed
+        assert "could not be provisioned" in str(raised.value)
+        assert standin.state.resource(workspace_id) is None
+    else:
+        assert ensure().action == "created"
+        assert standin.state.resource(workspace_id)["properties"]["provisioningState"] == "Succeeded"
+    assert standin.state.count("workspace.deployment") == 1
+    # azure-ai-ml's own wait lists 3 times here (at 5 s, 10 s, and once done); a failure is raised unlisted
+    assert standin.state.count("deployment.operations") == (0 if fails else 1)
