@@ -465,7 +465,9 @@ def test_a_workspace_deployment_is_waited_for_without_listing_its_progress(
     standin.state.delete(workspace_id)
     standin.set_latency("workspace.deployment", 6)  # past azure-ai-ml's first 5 s sleep
     if fails:
-        standin.lro_fail("workspace.deployment", "InternalServerError", "The workspace could not be provisioned.")
+        standin.lro_fail(
+            "workspace.deployment", "InternalServerError", "The workspace could not be provisioned."
+        )
     standin.state.clear_requests()
 
     def ensure() -> common.Outcome:
