@@ -233,9 +233,12 @@ RQ_SHOW_ADMIN_LINK = False
 # ARM_WRITE_BURST=0 turns the budget off.
 ARM_WRITES_PER_SECOND = env.float("ARM_WRITES_PER_SECOND", default=10.0)
 ARM_WRITE_BURST = env.int("ARM_WRITE_BURST", default=150)
+# While writes queue for that budget, a role assignment leaves this many tokens to the others (resources and
+# template deployments, which later steps wait on) for up to 90 s, then queues like them. 0 turns it off.
+ARM_GRANT_SPARE = env.int("ARM_GRANT_SPARE", default=10)
 # ARM's read limit (250, refilled 25 per second) likewise: the long-running operations' polls of many runs at
 # once wait their turn. Below Azure's refill, for the polls azure-ai-ml sends from a client the budget cannot
-# reach (its template deployment's progress). ARM_READ_BURST=0 turns it off.
+# reach (its template deployment's status). ARM_READ_BURST=0 turns it off.
 ARM_READS_PER_SECOND = env.float("ARM_READS_PER_SECOND", default=20.0)
 ARM_READ_BURST = env.int("ARM_READ_BURST", default=200)
 # /readyz: a provisioning worker's heartbeat must be this recent (an idle RQ worker beats every ~7 minutes).

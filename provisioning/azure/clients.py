@@ -233,19 +233,20 @@ class AzureClients:
 
     # --- management clients ----
 
-    def _budget_options(self) -> dict[str, Any]:
+    def _budget_options(self, *, yielding: bool = False) -> dict[str, Any]:
         if self.write_budget is None and self.read_budget is None:
             return {}
         from provisioning.azure.rate_limit import WriteBudgetPolicy
 
-        return {"per_retry_policies": [WriteBudgetPolicy(self.write_budget, self.read_budget)]}
+        policy = WriteBudgetPolicy(self.write_budget, self.read_budget, yielding=yielding)
+        return {"per_retry_policies": [policy]}
 
-    def _arm_options(self) -> dict[str, Any]:
+    def _arm_options(self, *, yielding: bool = False) -> dict[str, Any]:
         return {
             "base_url": self.arm_endpoint,
             "credential_scopes": [f"{self.arm_endpoint}/.default"],
             "transport": arm_transport(),
-            **self._budget_options(),
+            **self._budget_options(yielding=yielding),
         }
 
     def resources(self, subscription: str) -> Any:
@@ -296,12 +297,17 @@ class AzureClients:
         )
 
     def authorization(self, subscription: str) -> Any:
-        """azure-mgmt-authorization AuthorizationManagementClient (role definitions and assignments)."""
+        """azure-mgmt-authorization AuthorizationManagementClient (role definitions and assignments).
+
+        Its writes yield (``WriteBudget.acquire_yielding``): nothing in Azure waits on a role assignment, while
+        a run's later steps wait on its resources and deployment."""
         from azure.mgmt.authorization import AuthorizationManagementClient
 
         return self._cached(
             ("authorization", subscription),
-            lambda: AuthorizationManagementClient(self.credential(), subscription, **self._arm_options()),
+            lambda: AuthorizationManagementClient(
+                self.credential(), subscription, **self._arm_options(yielding=True)
+            ),
         )
 
     def quota(self, subscription: str) -> Any:
@@ -431,4 +437,6 @@ def _budget_from_settings(settings: Any, rate: str, burst: str, *, reads: bool) 
         rate=float(getattr(settings, rate)),
         burst=size,
         key_prefix=READ_KEY_PREFIX if reads else KEY_PREFIX,
+        # what a role assignment leaves to the resources under contention (ARM_GRANT_SPARE; 0: no yielding)
+        spare=0 if reads else min(size - 1, max(0, int(getattr(settings, "ARM_GRANT_SPARE", 0)))),
     )

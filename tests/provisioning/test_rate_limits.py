@@ -188,3 +188,113 @@ def test_a_client_shared_by_a_runs_step_threads_keeps_its_connections(
 
     assert found == [False] * 16
     assert "Connection pool is full" not in caplog.text  # no connection opened only to be dropped
+
+
+def _queue_writes(budget: WriteBudget, subscription: str, count: int, times: list[float]) -> threading.Thread:
+    """Another run's writes, queued for the bucket one after another (as resources and deployments do)."""
+
+    def write() -> None:
+        for _ in range(count):
+            budget.acquire(subscription)
+            times.append(time.monotonic())
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("spare", [2, 0], ids=["yields", "does-not-yield"])
+def test_a_grant_leaves_the_budget_to_writes_queued_for_it(redis_url: str, spare: int) -> None:
+    """A burst's role assignments go after the resources and deployments other steps wait on."""
+    subscription = str(uuid.uuid4())
+    budget = WriteBudget(redis_url, rate=20.0, burst=4, spare=spare)
+    for _ in range(4):
+        budget.acquire(subscription)  # the bucket is empty: writes queue from here on
+    others: list[float] = []
+    queued = _queue_writes(budget, subscription, 12, others)  # 0.6 s of tokens
+    time.sleep(0.1)
+
+    waited = budget.acquire_yielding(subscription)
+    granted = time.monotonic()
+    queued.join()
+    budget.close()
+
+    if spare:  # it went after every write queued before and while it waited
+        assert len(others) == 12 and granted >= max(others)
+        assert waited >= 0.4
+    else:  # it queued like them, in the order asked
+        assert granted < max(others)
+
+
+def test_a_grant_takes_a_free_token_at_once_and_queues_after_its_patience(redis_url: str) -> None:
+    subscription = str(uuid.uuid4())
+    budget = WriteBudget(redis_url, rate=20.0, burst=4, spare=2)
+    assert budget.acquire_yielding(subscription) == 0.0  # nobody queues: the bucket has 4
+    for _ in range(3):
+        budget.acquire(subscription)
+    others: list[float] = []
+    queued = _queue_writes(budget, subscription, 40, others)  # 2 s of tokens
+
+    started = time.monotonic()
+    budget.acquire_yielding(subscription, patience=0.5)
+    granted = time.monotonic()
+    queued.join()
+    budget.close()
+
+    assert 0.5 <= granted - started < 1.5  # yielded for 0.5 s, then took its place in the queue
+    assert granted < max(others)
+
+
+def test_without_redis_a_grant_still_yields_in_this_process() -> None:
+    budget = WriteBudget("redis://127.0.0.1:1/0", rate=RATE, burst=BURST, spare=2)
+    started = time.monotonic()
+    for _ in range(10):
+        budget.acquire_yielding("sub")
+    assert time.monotonic() - started >= (10 - BURST + 2) / RATE * 0.9  # it leaves 2 tokens each time
+
+
+def test_the_authorization_clients_writes_yield_and_the_others_do_not(
+    standin: Any, azure_clients: AzureClients, redis_url: str
+) -> None:
+    """Wired by client: a role definition's PUT waits while another run's writes queue; a resource group's
+    PUT takes its place in the queue."""
+    from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleDefinition
+
+    budget = WriteBudget(redis_url, rate=20.0, burst=4, spare=2)
+    clients = AzureClients(
+        arm_endpoint=azure_clients.arm_endpoint,
+        authority_host=azure_clients.authority_host,
+        graph_endpoint=azure_clients.graph_endpoint,
+        credential_kind="client_secret",
+        credential=azure_clients.credential(),
+        write_budget=budget,
+    )
+    clients.credential().get_token(f"{clients.arm_endpoint}/.default")
+    scope = f"/subscriptions/{TUTORIAL_SUBSCRIPTION}"
+    role = RoleDefinition(
+        role_name="Yielding Test Role",
+        description="a test's",
+        role_type="CustomRole",
+        permissions=[Permission(actions=["Microsoft.Resources/subscriptions/resourceGroups/read"])],
+        assignable_scopes=[scope],
+    )
+    try:
+        for write in ("group", "role"):
+            for _ in range(4):
+                budget.acquire(TUTORIAL_SUBSCRIPTION)
+            others: list[float] = []
+            queued = _queue_writes(budget, TUTORIAL_SUBSCRIPTION, 12, others)
+            time.sleep(0.1)
+            if write == "group":
+                clients.resources(TUTORIAL_SUBSCRIPTION).resource_groups.create_or_update(
+                    "rg-yield", {"location": "eastus2"}
+                )
+            else:
+                clients.authorization(TUTORIAL_SUBSCRIPTION).role_definitions.create_or_update(
+                    scope, str(uuid.uuid4()), role
+                )
+            sent = time.monotonic()
+            queued.join()
+            assert (sent >= max(others)) == (write == "role"), write
+    finally:
+        clients.close()
