@@ -44,18 +44,24 @@ READ_KEY_PREFIX = "portal:arm-read-budget:"
 WAIT_COUNTER = "portal:rate_limit_wait_seconds_total"
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 
-# KEYS[1] the subscription's bucket; ARGV rate per second, burst, max wait (s). Time is Redis's own (TIME),
-# so workers on hosts with skewed clocks agree. Returns the wait in microseconds as a string: 0 when a token
-# was free, the wait when one was reserved (the bucket goes negative), "-" + wait when the wait is too long
-# (nothing reserved).
-_TAKE = """
-local rate, burst, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+# KEYS[1] the subscription's bucket; ARGV rate per second, burst, then the script's own. Time is Redis's own
+# (TIME), so workers on hosts with skewed clocks agree. Leaves ``tokens`` refilled up to ``now``.
+_REFILL = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local tokens, stamp = tonumber(state[1]), tonumber(state[2])
 if tokens == nil then tokens, stamp = burst, now end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+"""
+
+# ARGV[3] the max wait (s). Returns the wait in microseconds as a string: 0 when a token was free, the wait
+# when one was reserved (the bucket goes negative), "-" + wait when the wait is too long (nothing reserved).
+_TAKE = (
+    _REFILL
+    + """
+local max_wait = tonumber(ARGV[3])
 local wait = 0
 if tokens < 1 then
   wait = (1 - tokens) / rate
@@ -67,19 +73,16 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'stamp', tostring(no
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
 return tostring(math.floor(wait * 1000000))
 """
+)
 
 
-# The same bucket; ARGV rate, burst, spare. Takes a token only if ``spare`` more stay (nobody reserved ahead:
-# their reservations make the bucket negative). Returns "0" when taken, else "-" + the microseconds until
-# that many could be there if nobody else took one (nothing reserved).
-_TAKE_SPARE = """
-local rate, burst, spare = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
-local tokens, stamp = tonumber(state[1]), tonumber(state[2])
-if tokens == nil then tokens, stamp = burst, now end
-tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+# ARGV[3] spare. Takes a token only if ``spare`` more stay (nobody reserved ahead: their reservations make
+# the bucket negative). Returns "0" when taken, else "-" + the microseconds until that many could be there
+# if nobody else took one (nothing reserved).
+_TAKE_SPARE = (
+    _REFILL
+    + """
+local spare = tonumber(ARGV[3])
 if tokens < 1 + spare then
   return '-' .. tostring(math.floor((1 + spare - tokens) / rate * 1000000))
 end
@@ -87,6 +90,7 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'stamp', tostring(no
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
 return '0'
 """
+)
 
 
 class LocalBucket:
@@ -97,12 +101,15 @@ class LocalBucket:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    def _refilled(self, subscription: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(subscription, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - stamp) * self.rate)
+
     def reserve(self, subscription: str, max_wait: float) -> float:
         """Seconds to wait for a reserved token; negative when the wait would exceed ``max_wait``."""
         now = time.monotonic()
         with self._lock:
-            tokens, stamp = self._buckets.get(subscription, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
+            tokens = self._refilled(subscription, now)
             wait = max(0.0, (1.0 - tokens) / self.rate)
             if wait > max_wait:
                 return -wait
@@ -113,8 +120,7 @@ class LocalBucket:
         """0 when a token was taken with ``spare`` more left; else the seconds until there might be."""
         now = time.monotonic()
         with self._lock:
-            tokens, stamp = self._buckets.get(subscription, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
+            tokens = self._refilled(subscription, now)
             if tokens < 1 + spare:
                 return (1 + spare - tokens) / self.rate
             self._buckets[subscription] = (tokens - 1.0, now)

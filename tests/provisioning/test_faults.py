@@ -376,6 +376,20 @@ def _resource_id(standin: Any, kind: str, name: str) -> str:
     return str(found)
 
 
+def _ensure_workspace(azure_clients: Any, dependencies: dict[str, str], **options: Any) -> common.Outcome:
+    """``ensure_workspace`` of the small workspace, wired to ``dependencies``."""
+    return ml.ensure_workspace(
+        azure_clients,
+        subscription=TUTORIAL_SUBSCRIPTION,
+        resource_group=GROUP,
+        name=WORKSPACE,
+        location="eastus2",
+        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
+        **options,
+        **dependencies,
+    )
+
+
 def _workspace_dependencies(standin: Any) -> dict[str, str]:
     """The ids of what the small workspace depends on, as ``ensure_workspace`` takes them."""
     return {
@@ -392,15 +406,7 @@ def test_a_workspace_an_earlier_attempt_left_creating_is_waited_for(
 ) -> None:
     workspace_id = _workspace_left_creating(azure_clients, standin, fails=fails)
 
-    outcome = ml.ensure_workspace(
-        azure_clients,
-        subscription=TUTORIAL_SUBSCRIPTION,
-        resource_group=GROUP,
-        name=WORKSPACE,
-        location="eastus2",
-        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
-        **_workspace_dependencies(standin),
-    )
+    outcome = _ensure_workspace(azure_clients, _workspace_dependencies(standin))
 
     held = standin.state.resource(workspace_id)
     assert held["properties"]["provisioningState"] == "Succeeded"
@@ -437,15 +443,7 @@ def test_a_workspace_deployment_an_earlier_attempt_left_running_is_waited_for_no
         )
     )  # the earlier attempt: its deployment runs on, nobody waits for it here
 
-    outcome = ml.ensure_workspace(
-        azure_clients,
-        subscription=TUTORIAL_SUBSCRIPTION,
-        resource_group=GROUP,
-        name=WORKSPACE,
-        location="eastus2",
-        tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
-        **dependencies,
-    )
+    outcome = _ensure_workspace(azure_clients, dependencies)
 
     assert outcome.action == "created"
     assert standin.state.resource(workspace_id)["properties"]["provisioningState"] == "Succeeded"
@@ -471,16 +469,7 @@ def test_a_workspace_deployment_is_waited_for_without_listing_its_progress(
     standin.state.clear_requests()
 
     def ensure() -> common.Outcome:
-        return ml.ensure_workspace(
-            azure_clients,
-            subscription=TUTORIAL_SUBSCRIPTION,
-            resource_group=GROUP,
-            name=WORKSPACE,
-            location="eastus2",
-            tags={arm.OWNERSHIP_TAG: arm.OWNERSHIP_VALUE},
-            look_first=False,
-            **dependencies,
-        )
+        return _ensure_workspace(azure_clients, dependencies, look_first=False)
 
     if fails:
         with pytest.raises(common.AzureStepError) as raised:

@@ -80,15 +80,23 @@ def test_without_redis_the_budget_still_limits_this_process() -> None:
     assert time.time() - started >= (10 - BURST) / RATE * 0.9
 
 
-def _budgeted(clients: AzureClients, redis_url: str, *, rate: float, burst: int) -> AzureClients:
+def _with_budgets(
+    clients: AzureClients, *, writes: WriteBudget | None = None, reads: WriteBudget | None = None
+) -> AzureClients:
+    """The session's clients (same endpoints and credential) with these budgets."""
     return AzureClients(
         arm_endpoint=clients.arm_endpoint,
         authority_host=clients.authority_host,
         graph_endpoint=clients.graph_endpoint,
         credential_kind="client_secret",
         credential=clients.credential(),
-        write_budget=WriteBudget(redis_url, rate=rate, burst=burst),
+        write_budget=writes,
+        read_budget=reads,
     )
+
+
+def _budgeted(clients: AzureClients, redis_url: str, *, rate: float, burst: int) -> AzureClients:
+    return _with_budgets(clients, writes=WriteBudget(redis_url, rate=rate, burst=burst))
 
 
 def test_sdk_writes_wait_for_the_budget_and_arm_never_throttles(
@@ -143,13 +151,8 @@ def test_sdk_reads_wait_for_the_read_budget_and_arm_never_throttles_them(
     standin: Any, azure_clients: AzureClients, redis_url: str
 ) -> None:
     standin.set_arm_limits(sizes={"reads": 4})  # ARM: 4 reads at once, then 25 per second
-    clients = AzureClients(
-        arm_endpoint=azure_clients.arm_endpoint,
-        authority_host=azure_clients.authority_host,
-        graph_endpoint=azure_clients.graph_endpoint,
-        credential_kind="client_secret",
-        credential=azure_clients.credential(),
-        read_budget=WriteBudget(redis_url, rate=12.5, burst=3, key_prefix=READ_KEY_PREFIX),
+    clients = _with_budgets(
+        azure_clients, reads=WriteBudget(redis_url, rate=12.5, burst=3, key_prefix=READ_KEY_PREFIX)
     )
     clients.credential().get_token(f"{clients.arm_endpoint}/.default")
     standin.state.clear_requests()
@@ -261,14 +264,7 @@ def test_the_authorization_clients_writes_yield_and_the_others_do_not(
     from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleDefinition
 
     budget = WriteBudget(redis_url, rate=20.0, burst=4, spare=2)
-    clients = AzureClients(
-        arm_endpoint=azure_clients.arm_endpoint,
-        authority_host=azure_clients.authority_host,
-        graph_endpoint=azure_clients.graph_endpoint,
-        credential_kind="client_secret",
-        credential=azure_clients.credential(),
-        write_budget=budget,
-    )
+    clients = _with_budgets(azure_clients, writes=budget)
     clients.credential().get_token(f"{clients.arm_endpoint}/.default")
     scope = f"/subscriptions/{TUTORIAL_SUBSCRIPTION}"
     role = RoleDefinition(
