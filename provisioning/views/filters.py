@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from provisioning.models import ChangeRequest, Environment, ResourceState, Workspace
 
@@ -177,9 +178,13 @@ class RequestSearchForm(ListFilterForm):
 
 
 def with_spec_team(requests: QuerySet[ChangeRequest]) -> QuerySet[ChangeRequest]:
-    """``requests`` with the new workspace's department and team of their spec, for the team filter."""
+    """``requests`` with the new workspace's department and team of their spec, for the team filter.
+
+    Cast to text: on SQLite an exact lookup on ``KT`` compares with ``JSON_EXTRACT(<value>, '$')``, which
+    fails on a plain name ("malformed JSON"); PostgreSQL's ``->>`` is text already."""
     return requests.alias(
-        spec_team=KT("spec__workspace__team"), spec_department=KT("spec__workspace__department")
+        spec_team=Cast(KT("spec__workspace__team"), TextField()),
+        spec_department=Cast(KT("spec__workspace__department"), TextField()),
     )
 
 
